@@ -1,0 +1,95 @@
+//! The one public error type.
+
+use std::fmt;
+use std::io;
+use std::net::Ipv4Addr;
+
+use crate::wire;
+
+/// Everything that can go wrong in simplep2p. Each variant says whether
+/// retrying the same call can help.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The group is not an IPv4 multicast address (224.0.0.0/4).
+    /// Retrying does not help: pass another group.
+    BadGroup(Ipv4Addr),
+    /// The kernel has no route for multicast on the chosen interface.
+    /// Retrying does not help: name an interface, e.g. 127.0.0.1.
+    NoMulticastRoute,
+    /// The interface is not an address of this host.
+    /// Retrying does not help: pass one of this host's addresses.
+    BadInterface(Ipv4Addr),
+    /// Another program holds the port without sharing it.
+    /// Retrying helps only once that program has exited.
+    PortInUse(u16),
+    /// The peer name is longer than [`wire::MAX_NAME`] bytes.
+    /// Retrying does not help: shorten it.
+    NameTooLong(usize),
+    /// The message is longer than [`wire::MAX_MESSAGE`] bytes; nothing was sent.
+    /// Retrying does not help: split it.
+    MessageTooLarge(usize),
+    /// The peer's helper threads have stopped, so no message can arrive.
+    /// Retrying does not help: start a new peer.
+    Closed,
+    /// A helper thread could not be started. Retrying may help once the
+    /// system has more resources.
+    Thread(io::Error),
+    /// Any other socket failure; `op` names the call that failed.
+    /// Retrying may help if the cause was transient.
+    Io {
+        /// What was being done, e.g. "bind the group socket".
+        op: &'static str,
+        /// The system's error.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadGroup(g) => write!(
+                f,
+                "group {g} is not an IPv4 multicast address: pass one in 224.0.0.0/4, e.g. 239.255.0.1"
+            ),
+            Error::NoMulticastRoute => f.write_str(
+                "no route for multicast: pass --interface 127.0.0.1 to stay on this host, or add a multicast route",
+            ),
+            Error::BadInterface(a) => write!(
+                f,
+                "interface {a} is not an address of this host: pass one of its addresses, or 0.0.0.0"
+            ),
+            Error::PortInUse(p) => write!(
+                f,
+                "port {p} is held by a program that does not share it: stop it or pass another --port"
+            ),
+            Error::NameTooLong(n) => {
+                write!(f, "peer name of {n} bytes is too long: the limit is {} bytes", wire::MAX_NAME)
+            }
+            Error::MessageTooLarge(n) => write!(
+                f,
+                "message of {n} bytes is too large: the limit is {} bytes; nothing was sent",
+                wire::MAX_MESSAGE
+            ),
+            Error::Closed => f.write_str("the peer has shut down: start a new one"),
+            Error::Thread(e) => write!(f, "could not start a helper thread: {e}"),
+            Error::Io { op, source } => write!(f, "could not {op}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Thread(e) | Error::Io { source: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub(crate) fn io(op: &'static str) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Io { op, source }
+}

@@ -1,0 +1,430 @@
+//! A running peer: its sockets, helper threads, discovery, send and receive.
+
+mod net;
+mod stats;
+mod worker;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+use uuid::Uuid;
+
+pub use self::stats::Stats;
+pub use self::worker::{DEDUPE_WINDOW, MAX_PEERS};
+use self::worker::{EVENT_QUEUE, Event, PeerSet, Shared, lock};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::wire::{self, Body};
+
+/// First gap before a probe or message is sent again.
+const FIRST_RETRY: Duration = Duration::from_millis(10);
+/// Longest gap between repeats: short enough that a one-second timeout
+/// still gets about twenty tries through a lossy network.
+const MAX_RETRY: Duration = Duration::from_millis(50);
+
+/// Another peer in the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its UUID, new every time it starts.
+    pub id: Uuid,
+    /// Where it takes unicast traffic.
+    pub addr: SocketAddr,
+    /// Its name, possibly empty.
+    pub name: String,
+}
+
+/// A message from another peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The sender's UUID.
+    pub sender: Uuid,
+    /// The address it was sent from (the sender's unicast socket).
+    pub addr: SocketAddr,
+    /// The sender's name, possibly empty.
+    pub name: String,
+    /// The bytes, exactly as sent.
+    pub data: Vec<u8>,
+}
+
+/// What became of one [`Peer::send`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReport {
+    /// The message id receivers saw.
+    pub id: u64,
+    /// Peers that acknowledged: the message is in their queue.
+    pub acked: Vec<PeerInfo>,
+    /// Peers that did not acknowledge in time, or said goodbye meanwhile.
+    pub missing: Vec<PeerInfo>,
+    /// From the first datagram to the last acknowledgement (or the timeout).
+    pub elapsed: Duration,
+}
+
+impl SendReport {
+    /// True when there was at least one target and every one acknowledged.
+    pub fn all_acked(&self) -> bool {
+        !self.acked.is_empty() && self.missing.is_empty()
+    }
+}
+
+/// A member of a multicast group: it answers probes and acknowledges
+/// messages on two helper threads from [`Peer::start`] until it is dropped.
+///
+/// Dropping it multicasts a goodbye, wakes and joins both threads, and
+/// closes its sockets.
+#[derive(Debug)]
+pub struct Peer {
+    shared: Arc<Shared>,
+    /// Held for the whole of one discovery or send, so they never interleave.
+    events: Mutex<Receiver<Event>>,
+    inbox: Mutex<Receiver<Message>>,
+    next_id: AtomicU64,
+    timeouts: Timeouts,
+    threads: Vec<JoinHandle<()>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    discover: Duration,
+    quiet: Duration,
+    send: Duration,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("id", &self.id)
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+impl Peer {
+    /// Opens the sockets, joins the group and starts the helper threads.
+    ///
+    /// # Errors
+    /// [`Error::BadGroup`], [`Error::NoMulticastRoute`],
+    /// [`Error::BadInterface`], [`Error::PortInUse`], [`Error::NameTooLong`],
+    /// [`Error::Thread`], or [`Error::Io`] for any other socket failure.
+    pub fn start(config: Config) -> Result<Peer> {
+        if config.name.len() > wire::MAX_NAME {
+            return Err(Error::NameTooLong(config.name.len()));
+        }
+        let group_sock = net::group_socket(&config)?;
+        let uni_sock = net::unicast_socket(&config)?;
+        let uni_addr = uni_sock
+            .local_addr()
+            .map_err(crate::error::io("read the socket address"))?;
+        let (events_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
+        let (inbox_tx, inbox) = mpsc::sync_channel(config.queue_capacity);
+        let timeouts = Timeouts {
+            discover: config.discover_timeout,
+            quiet: config.quiet_window,
+            send: config.send_timeout,
+        };
+        let shared = Arc::new(Shared {
+            id: Uuid::new_v4(),
+            name: config.name,
+            group: SocketAddr::from((config.group, config.port)),
+            group_sock,
+            uni_sock,
+            uni_addr,
+            stop: Default::default(),
+            active: AtomicU64::new(0),
+            counters: Default::default(),
+            events: events_tx,
+            inbox: inbox_tx,
+            dedupe: Default::default(),
+            known: Default::default(),
+        });
+        let mut peer = Peer {
+            shared,
+            events: Mutex::new(events),
+            inbox: Mutex::new(inbox),
+            next_id: AtomicU64::new(1),
+            timeouts,
+            threads: Vec::with_capacity(2),
+        };
+        for (name, group) in [("simplep2p-group", true), ("simplep2p-unicast", false)] {
+            let shared = Arc::clone(&peer.shared);
+            let handle = thread::Builder::new()
+                .name(name.into())
+                .spawn(move || worker::run(shared, group))
+                .map_err(Error::Thread)?; // Drop stops the thread already started
+            peer.threads.push(handle);
+        }
+        Ok(peer)
+    }
+
+    /// This peer's UUID.
+    pub fn id(&self) -> Uuid {
+        self.shared.id
+    }
+
+    /// The group address and port this peer joined.
+    pub fn group(&self) -> SocketAddr {
+        self.shared.group
+    }
+
+    /// The address of this peer's unicast socket.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.uni_addr
+    }
+
+    /// The peers found by the last discovery, less those that said goodbye.
+    pub fn known_peers(&self) -> Vec<PeerInfo> {
+        lock(&self.shared.known).clone()
+    }
+
+    /// A snapshot of this peer's counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Finds the other peers in the group, waiting at most the configured
+    /// discovery timeout; see [`Peer::discover_within`].
+    ///
+    /// # Errors
+    /// As [`Peer::discover_within`].
+    pub fn discover(&self, expect: Option<usize>) -> Result<Vec<PeerInfo>> {
+        self.discover_within(expect, self.timeouts.discover)
+    }
+
+    /// Multicasts a probe and collects the distinct peers that answer.
+    ///
+    /// Returns as soon as `expect` peers have answered, or no new peer has
+    /// answered for the quiet window, or `timeout` has passed. The probe is
+    /// repeated with backoff meanwhile, so one lost datagram hides no peer.
+    /// The result becomes the default target set of [`Peer::send`].
+    ///
+    /// # Errors
+    /// [`Error::NoMulticastRoute`] or [`Error::Io`] if the probe cannot be sent.
+    pub fn discover_within(
+        &self,
+        expect: Option<usize>,
+        timeout: Duration,
+    ) -> Result<Vec<PeerInfo>> {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let id = self.next_id();
+        let probe = self.shared.encode(
+            id,
+            Body::Probe {
+                padding: wire::MAX_REPLY_BODY as u16,
+            },
+        );
+        let op = self.begin(id);
+        let mut found = PeerSet::default();
+        let mut last_new = start;
+        let mut retry = Retry::new(start);
+        self.multicast(&probe)?;
+        loop {
+            if expect.is_some_and(|n| found.len() >= n) {
+                break;
+            }
+            let now = Instant::now();
+            let end = deadline.min(last_new + self.timeouts.quiet);
+            if now >= end {
+                break;
+            }
+            match op.recv_timeout(end.min(retry.at) - now) {
+                Ok(Event::Reply { id: got, peer }) if got == id => {
+                    if found.add(peer) {
+                        last_new = Instant::now();
+                    }
+                }
+                Ok(Event::Gone { who }) => {
+                    found.remove(&who);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    if Instant::now() >= retry.at {
+                        self.multicast(&probe)?;
+                        retry.next();
+                    }
+                }
+            }
+        }
+        self.end();
+        let found = found.into_vec();
+        *lock(&self.shared.known) = found.clone();
+        Ok(found)
+    }
+
+    /// Sends `data` to the peers of the last discovery and waits at most the
+    /// configured send timeout; see [`Peer::send_to`].
+    ///
+    /// # Errors
+    /// As [`Peer::send_to`].
+    pub fn send(&self, data: &[u8]) -> Result<SendReport> {
+        let targets = self.known_peers();
+        self.send_to(data, &targets, self.timeouts.send)
+    }
+
+    /// Multicasts `data` once, then sends it again, unicast with backoff, to
+    /// each target that has not acknowledged, until all have or `timeout`
+    /// passes. A target that says goodbye meanwhile is reported missing.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] before anything is sent;
+    /// [`Error::NoMulticastRoute`] or [`Error::Io`] if the first copy
+    /// cannot be sent.
+    pub fn send_to(
+        &self,
+        data: &[u8],
+        targets: &[PeerInfo],
+        timeout: Duration,
+    ) -> Result<SendReport> {
+        if data.len() > wire::MAX_MESSAGE {
+            return Err(Error::MessageTooLarge(data.len()));
+        }
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let id = self.next_id();
+        let msg = self.shared.encode(
+            id,
+            Body::Message {
+                name: &self.shared.name,
+                payload: data,
+            },
+        );
+        let op = self.begin(id);
+        let mut pending = PeerSet::default();
+        for t in targets {
+            pending.add(t.clone());
+        }
+        let mut acked = Vec::new();
+        let mut missing = Vec::new();
+        let mut retry = Retry::new(start);
+        self.multicast(&msg)?;
+        while pending.len() > 0 {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            match op.recv_timeout(deadline.min(retry.at) - now) {
+                Ok(Event::Ack { id: got, from }) if got == id => {
+                    acked.extend(pending.remove(&from))
+                }
+                Ok(Event::Gone { who }) => missing.extend(pending.remove(&who)),
+                Ok(_) => {}
+                Err(_) => {
+                    if Instant::now() >= retry.at {
+                        for p in pending.iter() {
+                            if self.shared.send(&msg, p.addr).is_ok() {
+                                stats::bump(&self.shared.counters.retransmissions);
+                            }
+                        }
+                        retry.next();
+                    }
+                }
+            }
+        }
+        let elapsed = start.elapsed();
+        self.end();
+        missing.extend(pending.into_vec());
+        Ok(SendReport {
+            id,
+            acked,
+            missing,
+            elapsed,
+        })
+    }
+
+    /// Waits for the next message.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] if the helper threads have stopped.
+    pub fn recv(&self) -> Result<Message> {
+        lock(&self.inbox).recv().map_err(|_| Error::Closed)
+    }
+
+    /// Waits at most `timeout` for the next message; `Ok(None)` on timeout.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] if the helper threads have stopped.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>> {
+        match lock(&self.inbox).recv_timeout(timeout) {
+            Ok(m) => Ok(Some(m)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
+        }
+    }
+
+    /// The next message if one is waiting; never blocks.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] if the helper threads have stopped.
+    pub fn try_recv(&self) -> Result<Option<Message>> {
+        self.recv_timeout(Duration::ZERO)
+    }
+
+    /// Starts an operation: takes the event queue, drops what earlier
+    /// operations left in it, and lets the helpers pass on events for `id`.
+    fn begin(&self, id: u64) -> std::sync::MutexGuard<'_, Receiver<Event>> {
+        let op = lock(&self.events);
+        while op.try_recv().is_ok() {}
+        self.shared.active.store(id, Ordering::Release);
+        op
+    }
+
+    fn end(&self) {
+        self.shared.active.store(0, Ordering::Release);
+    }
+
+    fn multicast(&self, bytes: &[u8]) -> Result<()> {
+        let res = self
+            .shared
+            .send(bytes, self.shared.group)
+            .map_err(net::send_error);
+        if res.is_err() {
+            self.end();
+        }
+        res
+    }
+}
+
+/// When to repeat a probe or message: 10 ms, then doubling up to 50 ms.
+struct Retry {
+    at: Instant,
+    gap: Duration,
+}
+
+impl Retry {
+    fn new(start: Instant) -> Self {
+        Retry {
+            at: start + FIRST_RETRY,
+            gap: FIRST_RETRY,
+        }
+    }
+
+    fn next(&mut self) {
+        self.gap = (self.gap * 2).min(MAX_RETRY);
+        self.at = Instant::now() + self.gap;
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.stop.store(true, Ordering::Release);
+        let bye = shared.encode(0, Body::Goodbye);
+        let _ = shared.send(&bye, shared.group);
+        // Wakes the blocked reads at once: on Linux, shutting down the read
+        // side of a UDP socket makes a blocked recv return.
+        for sock in [&shared.group_sock, &shared.uni_sock] {
+            let _ = SockRef::from(sock).shutdown(std::net::Shutdown::Read);
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}

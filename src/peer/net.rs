@@ -1,0 +1,84 @@
+//! Opening the two sockets a peer owns, with errors a user can act on.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::Config;
+use crate::error::{Error, Result, io};
+
+/// Linux's "no such device": what joining a group returns with no multicast route.
+const ENODEV: i32 = 19;
+
+/// The group socket: bound to group:port, shared with every peer on the host
+/// (SO_REUSEADDR), joined to the group. Binding the group address rather
+/// than 0.0.0.0 keeps other groups on the same port out.
+pub(crate) fn group_socket(config: &Config) -> Result<UdpSocket> {
+    if !config.group.is_multicast() {
+        return Err(Error::BadGroup(config.group));
+    }
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(io("open the group socket"))?;
+    sock.set_reuse_address(true)
+        .map_err(io("set SO_REUSEADDR"))?;
+    let addr = SocketAddrV4::new(config.group, config.port);
+    sock.bind(&addr.into()).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => Error::PortInUse(config.port),
+        _ => Error::Io {
+            op: "bind the group socket",
+            source: e,
+        },
+    })?;
+    sock.join_multicast_v4(&config.group, &config.interface)
+        .map_err(|e| join_error(config.interface, e))?;
+    Ok(sock.into())
+}
+
+/// The unicast socket: sends everything (multicast goes out on the chosen
+/// interface) and takes the unicast replies, acks and retransmissions.
+pub(crate) fn unicast_socket(config: &Config) -> Result<UdpSocket> {
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(io("open the unicast socket"))?;
+    let addr = SocketAddrV4::new(config.interface, 0);
+    sock.bind(&addr.into()).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrNotAvailable => Error::BadInterface(config.interface),
+        _ => Error::Io {
+            op: "bind the unicast socket",
+            source: e,
+        },
+    })?;
+    if !config.interface.is_unspecified() {
+        sock.set_multicast_if_v4(&config.interface)
+            .map_err(|e| join_error(config.interface, e))?;
+    }
+    sock.set_multicast_ttl_v4(config.ttl)
+        .map_err(io("set the multicast TTL"))?;
+    // A peer hears its own datagrams and drops them by UUID; loop must be on
+    // so that peers on the same host hear each other.
+    sock.set_multicast_loop_v4(true)
+        .map_err(io("enable multicast loopback"))?;
+    Ok(sock.into())
+}
+
+fn join_error(interface: Ipv4Addr, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::AddrNotAvailable => Error::BadInterface(interface),
+        _ if e.raw_os_error() == Some(ENODEV) => Error::NoMulticastRoute,
+        _ => Error::Io {
+            op: "join the multicast group",
+            source: e,
+        },
+    }
+}
+
+/// Maps a failed multicast send to the error a user can act on.
+pub(crate) fn send_error(e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::NetworkUnreachable => Error::NoMulticastRoute,
+        _ => Error::Io {
+            op: "send to the group",
+            source: e,
+        },
+    }
+}

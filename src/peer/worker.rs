@@ -1,0 +1,287 @@
+//! The helper threads' side: reading datagrams and answering them.
+//!
+//! Both helper threads run [`run`] on their own socket and share one
+//! [`Shared`]. They answer probes and acknowledge messages on their own,
+//! whether or not the application is calling `recv`, and hand replies and
+//! acks to the operation in progress (if any) through a bounded channel.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use uuid::Uuid;
+
+use super::stats::{Counters, bump};
+use super::{Message, PeerInfo};
+use crate::wire::{self, Body, Frame};
+
+/// How many (sender, message id) pairs a peer remembers to drop duplicates.
+/// A copy that arrives after 4,096 newer messages is delivered again.
+pub const DEDUPE_WINDOW: usize = 4096;
+/// Events held for the operation in progress; more are dropped (and the
+/// operation retransmits or probes again).
+pub(crate) const EVENT_QUEUE: usize = 4096;
+/// Peers one discovery (and so the default send target set) holds at most.
+pub const MAX_PEERS: usize = 4096;
+/// Receive buffer: any UDP datagram fits, so an oversize one is seen whole
+/// and rejected by length rather than silently cut.
+const RECV_BUF: usize = 65_536;
+
+/// What the helper threads tell the operation in progress.
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// A peer answered probe `id`.
+    Reply { id: u64, peer: PeerInfo },
+    /// `from` acknowledged message `id`.
+    Ack { id: u64, from: Uuid },
+    /// `who` said goodbye.
+    Gone { who: Uuid },
+}
+
+/// State the peer's handle and its helper threads share.
+pub(crate) struct Shared {
+    pub id: Uuid,
+    pub name: String,
+    pub group: SocketAddr,
+    pub group_sock: UdpSocket,
+    pub uni_sock: UdpSocket,
+    /// The unicast socket's address, as advertised in probe replies.
+    pub uni_addr: SocketAddr,
+    pub stop: AtomicBool,
+    /// Id of the discovery or send in progress; 0 when none.
+    pub active: AtomicU64,
+    pub counters: Counters,
+    pub events: SyncSender<Event>,
+    pub inbox: SyncSender<Message>,
+    pub dedupe: Mutex<Dedupe>,
+    /// The peers found by the last discovery, less those that said goodbye.
+    pub known: Mutex<Vec<PeerInfo>>,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Sends one datagram from the unicast socket, counting it.
+    pub fn send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+        let res = self.uni_sock.send_to(bytes, to).map(drop);
+        match &res {
+            Ok(()) => bump(&self.counters.datagrams_out),
+            Err(_) => bump(&self.counters.io_errors),
+        }
+        res
+    }
+
+    fn frame<'a>(&self, id: u64, body: Body<'a>) -> Frame<'a> {
+        Frame {
+            flags: 0,
+            sender: self.id,
+            id,
+            body,
+        }
+    }
+
+    pub fn encode(&self, id: u64, body: Body<'_>) -> Vec<u8> {
+        // Every frame built here has a checked name and payload.
+        self.frame(id, body).to_vec().unwrap_or_default()
+    }
+
+    fn notify(&self, event: Event) {
+        // A full queue means the operation is already swamped; it probes or
+        // retransmits again, so dropping here loses nothing for good.
+        if let Err(TrySendError::Full(_)) = self.events.try_send(event) {
+            bump(&self.counters.io_errors);
+        }
+    }
+
+    /// Handles one datagram from `src`. Never panics on any input.
+    pub fn handle(&self, buf: &[u8], src: SocketAddr) {
+        bump(&self.counters.datagrams_in);
+        let frame = match wire::decode(buf) {
+            Ok(frame) => frame,
+            Err(_) => {
+                bump(&self.counters.malformed);
+                return;
+            }
+        };
+        if frame.sender == self.id {
+            return; // our own multicast, looped back
+        }
+        match frame.body {
+            Body::Probe { .. } => self.answer_probe(&frame, buf.len(), src),
+            Body::ProbeReply { addr, name } => {
+                if self.active.load(Ordering::Acquire) == frame.id {
+                    let addr = if addr.ip().is_unspecified() {
+                        SocketAddr::new(src.ip(), addr.port())
+                    } else {
+                        addr
+                    };
+                    let peer = PeerInfo {
+                        id: frame.sender,
+                        addr,
+                        name: name.to_owned(),
+                    };
+                    self.notify(Event::Reply { id: frame.id, peer });
+                }
+            }
+            Body::Message { name, payload } => {
+                let msg = Message {
+                    sender: frame.sender,
+                    addr: src,
+                    name: name.to_owned(),
+                    data: payload.to_vec(),
+                };
+                if self.deliver(frame.id, msg) {
+                    let ack = self.encode(frame.id, Body::Ack);
+                    let _ = self.send(&ack, src);
+                }
+            }
+            Body::Ack => {
+                if self.active.load(Ordering::Acquire) == frame.id {
+                    self.notify(Event::Ack {
+                        id: frame.id,
+                        from: frame.sender,
+                    });
+                }
+            }
+            Body::Goodbye => {
+                lock(&self.known).retain(|p| p.id != frame.sender);
+                if self.active.load(Ordering::Acquire) != 0 {
+                    self.notify(Event::Gone { who: frame.sender });
+                }
+            }
+        }
+    }
+
+    fn answer_probe(&self, probe: &Frame<'_>, probe_len: usize, src: SocketAddr) {
+        let reply = self.frame(
+            probe.id,
+            Body::ProbeReply {
+                addr: self.uni_addr,
+                name: &self.name,
+            },
+        );
+        // No amplification: a reply never outgrows the probe that asked.
+        if reply.encoded_len() > probe_len {
+            bump(&self.counters.probes_refused);
+            return;
+        }
+        if let Ok(bytes) = reply.to_vec() {
+            let _ = self.send(&bytes, src);
+        }
+    }
+
+    /// Queues a message once; returns whether to acknowledge it (it is, or
+    /// already was, in the queue).
+    fn deliver(&self, id: u64, msg: Message) -> bool {
+        let key = (msg.sender, id);
+        let mut dedupe = lock(&self.dedupe);
+        if dedupe.contains(&key) {
+            bump(&self.counters.duplicates);
+            return true;
+        }
+        match self.inbox.try_send(msg) {
+            Ok(()) => {
+                dedupe.insert(key);
+                true
+            }
+            Err(TrySendError::Full(_)) => {
+                bump(&self.counters.queue_full);
+                false
+            }
+            // The handle is gone: nobody will read it, so don't claim it.
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
+
+/// A bounded memory of recently delivered messages.
+#[derive(Default)]
+pub(crate) struct Dedupe {
+    seen: HashSet<(Uuid, u64)>,
+    order: VecDeque<(Uuid, u64)>,
+}
+
+impl Dedupe {
+    fn contains(&self, key: &(Uuid, u64)) -> bool {
+        self.seen.contains(key)
+    }
+
+    fn insert(&mut self, key: (Uuid, u64)) {
+        if self.order.len() == DEDUPE_WINDOW {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        self.seen.insert(key);
+        self.order.push_back(key);
+    }
+}
+
+/// A helper thread's loop: read, handle, until the peer stops.
+pub(crate) fn run(shared: Arc<Shared>, group: bool) {
+    let sock = if group {
+        &shared.group_sock
+    } else {
+        &shared.uni_sock
+    };
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        let res = sock.recv_from(&mut buf);
+        if shared.stop.load(Ordering::Acquire) {
+            return;
+        }
+        match res {
+            Ok((n, src)) => shared.handle(&buf[..n], src),
+            // ICMP errors from earlier sends and interrupted reads: carry on.
+            Err(_) => bump(&shared.counters.io_errors),
+        }
+    }
+}
+
+/// Distinct peers in arrival order, capped at [`MAX_PEERS`].
+#[derive(Default)]
+pub(crate) struct PeerSet {
+    by_id: HashMap<Uuid, usize>,
+    list: Vec<PeerInfo>,
+}
+
+impl PeerSet {
+    /// Adds a peer; false if it was known already or the set is full.
+    pub fn add(&mut self, peer: PeerInfo) -> bool {
+        if self.by_id.contains_key(&peer.id) || self.list.len() >= MAX_PEERS {
+            return false;
+        }
+        self.by_id.insert(peer.id, self.list.len());
+        self.list.push(peer);
+        true
+    }
+
+    pub fn remove(&mut self, id: &Uuid) -> Option<PeerInfo> {
+        let index = self.by_id.remove(id)?;
+        let peer = self.list.remove(index);
+        for i in self.by_id.values_mut() {
+            if *i > index {
+                *i -= 1;
+            }
+        }
+        Some(peer)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &PeerInfo> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn into_vec(self) -> Vec<PeerInfo> {
+        self.list
+    }
+}

@@ -1,0 +1,724 @@
+//! Datagram encoding and decoding: bytes in, frames out, and back.
+//!
+//! In scope: the layout of every datagram simplep2p sends, and checked
+//! parsing of untrusted bytes. Out of scope: sockets, threads and clocks.
+//! `PROTOCOL.md` documents the layout byte by byte.
+//!
+//! Contract: [`decode`] never panics on any input. It returns a [`Frame`]
+//! that borrows from the datagram, or a [`WireError`] naming what is wrong.
+//! A decoded frame re-encodes to exactly the bytes it came from.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use uuid::Uuid;
+
+/// The first four bytes of every simplep2p datagram: ASCII `SP2P`.
+pub const MAGIC: [u8; 4] = *b"SP2P";
+/// The only version this implementation speaks.
+pub const VERSION: u8 = 1;
+/// Largest message payload, in bytes.
+///
+/// 16 KiB: a datagram this size is 12 Ethernet fragments, few enough that
+/// retransmission still gets it through a lossy LAN, and it leaves about
+/// 49 KB of the 65,507-byte UDP limit for future header extensions (topic,
+/// authentication tag) without lowering the limit users rely on.
+pub const MAX_MESSAGE: usize = 16 * 1024;
+/// Largest peer name, in bytes of UTF-8.
+pub const MAX_NAME: usize = 64;
+/// Flag bits a receiver must understand: a datagram with an unknown one
+/// set is dropped. Bits outside this mask may be ignored by a receiver.
+pub const FLAGS_MUST_UNDERSTAND: u16 = 0x00ff;
+/// Flag bits this version understands (none yet).
+pub const FLAGS_KNOWN: u16 = 0;
+
+mod field {
+    use std::ops::Range;
+    pub const MAGIC: Range<usize> = 0..4;
+    pub const VERSION: usize = 4;
+    pub const KIND: usize = 5;
+    pub const FLAGS: Range<usize> = 6..8;
+    pub const SENDER: Range<usize> = 8..24;
+    pub const ID: Range<usize> = 24..32;
+    pub const BODY_LEN: Range<usize> = 32..34;
+}
+
+/// Length of the fixed header that starts every datagram.
+pub const HEADER_LEN: usize = field::BODY_LEN.end;
+/// Largest probe-reply body: family, IPv6 address, port, name length, name.
+pub const MAX_REPLY_BODY: usize = 1 + 16 + 2 + 1 + MAX_NAME;
+/// Size of a probe once padded so that no reply can be larger than it.
+pub const PROBE_LEN: usize = HEADER_LEN + MAX_REPLY_BODY;
+/// Largest datagram this version produces or accepts.
+pub const MAX_DATAGRAM: usize = HEADER_LEN + 1 + MAX_NAME + MAX_MESSAGE;
+
+/// What a datagram is for; the byte at offset 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// "Who is there?", multicast to the group.
+    Probe = 1,
+    /// "I am", unicast back to the prober.
+    ProbeReply = 2,
+    /// Application data, multicast (or unicast when retransmitted).
+    Message = 3,
+    /// "Message id N is in my queue", unicast back to the sender.
+    Ack = 4,
+    /// "I am leaving", multicast.
+    Goodbye = 5,
+}
+
+impl Kind {
+    fn from_byte(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Probe,
+            2 => Kind::ProbeReply,
+            3 => Kind::Message,
+            4 => Kind::Ack,
+            5 => Kind::Goodbye,
+            _ => return None,
+        })
+    }
+}
+
+/// A decoded datagram. Strings and payloads borrow from the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// Flag bits as received (only may-ignore bits can be set).
+    pub flags: u16,
+    /// The UUID of the peer that sent it.
+    pub sender: Uuid,
+    /// Probe id (probe and reply) or message id (message and ack); 0 for goodbye.
+    pub id: u64,
+    /// What the datagram carries.
+    pub body: Body<'a>,
+}
+
+/// The kind-specific part of a [`Frame`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// A probe, padded with `padding` zero bytes.
+    Probe {
+        /// Number of zero bytes after the header.
+        padding: u16,
+    },
+    /// An answer to a probe.
+    ProbeReply {
+        /// Where the replying peer takes unicast traffic (an unspecified IP
+        /// means "the address this datagram came from").
+        addr: SocketAddr,
+        /// The replying peer's name, possibly empty.
+        name: &'a str,
+    },
+    /// Application data.
+    Message {
+        /// The sender's name, possibly empty.
+        name: &'a str,
+        /// The message bytes, at most [`MAX_MESSAGE`].
+        payload: &'a [u8],
+    },
+    /// Acknowledges the message whose id is the frame's id.
+    Ack,
+    /// The sender is leaving the group.
+    Goodbye,
+}
+
+impl Body<'_> {
+    /// The kind byte this body is sent with.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Body::Probe { .. } => Kind::Probe,
+            Body::ProbeReply { .. } => Kind::ProbeReply,
+            Body::Message { .. } => Kind::Message,
+            Body::Ack => Kind::Ack,
+            Body::Goodbye => Kind::Goodbye,
+        }
+    }
+}
+
+/// One way a datagram can be malformed. Retrying never helps: the bytes are wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Shorter than the fixed header.
+    TooShort {
+        /// Bytes received.
+        len: usize,
+    },
+    /// Does not start with `SP2P`: not ours.
+    BadMagic,
+    /// A version this implementation does not speak.
+    UnsupportedVersion(u8),
+    /// A kind byte this version does not know.
+    UnknownKind(u8),
+    /// A must-understand flag this version does not know.
+    UnknownFlags(u16),
+    /// The header claims more body bytes than arrived.
+    BodyTruncated {
+        /// Body length in the header.
+        declared: usize,
+        /// Body bytes present.
+        available: usize,
+    },
+    /// Bytes after the body the header declares.
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
+    /// A field inside the body runs past its end.
+    FieldTruncated(&'static str),
+    /// An address family other than 4 or 6.
+    BadAddressFamily(u8),
+    /// A name longer than [`MAX_NAME`].
+    NameTooLong(usize),
+    /// A name that is not UTF-8.
+    NameNotUtf8,
+    /// Probe padding that is not all zero.
+    NonZeroPadding,
+    /// A message payload longer than [`MAX_MESSAGE`].
+    MessageTooLarge(usize),
+    /// A body on a kind that carries none, or extra bytes after a reply.
+    UnexpectedBody {
+        /// The kind that should have had no (more) body.
+        kind: Kind,
+        /// The unexpected bytes.
+        len: usize,
+    },
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::TooShort { len } => {
+                write!(f, "datagram too short: {len} bytes, header is {HEADER_LEN}")
+            }
+            WireError::BadMagic => f.write_str("not a simplep2p datagram (bad magic)"),
+            WireError::UnsupportedVersion(v) => write!(f, "unsupported protocol version {v}"),
+            WireError::UnknownKind(k) => write!(f, "unknown datagram kind {k}"),
+            WireError::UnknownFlags(x) => write!(f, "unknown required flags {x:#06x}"),
+            WireError::BodyTruncated {
+                declared,
+                available,
+            } => {
+                write!(
+                    f,
+                    "body truncated: header says {declared} bytes, {available} present"
+                )
+            }
+            WireError::TrailingBytes { extra } => write!(f, "{extra} bytes after the body"),
+            WireError::FieldTruncated(name) => write!(f, "field {name} runs past the body"),
+            WireError::BadAddressFamily(x) => write!(f, "unknown address family {x}"),
+            WireError::NameTooLong(n) => write!(f, "name of {n} bytes, limit {MAX_NAME}"),
+            WireError::NameNotUtf8 => f.write_str("name is not UTF-8"),
+            WireError::NonZeroPadding => f.write_str("probe padding is not zero"),
+            WireError::MessageTooLarge(n) => {
+                write!(f, "message of {n} bytes, limit {MAX_MESSAGE}")
+            }
+            WireError::UnexpectedBody { kind, len } => {
+                write!(f, "{len} unexpected body bytes on {kind:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// Decodes one datagram. Never panics; see the module contract.
+pub fn decode(buf: &[u8]) -> Result<Frame<'_>, WireError> {
+    // A short prefix of our magic is "too short", anything else foreign.
+    let seen = buf.len().min(field::MAGIC.end);
+    if buf[..seen] != MAGIC[..seen] {
+        return Err(WireError::BadMagic);
+    }
+    if buf.len() < HEADER_LEN {
+        return Err(WireError::TooShort { len: buf.len() });
+    }
+    if buf[field::VERSION] != VERSION {
+        return Err(WireError::UnsupportedVersion(buf[field::VERSION]));
+    }
+    let kind = Kind::from_byte(buf[field::KIND]).ok_or(WireError::UnknownKind(buf[field::KIND]))?;
+    let flags = u16::from_be_bytes([buf[field::FLAGS.start], buf[field::FLAGS.start + 1]]);
+    let unknown = flags & FLAGS_MUST_UNDERSTAND & !FLAGS_KNOWN;
+    if unknown != 0 {
+        return Err(WireError::UnknownFlags(unknown));
+    }
+    let mut sender = [0u8; 16];
+    sender.copy_from_slice(&buf[field::SENDER]);
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&buf[field::ID]);
+    let declared = usize::from(u16::from_be_bytes([
+        buf[field::BODY_LEN.start],
+        buf[field::BODY_LEN.start + 1],
+    ]));
+    let rest = &buf[HEADER_LEN..];
+    if declared > rest.len() {
+        return Err(WireError::BodyTruncated {
+            declared,
+            available: rest.len(),
+        });
+    }
+    if declared < rest.len() {
+        return Err(WireError::TrailingBytes {
+            extra: rest.len() - declared,
+        });
+    }
+    Ok(Frame {
+        flags,
+        sender: Uuid::from_bytes(sender),
+        id: u64::from_be_bytes(id),
+        body: decode_body(kind, rest)?,
+    })
+}
+
+fn decode_body(kind: Kind, body: &[u8]) -> Result<Body<'_>, WireError> {
+    let mut r = Reader(body);
+    let decoded = match kind {
+        Kind::Probe => {
+            if body.iter().any(|&b| b != 0) {
+                return Err(WireError::NonZeroPadding);
+            }
+            // The header's u16 length field bounds this, so it cannot truncate.
+            let padding = u16::try_from(body.len()).unwrap_or(u16::MAX);
+            r.0 = &[];
+            Body::Probe { padding }
+        }
+        Kind::ProbeReply => {
+            let ip = match r.u8("family")? {
+                4 => IpAddr::V4(Ipv4Addr::from(r.array::<4>("ipv4 address")?)),
+                6 => IpAddr::V6(Ipv6Addr::from(r.array::<16>("ipv6 address")?)),
+                other => return Err(WireError::BadAddressFamily(other)),
+            };
+            let port = u16::from_be_bytes(r.array::<2>("port")?);
+            let name = r.name()?;
+            Body::ProbeReply {
+                addr: SocketAddr::new(ip, port),
+                name,
+            }
+        }
+        Kind::Message => {
+            let name = r.name()?;
+            let payload = std::mem::take(&mut r.0);
+            if payload.len() > MAX_MESSAGE {
+                return Err(WireError::MessageTooLarge(payload.len()));
+            }
+            Body::Message { name, payload }
+        }
+        Kind::Ack => Body::Ack,
+        Kind::Goodbye => Body::Goodbye,
+    };
+    if !r.0.is_empty() {
+        return Err(WireError::UnexpectedBody {
+            kind,
+            len: r.0.len(),
+        });
+    }
+    Ok(decoded)
+}
+
+/// A cursor over a body that checks every length before it slices.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], WireError> {
+        if self.0.len() < n {
+            return Err(WireError::FieldTruncated(field));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, WireError> {
+        Ok(self.take(1, field)?[0])
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], WireError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, field)?);
+        Ok(out)
+    }
+
+    fn name(&mut self) -> Result<&'a str, WireError> {
+        let len = usize::from(self.u8("name length")?);
+        if len > MAX_NAME {
+            return Err(WireError::NameTooLong(len));
+        }
+        std::str::from_utf8(self.take(len, "name")?).map_err(|_| WireError::NameNotUtf8)
+    }
+}
+
+impl Frame<'_> {
+    /// Bytes [`Frame::encode`] will append.
+    pub fn encoded_len(&self) -> usize {
+        HEADER_LEN + self.body_len()
+    }
+
+    fn body_len(&self) -> usize {
+        match &self.body {
+            Body::Probe { padding } => usize::from(*padding),
+            Body::ProbeReply { addr, name } => {
+                let ip = if addr.is_ipv4() { 4 } else { 16 };
+                1 + ip + 2 + 1 + name.len()
+            }
+            Body::Message { name, payload } => 1 + name.len() + payload.len(),
+            Body::Ack | Body::Goodbye => 0,
+        }
+    }
+
+    /// Appends the datagram to `out`.
+    ///
+    /// # Errors
+    /// [`WireError::NameTooLong`] or [`WireError::MessageTooLarge`] when a
+    /// field is over its limit; nothing is appended then.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        match &self.body {
+            Body::ProbeReply { name, .. } | Body::Message { name, .. } if name.len() > MAX_NAME => {
+                return Err(WireError::NameTooLong(name.len()));
+            }
+            Body::Message { payload, .. } if payload.len() > MAX_MESSAGE => {
+                return Err(WireError::MessageTooLarge(payload.len()));
+            }
+            _ => {}
+        }
+        // Checked above: every body fits the u16 length field.
+        let body_len = u16::try_from(self.body_len()).unwrap_or(u16::MAX);
+        out.reserve(self.encoded_len());
+        out.extend_from_slice(&MAGIC);
+        out.push(VERSION);
+        out.push(self.body.kind() as u8);
+        out.extend_from_slice(&self.flags.to_be_bytes());
+        out.extend_from_slice(self.sender.as_bytes());
+        out.extend_from_slice(&self.id.to_be_bytes());
+        out.extend_from_slice(&body_len.to_be_bytes());
+        match &self.body {
+            Body::Probe { padding } => out.resize(out.len() + usize::from(*padding), 0),
+            Body::ProbeReply { addr, name } => {
+                match addr.ip() {
+                    IpAddr::V4(ip) => {
+                        out.push(4);
+                        out.extend_from_slice(&ip.octets());
+                    }
+                    IpAddr::V6(ip) => {
+                        out.push(6);
+                        out.extend_from_slice(&ip.octets());
+                    }
+                }
+                out.extend_from_slice(&addr.port().to_be_bytes());
+                push_name(out, name);
+            }
+            Body::Message { name, payload } => {
+                push_name(out, name);
+                out.extend_from_slice(payload);
+            }
+            Body::Ack | Body::Goodbye => {}
+        }
+        Ok(())
+    }
+
+    /// Encodes into a new buffer; see [`Frame::encode`].
+    ///
+    /// # Errors
+    /// As [`Frame::encode`].
+    pub fn to_vec(&self) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode(&mut out)?;
+        Ok(out)
+    }
+}
+
+fn push_name(out: &mut Vec<u8>, name: &str) {
+    // Callers checked name.len() <= MAX_NAME, which fits a u8.
+    out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(name.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SENDER: Uuid = Uuid::from_bytes([
+        0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x41, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30,
+        0xc8,
+    ]);
+
+    /// A message "hi" from SENDER, id 7, name "a": the example in PROTOCOL.md.
+    static MESSAGE_BYTES: [u8; 38] = [
+        0x53, 0x50, 0x32, 0x50, // magic "SP2P"
+        0x01, 0x03, 0x00, 0x00, // version 1, kind 3 (message), flags 0
+        0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x41, 0xd1, // sender
+        0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, // id 7
+        0x00, 0x04, // body length 4
+        0x01, b'a', b'h', b'i', // name "a", payload "hi"
+    ];
+
+    fn frame(body: Body<'_>) -> Frame<'_> {
+        Frame {
+            flags: 0,
+            sender: SENDER,
+            id: 7,
+            body,
+        }
+    }
+
+    fn every_kind() -> Vec<Frame<'static>> {
+        vec![
+            frame(Body::Probe {
+                padding: MAX_REPLY_BODY as u16,
+            }),
+            frame(Body::Probe { padding: 0 }),
+            frame(Body::ProbeReply {
+                addr: "127.0.0.1:4000".parse().unwrap(),
+                name: "alice",
+            }),
+            frame(Body::ProbeReply {
+                addr: "[::1]:4000".parse().unwrap(),
+                name: "",
+            }),
+            frame(Body::Message {
+                name: "",
+                payload: b"hello there\n\xff\x00",
+            }),
+            frame(Body::Message {
+                name: "n",
+                payload: &[0xab; MAX_MESSAGE],
+            }),
+            frame(Body::Ack),
+            frame(Body::Goodbye),
+        ]
+    }
+
+    #[test]
+    fn deconstruct_fixture() {
+        let f = decode(&MESSAGE_BYTES).unwrap();
+        assert_eq!(
+            f,
+            frame(Body::Message {
+                name: "a",
+                payload: b"hi"
+            })
+        );
+    }
+
+    #[test]
+    fn construct_fixture() {
+        let bytes = frame(Body::Message {
+            name: "a",
+            payload: b"hi",
+        })
+        .to_vec()
+        .unwrap();
+        assert_eq!(bytes, MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn round_trip_every_kind() {
+        for f in every_kind() {
+            let bytes = f.to_vec().unwrap();
+            assert_eq!(bytes.len(), f.encoded_len());
+            assert_eq!(decode(&bytes).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn no_reply_outgrows_a_probe() {
+        let name = "x".repeat(MAX_NAME);
+        let reply = frame(Body::ProbeReply {
+            addr: "[::1]:1".parse().unwrap(),
+            name: &name,
+        });
+        assert_eq!(reply.encoded_len(), PROBE_LEN);
+    }
+
+    #[test]
+    fn may_ignore_flags_are_kept() {
+        let mut bytes = MESSAGE_BYTES;
+        bytes[6] = 0x80;
+        let f = decode(&bytes).unwrap();
+        assert_eq!(f.flags, 0x8000);
+        assert_eq!(f.to_vec().unwrap(), bytes);
+    }
+
+    #[test]
+    fn too_short() {
+        assert_eq!(
+            decode(&MESSAGE_BYTES[..HEADER_LEN - 1]),
+            Err(WireError::TooShort { len: 33 })
+        );
+        assert_eq!(decode(b"SP"), Err(WireError::TooShort { len: 2 }));
+        assert_eq!(decode(b""), Err(WireError::TooShort { len: 0 }));
+    }
+
+    #[test]
+    fn bad_magic() {
+        assert_eq!(decode(b"discover 6ba7b810"), Err(WireError::BadMagic));
+        assert_eq!(decode(b"x"), Err(WireError::BadMagic));
+    }
+
+    #[test]
+    fn unsupported_version() {
+        let mut bytes = MESSAGE_BYTES;
+        bytes[4] = 2;
+        assert_eq!(decode(&bytes), Err(WireError::UnsupportedVersion(2)));
+    }
+
+    #[test]
+    fn unknown_kind() {
+        let mut bytes = MESSAGE_BYTES;
+        bytes[5] = 9;
+        assert_eq!(decode(&bytes), Err(WireError::UnknownKind(9)));
+    }
+
+    #[test]
+    fn unknown_flags() {
+        let mut bytes = MESSAGE_BYTES;
+        bytes[7] = 0x01;
+        assert_eq!(decode(&bytes), Err(WireError::UnknownFlags(1)));
+    }
+
+    #[test]
+    fn body_length_that_lies_long() {
+        let mut bytes = MESSAGE_BYTES;
+        bytes[33] = 5;
+        assert_eq!(
+            decode(&bytes),
+            Err(WireError::BodyTruncated {
+                declared: 5,
+                available: 4
+            })
+        );
+    }
+
+    #[test]
+    fn trailing_bytes() {
+        let mut bytes = MESSAGE_BYTES.to_vec();
+        bytes.push(0);
+        assert_eq!(decode(&bytes), Err(WireError::TrailingBytes { extra: 1 }));
+    }
+
+    #[test]
+    fn name_length_that_lies() {
+        let mut bytes = MESSAGE_BYTES;
+        bytes[34] = 9;
+        assert_eq!(decode(&bytes), Err(WireError::FieldTruncated("name")));
+    }
+
+    #[test]
+    fn name_too_long() {
+        let mut bytes = MESSAGE_BYTES;
+        bytes[34] = MAX_NAME as u8 + 1;
+        assert_eq!(decode(&bytes), Err(WireError::NameTooLong(MAX_NAME + 1)));
+    }
+
+    #[test]
+    fn name_not_utf8() {
+        let mut bytes = MESSAGE_BYTES;
+        bytes[35] = 0xff;
+        assert_eq!(decode(&bytes), Err(WireError::NameNotUtf8));
+    }
+
+    #[test]
+    fn bad_address_family() {
+        let mut bytes = frame(Body::ProbeReply {
+            addr: "1.2.3.4:5".parse().unwrap(),
+            name: "",
+        })
+        .to_vec()
+        .unwrap();
+        bytes[HEADER_LEN] = 5;
+        assert_eq!(decode(&bytes), Err(WireError::BadAddressFamily(5)));
+    }
+
+    #[test]
+    fn reply_cut_inside_address() {
+        let mut bytes = frame(Body::ProbeReply {
+            addr: "1.2.3.4:5".parse().unwrap(),
+            name: "",
+        })
+        .to_vec()
+        .unwrap();
+        bytes.truncate(HEADER_LEN + 3);
+        bytes[33] = 3;
+        assert_eq!(
+            decode(&bytes),
+            Err(WireError::FieldTruncated("ipv4 address"))
+        );
+    }
+
+    #[test]
+    fn reply_with_extra_bytes() {
+        let mut bytes = frame(Body::ProbeReply {
+            addr: "1.2.3.4:5".parse().unwrap(),
+            name: "",
+        })
+        .to_vec()
+        .unwrap();
+        bytes.push(1);
+        bytes[33] += 1;
+        assert_eq!(
+            decode(&bytes),
+            Err(WireError::UnexpectedBody {
+                kind: Kind::ProbeReply,
+                len: 1
+            })
+        );
+    }
+
+    #[test]
+    fn nonzero_padding() {
+        let mut bytes = frame(Body::Probe { padding: 4 }).to_vec().unwrap();
+        bytes[HEADER_LEN + 2] = 1;
+        assert_eq!(decode(&bytes), Err(WireError::NonZeroPadding));
+    }
+
+    #[test]
+    fn ack_with_body() {
+        let mut bytes = frame(Body::Ack).to_vec().unwrap();
+        bytes.extend_from_slice(&[1, 2]);
+        bytes[33] = 2;
+        assert_eq!(
+            decode(&bytes),
+            Err(WireError::UnexpectedBody {
+                kind: Kind::Ack,
+                len: 2
+            })
+        );
+    }
+
+    #[test]
+    fn oversize_message() {
+        let payload = vec![0u8; MAX_MESSAGE + 1];
+        let f = frame(Body::Message {
+            name: "",
+            payload: &payload,
+        });
+        assert_eq!(f.to_vec(), Err(WireError::MessageTooLarge(MAX_MESSAGE + 1)));
+        // And a peer that sends one anyway is refused on decode.
+        let mut bytes = frame(Body::Message {
+            name: "",
+            payload: &payload[1..],
+        })
+        .to_vec()
+        .unwrap();
+        bytes.push(0);
+        let len = (bytes.len() - HEADER_LEN) as u16;
+        bytes[32..34].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(
+            decode(&bytes),
+            Err(WireError::MessageTooLarge(MAX_MESSAGE + 1))
+        );
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        for f in every_kind() {
+            let bytes = f.to_vec().unwrap();
+            for cut in 0..bytes.len() {
+                assert!(
+                    decode(&bytes[..cut]).is_err(),
+                    "{:?} cut at {cut}",
+                    f.body.kind()
+                );
+            }
+        }
+    }
+}
