@@ -165,6 +165,11 @@ impl Peer {
         self.shared.id
     }
 
+    /// This peer's name, possibly empty.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
     /// The group address and port this peer joined.
     pub fn group(&self) -> SocketAddr {
         self.shared.group
@@ -418,8 +423,9 @@ impl Drop for Peer {
         shared.stop.store(true, Ordering::Release);
         let bye = shared.encode(0, Body::Goodbye);
         let _ = shared.send(&bye, shared.group);
-        // Wakes the blocked reads at once: on Linux, shutting down the read
-        // side of a UDP socket makes a blocked recv return.
+        // Wakes the blocked reads at once, with no datagram that could be
+        // lost: on Linux, shutting down the read side of a UDP socket makes
+        // a blocked read return.
         for sock in [&shared.group_sock, &shared.uni_sock] {
             let _ = SockRef::from(sock).shutdown(std::net::Shutdown::Read);
         }

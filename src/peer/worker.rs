@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use socket2::SockRef;
 use uuid::Uuid;
 
 use super::stats::{Counters, bump};
@@ -213,10 +214,10 @@ impl Dedupe {
     }
 
     fn insert(&mut self, key: (Uuid, u64)) {
-        if self.order.len() == DEDUPE_WINDOW {
-            if let Some(old) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+        if self.order.len() == DEDUPE_WINDOW
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
         }
         self.seen.insert(key);
         self.order.push_back(key);
@@ -224,22 +225,29 @@ impl Dedupe {
 }
 
 /// A helper thread's loop: read, handle, until the peer stops.
+///
+/// The sender is peeked first and the datagram read after: std's
+/// `recv_from` panics on the address-less return that `Peer`'s drop uses
+/// (shutting down the read side) to wake this blocked read.
 pub(crate) fn run(shared: Arc<Shared>, group: bool) {
     let sock = if group {
         &shared.group_sock
     } else {
         &shared.uni_sock
     };
+    let peek = SockRef::from(sock);
     let mut buf = vec![0u8; RECV_BUF];
     loop {
-        let res = sock.recv_from(&mut buf);
+        let src = peek.peek_sender();
         if shared.stop.load(Ordering::Acquire) {
             return;
         }
-        match res {
-            Ok((n, src)) => shared.handle(&buf[..n], src),
-            // ICMP errors from earlier sends and interrupted reads: carry on.
-            Err(_) => bump(&shared.counters.io_errors),
+        let src = src.ok().and_then(|a| a.as_socket());
+        let read = sock.recv(&mut buf);
+        match (src, read) {
+            (Some(src), Ok(n)) => shared.handle(&buf[..n], src),
+            // ICMP errors from earlier sends, interrupted reads: carry on.
+            _ => bump(&shared.counters.io_errors),
         }
     }
 }
