@@ -175,10 +175,7 @@ fn parse(argv: Vec<OsString>) -> Result<Args, i32> {
             EXIT_OK
         }
         Err(()) => {
-            eprintln!(
-                "simplep2p: {}\nRun 'simplep2p --help' for usage.",
-                exit.output.trim_end()
-            );
+            eprintln!("simplep2p: {}\nRun 'simplep2p --help' for usage.", exit.output.trim_end());
             EXIT_USAGE
         }
     })
@@ -201,26 +198,17 @@ impl From<simplep2p::Error> for Failure {
     fn from(e: simplep2p::Error) -> Self {
         // Set-up and argument errors are usage errors; a socket failure in
         // the middle of a run is too, since nothing was learned about peers.
-        Failure {
-            message: e.to_string(),
-            code: EXIT_USAGE,
-        }
+        Failure { message: e.to_string(), code: EXIT_USAGE }
     }
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure {
-        message: message.into(),
-        code: EXIT_USAGE,
-    }
+    Failure { message: message.into(), code: EXIT_USAGE }
 }
 
 /// Output that cannot be written (a closed pipe) ends the command quietly.
 fn write_failed(_: io::Error) -> Failure {
-    Failure {
-        message: "standard output closed".into(),
-        code: EXIT_FAIL,
-    }
+    Failure { message: "standard output closed".into(), code: EXIT_FAIL }
 }
 
 fn check_expect(expect: Option<usize>) -> Result<(), Failure> {
@@ -260,9 +248,7 @@ fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
         } else {
             format!("{} {}", msg.sender, escape(&msg.data))
         };
-        writeln!(out, "{line}")
-            .and_then(|()| out.flush())
-            .map_err(write_failed)?;
+        writeln!(out, "{line}").and_then(|()| out.flush()).map_err(write_failed)?;
         seen += 1;
     }
     Ok(EXIT_OK)
@@ -273,9 +259,7 @@ fn read_message(cmd: &SendArgs) -> Result<Vec<u8>, Failure> {
         (Some(text), false) => return Ok(text.as_bytes().to_vec()),
         (None, true) => {}
         (Some(_), true) => {
-            return Err(usage(
-                "give the message as an argument or --stdin, not both",
-            ));
+            return Err(usage("give the message as an argument or --stdin, not both"));
         }
         (None, false) => return Err(usage("no message: give it as an argument, or pass --stdin")),
     }
@@ -284,11 +268,7 @@ fn read_message(cmd: &SendArgs) -> Result<Vec<u8>, Failure> {
     io::stdin()
         .take(wire::MAX_MESSAGE as u64 + 1)
         .read_to_end(&mut data)
-        .map_err(|e| {
-            usage(format!(
-                "could not read the message from standard input: {e}"
-            ))
-        })?;
+        .map_err(|e| usage(format!("could not read the message from standard input: {e}")))?;
     Ok(data)
 }
 
@@ -307,12 +287,7 @@ fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     let found = peer.discover_within(cmd.expect, timeout)?;
     let left = timeout.saturating_sub(start.elapsed());
     let report = if found.is_empty() {
-        SendReport {
-            id: 0,
-            acked: vec![],
-            missing: vec![],
-            elapsed: Duration::ZERO,
-        }
+        SendReport { id: 0, acked: vec![], missing: vec![], elapsed: Duration::ZERO }
     } else {
         peer.send_to(&data, &found, left)?
     };
@@ -325,9 +300,7 @@ fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     } else {
         send_text(pass, &report, found.len(), cmd.expect, elapsed)
     };
-    write!(out, "{text}")
-        .and_then(|()| out.flush())
-        .map_err(write_failed)?;
+    write!(out, "{text}").and_then(|()| out.flush()).map_err(write_failed)?;
     Ok(if pass { EXIT_OK } else { EXIT_FAIL })
 }
 
@@ -343,10 +316,7 @@ fn send_text(
     let mut text = if found == 0 {
         format!("{verdict} no peers found in {ms:.1} ms")
     } else {
-        format!(
-            "{verdict} {}/{found} peers acknowledged in {ms:.1} ms",
-            report.acked.len()
-        )
+        format!("{verdict} {}/{found} peers acknowledged in {ms:.1} ms", report.acked.len())
     };
     if let Some(n) = expect.filter(|&n| found < n) {
         text += &format!(" (expected {n})");
@@ -400,9 +370,7 @@ fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
         text
     };
     let mut out = io::stdout().lock();
-    write!(out, "{text}")
-        .and_then(|()| out.flush())
-        .map_err(write_failed)?;
+    write!(out, "{text}").and_then(|()| out.flush()).map_err(write_failed)?;
     Ok(if ok { EXIT_OK } else { EXIT_FAIL })
 }
 
@@ -415,12 +383,7 @@ fn peer_line(p: &PeerInfo) -> String {
 }
 
 fn peer_json(p: &PeerInfo) -> String {
-    format!(
-        "{{\"id\":\"{}\",\"address\":\"{}\",\"name\":{}}}",
-        p.id,
-        p.addr,
-        json_string(&p.name)
-    )
+    format!("{{\"id\":\"{}\",\"address\":\"{}\",\"name\":{}}}", p.id, p.addr, json_string(&p.name))
 }
 
 fn message_json(m: &Message) -> String {
@@ -497,23 +460,14 @@ mod tests {
     }
 
     fn argv(args: &[&str]) -> Vec<OsString> {
-        std::iter::once("simplep2p")
-            .chain(args.iter().copied())
-            .map(OsString::from)
-            .collect()
+        std::iter::once("simplep2p").chain(args.iter().copied()).map(OsString::from).collect()
     }
 
     #[test]
     fn bad_arguments_exit_2() {
-        assert_eq!(
-            parse(argv(&["--port", "x", "peers"])).unwrap_err(),
-            EXIT_USAGE
-        );
+        assert_eq!(parse(argv(&["--port", "x", "peers"])).unwrap_err(), EXIT_USAGE);
         assert_eq!(parse(argv(&["send", "a", "b"])).unwrap_err(), EXIT_USAGE);
-        assert_eq!(
-            parse(argv(&["--group", "not-an-ip", "peers"])).unwrap_err(),
-            EXIT_USAGE
-        );
+        assert_eq!(parse(argv(&["--group", "not-an-ip", "peers"])).unwrap_err(), EXIT_USAGE);
     }
 
     #[test]
@@ -523,12 +477,7 @@ mod tests {
             addr: "127.0.0.1:9".parse().unwrap(),
             name: "b".into(),
         };
-        let report = SendReport {
-            id: 1,
-            acked: vec![],
-            missing: vec![p],
-            elapsed: Duration::ZERO,
-        };
+        let report = SendReport { id: 1, acked: vec![], missing: vec![p], elapsed: Duration::ZERO };
         let text = send_text(false, &report, 1, Some(2), Duration::from_micros(1500));
         assert_eq!(
             text,

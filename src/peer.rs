@@ -96,10 +96,7 @@ struct Timeouts {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("id", &self.id)
-            .field("group", &self.group)
-            .finish()
+        f.debug_struct("Shared").field("id", &self.id).field("group", &self.group).finish()
     }
 }
 
@@ -116,9 +113,8 @@ impl Peer {
         }
         let group_sock = net::group_socket(&config)?;
         let uni_sock = net::unicast_socket(&config)?;
-        let uni_addr = uni_sock
-            .local_addr()
-            .map_err(crate::error::io("read the socket address"))?;
+        let uni_addr =
+            uni_sock.local_addr().map_err(crate::error::io("read the socket address"))?;
         let (events_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
         let (inbox_tx, inbox) = mpsc::sync_channel(config.queue_capacity);
         let timeouts = Timeouts {
@@ -220,12 +216,7 @@ impl Peer {
         let start = Instant::now();
         let deadline = start + timeout;
         let id = self.next_id();
-        let probe = self.shared.encode(
-            id,
-            Body::Probe {
-                padding: wire::MAX_REPLY_BODY as u16,
-            },
-        );
+        let probe = self.shared.encode(id, Body::Probe { padding: wire::MAX_REPLY_BODY as u16 });
         let op = self.begin(id);
         let mut found = PeerSet::default();
         let mut last_new = start;
@@ -294,35 +285,40 @@ impl Peer {
         let start = Instant::now();
         let deadline = start + timeout;
         let id = self.next_id();
-        let msg = self.shared.encode(
-            id,
-            Body::Message {
-                name: &self.shared.name,
-                payload: data,
-            },
-        );
+        let msg = self.shared.encode(id, Body::Message { name: &self.shared.name, payload: data });
         let op = self.begin(id);
         let mut pending = PeerSet::default();
         for t in targets {
             pending.add(t.clone());
         }
         let mut acked = Vec::new();
-        let mut missing = Vec::new();
+        // Targets that said goodbye: not sent to again, but their ack may
+        // still be in flight (it went out before the goodbye, to another of
+        // our sockets), so it is awaited until `settle`.
+        let mut leaving = PeerSet::default();
+        let mut settle = start;
         let mut retry = Retry::new(start);
         self.multicast(&msg)?;
-        while pending.len() > 0 {
+        loop {
             let now = Instant::now();
-            if now >= deadline {
+            let settled = leaving.len() == 0 || now >= settle;
+            if now >= deadline || (pending.len() == 0 && settled) {
                 break;
             }
-            match op.recv_timeout(deadline.min(retry.at) - now) {
+            let wake = if pending.len() > 0 { retry.at } else { settle };
+            match op.recv_timeout(deadline.min(wake) - now) {
                 Ok(Event::Ack { id: got, from }) if got == id => {
-                    acked.extend(pending.remove(&from))
+                    acked.extend(pending.remove(&from).or_else(|| leaving.remove(&from)))
                 }
-                Ok(Event::Gone { who }) => missing.extend(pending.remove(&who)),
+                Ok(Event::Gone { who }) => {
+                    if let Some(p) = pending.remove(&who) {
+                        leaving.add(p);
+                        settle = Instant::now() + FIRST_RETRY;
+                    }
+                }
                 Ok(_) => {}
                 Err(_) => {
-                    if Instant::now() >= retry.at {
+                    if pending.len() > 0 && Instant::now() >= retry.at {
                         for p in pending.iter() {
                             if self.shared.send(&msg, p.addr).is_ok() {
                                 stats::bump(&self.shared.counters.retransmissions);
@@ -335,13 +331,9 @@ impl Peer {
         }
         let elapsed = start.elapsed();
         self.end();
-        missing.extend(pending.into_vec());
-        Ok(SendReport {
-            id,
-            acked,
-            missing,
-            elapsed,
-        })
+        let mut missing = pending.into_vec();
+        missing.extend(leaving.into_vec());
+        Ok(SendReport { id, acked, missing, elapsed })
     }
 
     /// Waits for the next message.
@@ -386,10 +378,7 @@ impl Peer {
     }
 
     fn multicast(&self, bytes: &[u8]) -> Result<()> {
-        let res = self
-            .shared
-            .send(bytes, self.shared.group)
-            .map_err(net::send_error);
+        let res = self.shared.send(bytes, self.shared.group).map_err(net::send_error);
         if res.is_err() {
             self.end();
         }
@@ -405,10 +394,7 @@ struct Retry {
 
 impl Retry {
     fn new(start: Instant) -> Self {
-        Retry {
-            at: start + FIRST_RETRY,
-            gap: FIRST_RETRY,
-        }
+        Retry { at: start + FIRST_RETRY, gap: FIRST_RETRY }
     }
 
     fn next(&mut self) {
@@ -421,8 +407,8 @@ impl Drop for Peer {
     fn drop(&mut self) {
         let shared = &self.shared;
         shared.stop.store(true, Ordering::Release);
-        let bye = shared.encode(0, Body::Goodbye);
-        let _ = shared.send(&bye, shared.group);
+        shared.goodbye();
+
         // Wakes the blocked reads at once, with no datagram that could be
         // lost: on Linux, shutting down the read side of a UDP socket makes
         // a blocked read return.

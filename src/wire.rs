@@ -195,14 +195,8 @@ impl fmt::Display for WireError {
             WireError::UnsupportedVersion(v) => write!(f, "unsupported protocol version {v}"),
             WireError::UnknownKind(k) => write!(f, "unknown datagram kind {k}"),
             WireError::UnknownFlags(x) => write!(f, "unknown required flags {x:#06x}"),
-            WireError::BodyTruncated {
-                declared,
-                available,
-            } => {
-                write!(
-                    f,
-                    "body truncated: header says {declared} bytes, {available} present"
-                )
+            WireError::BodyTruncated { declared, available } => {
+                write!(f, "body truncated: header says {declared} bytes, {available} present")
             }
             WireError::TrailingBytes { extra } => write!(f, "{extra} bytes after the body"),
             WireError::FieldTruncated(name) => write!(f, "field {name} runs past the body"),
@@ -251,15 +245,10 @@ pub fn decode(buf: &[u8]) -> Result<Frame<'_>, WireError> {
     ]));
     let rest = &buf[HEADER_LEN..];
     if declared > rest.len() {
-        return Err(WireError::BodyTruncated {
-            declared,
-            available: rest.len(),
-        });
+        return Err(WireError::BodyTruncated { declared, available: rest.len() });
     }
     if declared < rest.len() {
-        return Err(WireError::TrailingBytes {
-            extra: rest.len() - declared,
-        });
+        return Err(WireError::TrailingBytes { extra: rest.len() - declared });
     }
     Ok(Frame {
         flags,
@@ -289,10 +278,7 @@ fn decode_body(kind: Kind, body: &[u8]) -> Result<Body<'_>, WireError> {
             };
             let port = u16::from_be_bytes(r.array::<2>("port")?);
             let name = r.name()?;
-            Body::ProbeReply {
-                addr: SocketAddr::new(ip, port),
-                name,
-            }
+            Body::ProbeReply { addr: SocketAddr::new(ip, port), name }
         }
         Kind::Message => {
             let name = r.name()?;
@@ -306,10 +292,7 @@ fn decode_body(kind: Kind, body: &[u8]) -> Result<Body<'_>, WireError> {
         Kind::Goodbye => Body::Goodbye,
     };
     if !r.0.is_empty() {
-        return Err(WireError::UnexpectedBody {
-            kind,
-            len: r.0.len(),
-        });
+        return Err(WireError::UnexpectedBody { kind, len: r.0.len() });
     }
     Ok(decoded)
 }
@@ -452,36 +435,17 @@ mod tests {
     ];
 
     fn frame(body: Body<'_>) -> Frame<'_> {
-        Frame {
-            flags: 0,
-            sender: SENDER,
-            id: 7,
-            body,
-        }
+        Frame { flags: 0, sender: SENDER, id: 7, body }
     }
 
     fn every_kind() -> Vec<Frame<'static>> {
         vec![
-            frame(Body::Probe {
-                padding: MAX_REPLY_BODY as u16,
-            }),
+            frame(Body::Probe { padding: MAX_REPLY_BODY as u16 }),
             frame(Body::Probe { padding: 0 }),
-            frame(Body::ProbeReply {
-                addr: "127.0.0.1:4000".parse().unwrap(),
-                name: "alice",
-            }),
-            frame(Body::ProbeReply {
-                addr: "[::1]:4000".parse().unwrap(),
-                name: "",
-            }),
-            frame(Body::Message {
-                name: "",
-                payload: b"hello there\n\xff\x00",
-            }),
-            frame(Body::Message {
-                name: "n",
-                payload: &[0xab; MAX_MESSAGE],
-            }),
+            frame(Body::ProbeReply { addr: "127.0.0.1:4000".parse().unwrap(), name: "alice" }),
+            frame(Body::ProbeReply { addr: "[::1]:4000".parse().unwrap(), name: "" }),
+            frame(Body::Message { name: "", payload: b"hello there\n\xff\x00" }),
+            frame(Body::Message { name: "n", payload: &[0xab; MAX_MESSAGE] }),
             frame(Body::Ack),
             frame(Body::Goodbye),
         ]
@@ -490,23 +454,12 @@ mod tests {
     #[test]
     fn deconstruct_fixture() {
         let f = decode(&MESSAGE_BYTES).unwrap();
-        assert_eq!(
-            f,
-            frame(Body::Message {
-                name: "a",
-                payload: b"hi"
-            })
-        );
+        assert_eq!(f, frame(Body::Message { name: "a", payload: b"hi" }));
     }
 
     #[test]
     fn construct_fixture() {
-        let bytes = frame(Body::Message {
-            name: "a",
-            payload: b"hi",
-        })
-        .to_vec()
-        .unwrap();
+        let bytes = frame(Body::Message { name: "a", payload: b"hi" }).to_vec().unwrap();
         assert_eq!(bytes, MESSAGE_BYTES);
     }
 
@@ -522,10 +475,7 @@ mod tests {
     #[test]
     fn no_reply_outgrows_a_probe() {
         let name = "x".repeat(MAX_NAME);
-        let reply = frame(Body::ProbeReply {
-            addr: "[::1]:1".parse().unwrap(),
-            name: &name,
-        });
+        let reply = frame(Body::ProbeReply { addr: "[::1]:1".parse().unwrap(), name: &name });
         assert_eq!(reply.encoded_len(), PROBE_LEN);
     }
 
@@ -540,10 +490,7 @@ mod tests {
 
     #[test]
     fn too_short() {
-        assert_eq!(
-            decode(&MESSAGE_BYTES[..HEADER_LEN - 1]),
-            Err(WireError::TooShort { len: 33 })
-        );
+        assert_eq!(decode(&MESSAGE_BYTES[..HEADER_LEN - 1]), Err(WireError::TooShort { len: 33 }));
         assert_eq!(decode(b"SP"), Err(WireError::TooShort { len: 2 }));
         assert_eq!(decode(b""), Err(WireError::TooShort { len: 0 }));
     }
@@ -579,13 +526,7 @@ mod tests {
     fn body_length_that_lies_long() {
         let mut bytes = MESSAGE_BYTES;
         bytes[33] = 5;
-        assert_eq!(
-            decode(&bytes),
-            Err(WireError::BodyTruncated {
-                declared: 5,
-                available: 4
-            })
-        );
+        assert_eq!(decode(&bytes), Err(WireError::BodyTruncated { declared: 5, available: 4 }));
     }
 
     #[test]
@@ -618,48 +559,33 @@ mod tests {
 
     #[test]
     fn bad_address_family() {
-        let mut bytes = frame(Body::ProbeReply {
-            addr: "1.2.3.4:5".parse().unwrap(),
-            name: "",
-        })
-        .to_vec()
-        .unwrap();
+        let mut bytes = frame(Body::ProbeReply { addr: "1.2.3.4:5".parse().unwrap(), name: "" })
+            .to_vec()
+            .unwrap();
         bytes[HEADER_LEN] = 5;
         assert_eq!(decode(&bytes), Err(WireError::BadAddressFamily(5)));
     }
 
     #[test]
     fn reply_cut_inside_address() {
-        let mut bytes = frame(Body::ProbeReply {
-            addr: "1.2.3.4:5".parse().unwrap(),
-            name: "",
-        })
-        .to_vec()
-        .unwrap();
+        let mut bytes = frame(Body::ProbeReply { addr: "1.2.3.4:5".parse().unwrap(), name: "" })
+            .to_vec()
+            .unwrap();
         bytes.truncate(HEADER_LEN + 3);
         bytes[33] = 3;
-        assert_eq!(
-            decode(&bytes),
-            Err(WireError::FieldTruncated("ipv4 address"))
-        );
+        assert_eq!(decode(&bytes), Err(WireError::FieldTruncated("ipv4 address")));
     }
 
     #[test]
     fn reply_with_extra_bytes() {
-        let mut bytes = frame(Body::ProbeReply {
-            addr: "1.2.3.4:5".parse().unwrap(),
-            name: "",
-        })
-        .to_vec()
-        .unwrap();
+        let mut bytes = frame(Body::ProbeReply { addr: "1.2.3.4:5".parse().unwrap(), name: "" })
+            .to_vec()
+            .unwrap();
         bytes.push(1);
         bytes[33] += 1;
         assert_eq!(
             decode(&bytes),
-            Err(WireError::UnexpectedBody {
-                kind: Kind::ProbeReply,
-                len: 1
-            })
+            Err(WireError::UnexpectedBody { kind: Kind::ProbeReply, len: 1 })
         );
     }
 
@@ -675,37 +601,20 @@ mod tests {
         let mut bytes = frame(Body::Ack).to_vec().unwrap();
         bytes.extend_from_slice(&[1, 2]);
         bytes[33] = 2;
-        assert_eq!(
-            decode(&bytes),
-            Err(WireError::UnexpectedBody {
-                kind: Kind::Ack,
-                len: 2
-            })
-        );
+        assert_eq!(decode(&bytes), Err(WireError::UnexpectedBody { kind: Kind::Ack, len: 2 }));
     }
 
     #[test]
     fn oversize_message() {
         let payload = vec![0u8; MAX_MESSAGE + 1];
-        let f = frame(Body::Message {
-            name: "",
-            payload: &payload,
-        });
+        let f = frame(Body::Message { name: "", payload: &payload });
         assert_eq!(f.to_vec(), Err(WireError::MessageTooLarge(MAX_MESSAGE + 1)));
         // And a peer that sends one anyway is refused on decode.
-        let mut bytes = frame(Body::Message {
-            name: "",
-            payload: &payload[1..],
-        })
-        .to_vec()
-        .unwrap();
+        let mut bytes = frame(Body::Message { name: "", payload: &payload[1..] }).to_vec().unwrap();
         bytes.push(0);
         let len = (bytes.len() - HEADER_LEN) as u16;
         bytes[32..34].copy_from_slice(&len.to_be_bytes());
-        assert_eq!(
-            decode(&bytes),
-            Err(WireError::MessageTooLarge(MAX_MESSAGE + 1))
-        );
+        assert_eq!(decode(&bytes), Err(WireError::MessageTooLarge(MAX_MESSAGE + 1)));
     }
 
     #[test]
@@ -713,11 +622,7 @@ mod tests {
         for f in every_kind() {
             let bytes = f.to_vec().unwrap();
             for cut in 0..bytes.len() {
-                assert!(
-                    decode(&bytes[..cut]).is_err(),
-                    "{:?} cut at {cut}",
-                    f.body.kind()
-                );
+                assert!(decode(&bytes[..cut]).is_err(), "{:?} cut at {cut}", f.body.kind());
             }
         }
     }

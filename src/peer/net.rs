@@ -20,15 +20,11 @@ pub(crate) fn group_socket(config: &Config) -> Result<UdpSocket> {
     }
     let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(io("open the group socket"))?;
-    sock.set_reuse_address(true)
-        .map_err(io("set SO_REUSEADDR"))?;
+    sock.set_reuse_address(true).map_err(io("set SO_REUSEADDR"))?;
     let addr = SocketAddrV4::new(config.group, config.port);
     sock.bind(&addr.into()).map_err(|e| match e.kind() {
         io::ErrorKind::AddrInUse => Error::PortInUse(config.port),
-        _ => Error::Io {
-            op: "bind the group socket",
-            source: e,
-        },
+        _ => Error::Io { op: "bind the group socket", source: e },
     })?;
     sock.join_multicast_v4(&config.group, &config.interface)
         .map_err(|e| join_error(config.interface, e))?;
@@ -43,32 +39,27 @@ pub(crate) fn unicast_socket(config: &Config) -> Result<UdpSocket> {
     let addr = SocketAddrV4::new(config.interface, 0);
     sock.bind(&addr.into()).map_err(|e| match e.kind() {
         io::ErrorKind::AddrNotAvailable => Error::BadInterface(config.interface),
-        _ => Error::Io {
-            op: "bind the unicast socket",
-            source: e,
-        },
+        _ => Error::Io { op: "bind the unicast socket", source: e },
     })?;
     if !config.interface.is_unspecified() {
-        sock.set_multicast_if_v4(&config.interface)
-            .map_err(|e| join_error(config.interface, e))?;
+        sock.set_multicast_if_v4(&config.interface).map_err(|e| join_error(config.interface, e))?;
     }
-    sock.set_multicast_ttl_v4(config.ttl)
-        .map_err(io("set the multicast TTL"))?;
+    sock.set_multicast_ttl_v4(config.ttl).map_err(io("set the multicast TTL"))?;
     // A peer hears its own datagrams and drops them by UUID; loop must be on
     // so that peers on the same host hear each other.
-    sock.set_multicast_loop_v4(true)
-        .map_err(io("enable multicast loopback"))?;
+    sock.set_multicast_loop_v4(true).map_err(io("enable multicast loopback"))?;
     Ok(sock.into())
 }
 
+/// ENODEV means "no route" when the kernel chose the interface, and "no
+/// such interface" when the user named one.
 fn join_error(interface: Ipv4Addr, e: io::Error) -> Error {
+    let no_device = e.raw_os_error() == Some(ENODEV);
     match e.kind() {
+        _ if no_device && interface.is_unspecified() => Error::NoMulticastRoute,
+        _ if no_device => Error::BadInterface(interface),
         io::ErrorKind::AddrNotAvailable => Error::BadInterface(interface),
-        _ if e.raw_os_error() == Some(ENODEV) => Error::NoMulticastRoute,
-        _ => Error::Io {
-            op: "join the multicast group",
-            source: e,
-        },
+        _ => Error::Io { op: "join the multicast group", source: e },
     }
 }
 
@@ -76,9 +67,6 @@ fn join_error(interface: Ipv4Addr, e: io::Error) -> Error {
 pub(crate) fn send_error(e: io::Error) -> Error {
     match e.kind() {
         io::ErrorKind::NetworkUnreachable => Error::NoMulticastRoute,
-        _ => Error::Io {
-            op: "send to the group",
-            source: e,
-        },
+        _ => Error::Io { op: "send to the group", source: e },
     }
 }

@@ -79,12 +79,7 @@ impl Shared {
     }
 
     fn frame<'a>(&self, id: u64, body: Body<'a>) -> Frame<'a> {
-        Frame {
-            flags: 0,
-            sender: self.id,
-            id,
-            body,
-        }
+        Frame { flags: 0, sender: self.id, id, body }
     }
 
     pub fn encode(&self, id: u64, body: Body<'_>) -> Vec<u8> {
@@ -122,32 +117,14 @@ impl Shared {
                     } else {
                         addr
                     };
-                    let peer = PeerInfo {
-                        id: frame.sender,
-                        addr,
-                        name: name.to_owned(),
-                    };
+                    let peer = PeerInfo { id: frame.sender, addr, name: name.to_owned() };
                     self.notify(Event::Reply { id: frame.id, peer });
                 }
             }
-            Body::Message { name, payload } => {
-                let msg = Message {
-                    sender: frame.sender,
-                    addr: src,
-                    name: name.to_owned(),
-                    data: payload.to_vec(),
-                };
-                if self.deliver(frame.id, msg) {
-                    let ack = self.encode(frame.id, Body::Ack);
-                    let _ = self.send(&ack, src);
-                }
-            }
+            Body::Message { name, payload } => self.deliver(&frame, name, payload, src),
             Body::Ack => {
                 if self.active.load(Ordering::Acquire) == frame.id {
-                    self.notify(Event::Ack {
-                        id: frame.id,
-                        from: frame.sender,
-                    });
+                    self.notify(Event::Ack { id: frame.id, from: frame.sender });
                 }
             }
             Body::Goodbye => {
@@ -160,13 +137,8 @@ impl Shared {
     }
 
     fn answer_probe(&self, probe: &Frame<'_>, probe_len: usize, src: SocketAddr) {
-        let reply = self.frame(
-            probe.id,
-            Body::ProbeReply {
-                addr: self.uni_addr,
-                name: &self.name,
-            },
-        );
+        let reply =
+            self.frame(probe.id, Body::ProbeReply { addr: self.uni_addr, name: &self.name });
         // No amplification: a reply never outgrows the probe that asked.
         if reply.encoded_len() > probe_len {
             bump(&self.counters.probes_refused);
@@ -177,27 +149,39 @@ impl Shared {
         }
     }
 
-    /// Queues a message once; returns whether to acknowledge it (it is, or
-    /// already was, in the queue).
-    fn deliver(&self, id: u64, msg: Message) -> bool {
-        let key = (msg.sender, id);
+    /// Queues a message once and acknowledges every copy that is, or
+    /// already was, in the queue. The ack goes out under the dedupe lock,
+    /// and so does the goodbye ([`Shared::goodbye`]): a peer never says
+    /// goodbye between queueing a message and acknowledging it.
+    fn deliver(&self, frame: &Frame<'_>, name: &str, payload: &[u8], src: SocketAddr) {
+        let key = (frame.sender, frame.id);
         let mut dedupe = lock(&self.dedupe);
         if dedupe.contains(&key) {
             bump(&self.counters.duplicates);
-            return true;
-        }
-        match self.inbox.try_send(msg) {
-            Ok(()) => {
-                dedupe.insert(key);
-                true
+        } else {
+            let msg = Message {
+                sender: frame.sender,
+                addr: src,
+                name: name.to_owned(),
+                data: payload.to_vec(),
+            };
+            match self.inbox.try_send(msg) {
+                Ok(()) => dedupe.insert(key),
+                Err(TrySendError::Full(_)) => {
+                    bump(&self.counters.queue_full);
+                    return;
+                }
+                // The handle is gone: nobody will read it, so don't claim it.
+                Err(TrySendError::Disconnected(_)) => return,
             }
-            Err(TrySendError::Full(_)) => {
-                bump(&self.counters.queue_full);
-                false
-            }
-            // The handle is gone: nobody will read it, so don't claim it.
-            Err(TrySendError::Disconnected(_)) => false,
         }
+        let _ = self.send(&self.encode(frame.id, Body::Ack), src);
+    }
+
+    /// Multicasts this peer's goodbye, after any ack in progress.
+    pub fn goodbye(&self) {
+        let _held = lock(&self.dedupe);
+        let _ = self.send(&self.encode(0, Body::Goodbye), self.group);
     }
 }
 
@@ -230,11 +214,7 @@ impl Dedupe {
 /// `recv_from` panics on the address-less return that `Peer`'s drop uses
 /// (shutting down the read side) to wake this blocked read.
 pub(crate) fn run(shared: Arc<Shared>, group: bool) {
-    let sock = if group {
-        &shared.group_sock
-    } else {
-        &shared.uni_sock
-    };
+    let sock = if group { &shared.group_sock } else { &shared.uni_sock };
     let peek = SockRef::from(sock);
     let mut buf = vec![0u8; RECV_BUF];
     loop {

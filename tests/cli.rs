@@ -1,0 +1,178 @@
+//! The `simplep2p` command against real background `recv` processes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{RecvProcess, config, free_port, run, run_with_stdin};
+use simplep2p::Peer;
+
+fn start(port: u16, n: usize) -> Vec<RecvProcess> {
+    (0..n).map(|_| RecvProcess::start(port, &[])).collect()
+}
+
+/// The milliseconds in "... in 2.1 ms".
+fn reported_ms(line: &str) -> f64 {
+    let ms = line.rsplit_once(" in ").unwrap().1.trim_end_matches(" ms").split(' ').next().unwrap();
+    ms.parse().unwrap()
+}
+
+#[test]
+fn send_with_no_peers_fails_within_its_timeout() {
+    let port = free_port();
+    let start = Instant::now();
+    let (code, out, _) = run(port, &["send", "hello", "--timeout", "300"]);
+    let took = start.elapsed();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.starts_with("FAIL no peers found in "), "{out}");
+    assert!(took < Duration::from_millis(800), "took {took:?}");
+    let (code, out, _) = run(port, &["send", "hello", "--expect", "2", "--timeout", "200"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("(expected 2)"), "{out}");
+}
+
+#[test]
+fn send_to_five_peers_passes_in_milliseconds_and_each_prints_the_message() {
+    let port = free_port();
+    let peers = start(port, 5);
+    let (code, out, err) = run(port, &["send", "hello there", "--expect", "5"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("PASS 5/5 peers acknowledged in "), "{out}");
+    let ms = reported_ms(out.lines().next().unwrap());
+    assert!(ms < 100.0, "took {ms} ms");
+    let (code, out, _) = run(port, &["send", "--json", "again"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("{\"result\":\"PASS\",\"acknowledged\":5,\"peers\":5,"), "{out}");
+    for p in peers {
+        let printed = p.stop();
+        let lines: Vec<&str> = printed.lines().collect();
+        assert_eq!(lines.len(), 2, "{printed}");
+        assert!(lines[0].ends_with(" hello there"), "{printed}");
+        assert!(lines[1].ends_with(" again"), "{printed}");
+    }
+}
+
+#[test]
+fn peers_lists_every_peer_then_the_count() {
+    let port = free_port();
+    let procs = start(port, 3);
+    let (code, out, _) = run(port, &["peers", "--expect", "3"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[3], "3 peers");
+    for p in &procs {
+        assert!(lines[..3].iter().any(|l| l.starts_with(&p.uuid)), "{} not listed", p.uuid);
+    }
+    let (code, out, _) = run(port, &["peers", "--expect", "4", "--timeout", "200"]);
+    assert_eq!(code, 1, "fewer than --expect must fail: {out}");
+}
+
+#[test]
+fn any_bytes_arrive_byte_exact() {
+    let port = free_port();
+    let receiver = RecvProcess::start(port, &["--json", "--count", "1"]);
+    let mut data = "spaces and\nnewlines\r\n, UTF-8 ✓ é, binary: ".as_bytes().to_vec();
+    data.extend([0, 1, 0x7f, 0x80, 0xfe, 0xff]);
+    let (code, out, err) = run_with_stdin(port, &["send", "--stdin", "--expect", "1"], Some(&data));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, printed) = receiver.wait_output();
+    assert_eq!(code, 0);
+    let hex: String = data.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(printed.contains(&format!("\"message\":null,\"hex\":\"{hex}\"")), "{printed}");
+}
+
+#[test]
+fn text_output_escapes_so_one_message_is_one_line() {
+    let port = free_port();
+    let receiver = RecvProcess::start(port, &["--count", "1"]);
+    let uuid = receiver.uuid.clone();
+    let (code, ..) = run(port, &["send", "tab\there\nnext line \\ done ✓", "--expect", "1"]);
+    assert_eq!(code, 0);
+    let (_, printed) = receiver.wait_output();
+    assert!(printed.ends_with(" tab\\there\\nnext line \\\\ done ✓\n"), "{printed}");
+    let (sender, _) = printed.split_once(' ').unwrap();
+    assert_eq!(sender.len(), 36);
+    assert_ne!(sender, uuid, "a recv never prints its own messages");
+}
+
+#[test]
+fn recv_count_exits_after_that_many_messages() {
+    let port = free_port();
+    let receiver = RecvProcess::start(port, &["--count", "2"]);
+    for word in ["one", "two"] {
+        assert_eq!(run(port, &["send", word, "--expect", "1"]).0, 0);
+    }
+    let (code, printed) = common::with_watchdog(receiver.child.id(), || receiver.wait_output());
+    assert_eq!(code, 0);
+    assert_eq!(printed.lines().count(), 2, "{printed}");
+}
+
+#[test]
+fn a_peer_killed_with_sigkill_is_reported_missing_and_nothing_hangs() {
+    let port = free_port();
+    let mut procs = start(port, 3);
+    let me = Peer::start(config(port)).unwrap();
+    assert_eq!(me.discover(Some(3)).unwrap().len(), 3);
+    let mut victim = procs.remove(1);
+    victim.child.kill().unwrap(); // SIGKILL: no goodbye
+    victim.child.wait().unwrap();
+    let start = Instant::now();
+    let report =
+        me.send_to(b"still there?", &me.known_peers(), Duration::from_millis(300)).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(1));
+    assert_eq!(report.acked.len(), 2);
+    assert_eq!(report.missing.len(), 1);
+    assert_eq!(report.missing[0].id.to_string(), victim.uuid);
+    // A fresh CLI send sees the two that are left, plus `me`.
+    let (code, out, _) = run(port, &["send", "x"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("PASS 3/3 "), "{out}");
+}
+
+#[test]
+fn oversize_message_is_refused_with_exit_2() {
+    let port = free_port();
+    let big = "x".repeat(simplep2p::wire::MAX_MESSAGE + 1);
+    let (code, out, err) = run(port, &["send", &big]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains("16384-byte limit; nothing was sent"), "{err}");
+    let data = vec![b'y'; simplep2p::wire::MAX_MESSAGE + 1];
+    let (code, _, err) = run_with_stdin(port, &["send", "--stdin"], Some(&data));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line_on_stderr() {
+    let port = free_port();
+    for args in [
+        &["send"][..],
+        &["send", "a", "--expect", "0"],
+        &["send", "a", "--timeout", "0"],
+        &["send", "a", "--stdin"],
+        &["bogus"],
+        &[],
+    ] {
+        let (code, out, err) = run(port, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?} printed on stdout: {out}");
+        assert!(err.starts_with("simplep2p: "), "{args:?}: {err}");
+    }
+    let (code, _, err) = run(port, &["--group", "10.1.2.3", "peers"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not an IPv4 multicast address"), "{err}");
+}
+
+#[test]
+fn help_and_version_exit_0_on_stdout() {
+    let (code, out, _) = run(free_port(), &["--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("Commands:") && out.contains("recv") && out.contains("Exit codes"));
+    let (code, out, _) = run(free_port(), &["send", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("--expect") && out.contains("--stdin"));
+    let (code, out, _) = run(free_port(), &["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, format!("simplep2p {}\n", env!("CARGO_PKG_VERSION")));
+}

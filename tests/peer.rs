@@ -1,0 +1,276 @@
+//! The library API with several in-process peers on loopback.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::{config, free_port};
+use simplep2p::wire::{self, Body, Frame};
+use simplep2p::{Error, Peer, Uuid};
+
+fn peers(port: u16, n: usize) -> Vec<Peer> {
+    (0..n).map(|i| Peer::start(config(port).name(format!("p{i}"))).unwrap()).collect()
+}
+
+#[test]
+fn discovery_with_expect_returns_in_milliseconds_and_never_counts_itself() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    let others = peers(port, 5);
+    let start = Instant::now();
+    let found = me.discover(Some(5)).unwrap();
+    let took = start.elapsed();
+    let ids: HashSet<Uuid> = found.iter().map(|p| p.id).collect();
+    let want: HashSet<Uuid> = others.iter().map(Peer::id).collect();
+    assert_eq!(ids, want);
+    assert!(!ids.contains(&me.id()));
+    assert!(took < Duration::from_millis(50), "discovery took {took:?}");
+    assert_eq!(found.iter().find(|p| p.id == others[2].id()).unwrap().name, "p2");
+}
+
+#[test]
+fn discovery_without_expect_ends_after_the_quiet_window() {
+    let port = free_port();
+    let me = Peer::start(config(port).quiet_window(Duration::from_millis(30))).unwrap();
+    let _others = peers(port, 3);
+    let start = Instant::now();
+    let found = me.discover(None).unwrap();
+    let took = start.elapsed();
+    assert_eq!(found.len(), 3);
+    assert!(took >= Duration::from_millis(30), "returned before the quiet window: {took:?}");
+    assert!(took < Duration::from_millis(500), "quiet window ignored: {took:?}");
+}
+
+#[test]
+fn a_lone_peer_finds_nobody_and_hears_nothing_of_its_own() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    assert!(me.discover(None).unwrap().is_empty());
+    let report = me.send(b"anyone?").unwrap();
+    assert!(report.acked.is_empty() && report.missing.is_empty());
+    assert!(!report.all_acked());
+    assert_eq!(me.try_recv().unwrap(), None);
+}
+
+#[test]
+fn send_reaches_every_peer_byte_exact_and_once() {
+    let port = free_port();
+    let me = Peer::start(config(port).name("sender")).unwrap();
+    let others = peers(port, 4);
+    me.discover(Some(4)).unwrap();
+    let mut data = b"hello there\nsecond line\t\xe2\x9c\x93 ".to_vec();
+    data.extend(0u8..=255);
+    let report = me.send(&data).unwrap();
+    assert!(report.all_acked(), "{report:?}");
+    assert_eq!(report.acked.len(), 4);
+    for p in &others {
+        let msg = p.recv_timeout(Duration::from_secs(2)).unwrap().expect("message arrives");
+        assert_eq!(msg.data, data);
+        assert_eq!(msg.sender, me.id());
+        assert_eq!(msg.name, "sender");
+        assert_eq!(msg.addr.port(), me.local_addr().port());
+        assert_eq!(p.try_recv().unwrap(), None, "delivered twice");
+    }
+    assert_eq!(me.try_recv().unwrap(), None, "the sender received its own message");
+}
+
+#[test]
+fn oversize_message_is_refused_before_anything_is_sent() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    let _other = peers(port, 1);
+    me.discover(Some(1)).unwrap();
+    let sent = me.stats().datagrams_out;
+    let err = me.send(&vec![0u8; wire::MAX_MESSAGE + 1]).unwrap_err();
+    assert!(matches!(err, Error::MessageTooLarge(n) if n == wire::MAX_MESSAGE + 1));
+    assert!(err.to_string().contains("nothing was sent"));
+    assert_eq!(me.stats().datagrams_out, sent);
+    assert!(me.send(&vec![0u8; wire::MAX_MESSAGE]).unwrap().all_acked());
+}
+
+/// A raw socket on loopback that speaks the wire format by hand.
+fn raw_socket() -> UdpSocket {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Without this, multicast would follow the default route off the host.
+    socket2::SockRef::from(&sock).set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    sock
+}
+
+fn group(port: u16) -> SocketAddr {
+    SocketAddr::from((simplep2p::DEFAULT_GROUP, port))
+}
+
+#[test]
+fn a_retransmitted_message_is_delivered_once_and_acknowledged_every_time() {
+    let port = free_port();
+    let receiver = Peer::start(config(port)).unwrap();
+    let raw = raw_socket();
+    let sender = Uuid::new_v4();
+    let frame =
+        Frame { flags: 0, sender, id: 42, body: Body::Message { name: "raw", payload: b"once" } };
+    let bytes = frame.to_vec().unwrap();
+    // The first copy by multicast, then two retransmissions by unicast.
+    raw.send_to(&bytes, group(port)).unwrap();
+    raw.send_to(&bytes, receiver.local_addr()).unwrap();
+    raw.send_to(&bytes, receiver.local_addr()).unwrap();
+    let mut buf = [0u8; 2048];
+    for _ in 0..3 {
+        let (n, _) = raw.recv_from(&mut buf).expect("an ack for every copy");
+        let ack = wire::decode(&buf[..n]).unwrap();
+        assert_eq!((ack.id, ack.sender, ack.body), (42, receiver.id(), Body::Ack));
+    }
+    let msg = receiver.recv_timeout(Duration::from_secs(1)).unwrap().unwrap();
+    assert_eq!((msg.sender, msg.data.as_slice(), msg.name.as_str()), (sender, &b"once"[..], "raw"));
+    assert_eq!(receiver.try_recv().unwrap(), None);
+    assert_eq!(receiver.stats().duplicates, 2);
+}
+
+#[test]
+fn a_full_queue_refuses_and_does_not_acknowledge() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    let slow = Peer::start(config(port).queue_capacity(1)).unwrap();
+    me.discover(Some(1)).unwrap();
+    let timeout = Duration::from_millis(200);
+    let first = me.send_to(b"one", &me.known_peers(), timeout).unwrap();
+    assert!(first.all_acked());
+    let second = me.send_to(b"two", &me.known_peers(), timeout).unwrap();
+    assert_eq!(second.missing.len(), 1, "a full queue must not acknowledge");
+    assert!(slow.stats().queue_full >= 1);
+    assert_eq!(slow.recv().unwrap().data, b"one");
+    // Room again: the next send is acknowledged.
+    assert!(me.send_to(b"three", &me.known_peers(), timeout).unwrap().all_acked());
+}
+
+#[test]
+fn dropping_a_peer_is_prompt_and_others_forget_it() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    let mut others = peers(port, 2);
+    me.discover(Some(2)).unwrap();
+    let leaving = others.pop().unwrap();
+    let leaving_id = leaving.id();
+    let start = Instant::now();
+    drop(leaving);
+    let took = start.elapsed();
+    assert!(took < Duration::from_millis(100), "drop took {took:?}");
+    // The goodbye arrives on me's helper thread; wait for it with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while me.known_peers().iter().any(|p| p.id == leaving_id) {
+        assert!(Instant::now() < deadline, "goodbye not processed");
+        std::thread::yield_now();
+    }
+    let found = me.discover(None).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, others[0].id());
+}
+
+#[test]
+fn a_peer_that_vanishes_is_reported_missing_within_the_timeout() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    let stays = Peer::start(config(port)).unwrap();
+    let found = me.discover(Some(1)).unwrap();
+    // A target that never answers: an address where nobody listens.
+    let ghost = simplep2p::PeerInfo {
+        id: Uuid::new_v4(),
+        addr: raw_socket().local_addr().unwrap(),
+        name: String::new(),
+    };
+    let targets = [found[0].clone(), ghost.clone()];
+    let start = Instant::now();
+    let report = me.send_to(b"hi", &targets, Duration::from_millis(150)).unwrap();
+    let took = start.elapsed();
+    assert_eq!(report.acked.iter().map(|p| p.id).collect::<Vec<_>>(), [stays.id()]);
+    assert_eq!(report.missing, [ghost]);
+    assert!(took >= Duration::from_millis(150) && took < Duration::from_millis(400), "{took:?}");
+    assert!(me.stats().retransmissions >= 2, "missing peers get the message again");
+}
+
+#[test]
+fn malformed_datagrams_are_counted_and_ignored() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    let victim = Peer::start(config(port)).unwrap();
+    let raw = raw_socket();
+    let good = Frame { flags: 0, sender: Uuid::new_v4(), id: 1, body: Body::Ack }.to_vec().unwrap();
+    let mut lying = good.clone();
+    lying[33] = 200;
+    let garbage: Vec<Vec<u8>> = vec![
+        vec![],
+        b"SP2".to_vec(),
+        b"discover".to_vec(),
+        good[..20].to_vec(),
+        lying,
+        vec![0xff; 65_000],
+        [&good[..], b"trailing"].concat(),
+    ];
+    for g in &garbage {
+        raw.send_to(g, victim.local_addr()).unwrap();
+    }
+    // Still answers discovery and acknowledges messages afterwards.
+    assert_eq!(me.discover(Some(1)).unwrap()[0].id, victim.id());
+    assert!(me.send(b"still alive").unwrap().all_acked());
+    assert_eq!(victim.recv().unwrap().data, b"still alive");
+    assert_eq!(victim.stats().malformed, garbage.len() as u64);
+}
+
+#[test]
+fn probes_too_small_for_the_reply_are_not_answered() {
+    let port = free_port();
+    let victim = Peer::start(config(port).name("x".repeat(wire::MAX_NAME))).unwrap();
+    let raw = raw_socket();
+    raw.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let small = Frame { flags: 0, sender: Uuid::new_v4(), id: 9, body: Body::Probe { padding: 0 } };
+    raw.send_to(&small.to_vec().unwrap(), group(port)).unwrap();
+    let full =
+        Frame { body: Body::Probe { padding: wire::MAX_REPLY_BODY as u16 }, ..small.clone() };
+    let full = full.to_vec().unwrap();
+    raw.send_to(&full, group(port)).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = raw.recv_from(&mut buf).expect("the padded probe is answered");
+    assert!(n <= full.len());
+    assert!(matches!(wire::decode(&buf[..n]).unwrap().body, Body::ProbeReply { .. }));
+    assert!(raw.recv_from(&mut buf).is_err(), "the small probe was answered too");
+    assert_eq!(victim.stats().probes_refused, 1);
+}
+
+#[test]
+fn set_up_errors_say_what_to_do() {
+    let port = free_port();
+    let err = Peer::start(config(port).group(Ipv4Addr::new(10, 0, 0, 1))).unwrap_err();
+    assert!(matches!(err, Error::BadGroup(_)), "{err}");
+    assert!(err.to_string().contains("224.0.0.0/4"));
+
+    // 192.0.2.1 (TEST-NET-1) is no address of this host; nothing is sent.
+    let err = Peer::start(config(port).interface(Ipv4Addr::new(192, 0, 2, 1))).unwrap_err();
+    assert!(matches!(err, Error::BadInterface(_)), "{err}");
+
+    let err = Peer::start(config(port).name("n".repeat(wire::MAX_NAME + 1))).unwrap_err();
+    assert!(matches!(err, Error::NameTooLong(_)), "{err}");
+
+    // A socket that holds the group's port without SO_REUSEADDR.
+    let holder = UdpSocket::bind((simplep2p::DEFAULT_GROUP, 0)).unwrap();
+    let held = holder.local_addr().unwrap().port();
+    let err = Peer::start(config(held)).unwrap_err();
+    assert!(matches!(err, Error::PortInUse(p) if p == held), "{err}");
+    assert!(err.to_string().contains("--port"));
+}
+
+#[test]
+fn concurrent_sends_from_two_threads_do_not_steal_each_others_acks() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    let _others = peers(port, 3);
+    me.discover(Some(3)).unwrap();
+    std::thread::scope(|s| {
+        let a =
+            s.spawn(|| (0..20).all(|i| me.send(format!("a{i}").as_bytes()).unwrap().all_acked()));
+        let b =
+            s.spawn(|| (0..20).all(|i| me.send(format!("b{i}").as_bytes()).unwrap().all_acked()));
+        assert!(a.join().unwrap() && b.join().unwrap());
+    });
+}
