@@ -1,0 +1,31 @@
+# Every target is named for what a person wants; none is a file.
+.PHONY: demo test lint bench doc build release clean
+
+CARGO ?= cargo
+
+# The main job: five receivers and a send, all on loopback.
+demo: release
+	BIN=target/release/simplep2p scripts/demo.sh
+
+# Everything the project checks.
+test:
+	$(CARGO) test --all-targets
+	$(CARGO) test --doc
+	$(CARGO) build
+	BIN=target/debug/simplep2p scripts/runtest.sh
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+doc:
+	$(CARGO) doc --no-deps
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+clean:
+	$(CARGO) clean

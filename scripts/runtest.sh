@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The original's runtest.sh, kept honest: background `recv` peers, then
+# `peers` and `send` checked against them for output and exit code.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/debug/simplep2p}
+. scripts/lib.sh
+
+passed=0
+failed=0
+check() { # check NAME COMMAND...: counts a pass when the command succeeds
+    local name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "ok   $name"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name"
+    fi
+}
+
+has_line() { grep -qE "$1" <<<"$2"; }
+
+start_peers 5 || exit 1
+
+out=$("$BIN" "${NET[@]}" peers --expect 5)
+check "peers --expect 5 exits 0" test $? -eq 0
+check "peers lists 5 peers" has_line '^5 peers$' "$out"
+
+out=$("$BIN" "${NET[@]}" send "hello there" --expect 5)
+check "send exits 0" test $? -eq 0
+check "send prints PASS 5/5" has_line '^PASS 5/5 peers acknowledged in [0-9.]+ ms$' "$out"
+
+out=$("$BIN" "${NET[@]}" send "one more" --expect 6 --timeout 300)
+check "send --expect 6 to 5 peers exits 1" test $? -eq 1
+check "and says FAIL" has_line '^FAIL 5/5 .*\(expected 6\)$' "$out"
+
+stop_peers
+for i in 1 2 3 4 5; do
+    check "peer$i printed the message whole" has_line '^[0-9a-f-]{36} hello there$' "$(cat "$WORK/peer$i.out")"
+done
+
+out=$("$BIN" "${NET[@]}" send "anyone?" --timeout 300)
+check "send with no peers exits 1" test $? -eq 1
+check "and says FAIL no peers" has_line '^FAIL no peers found' "$out"
+
+echo "runtest: $passed passed, $failed failed"
+((failed == 0))
