@@ -20,8 +20,9 @@
 //! use std::net::Ipv4Addr;
 //! use simplep2p::{Config, Peer};
 //!
+//! # let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
 //! // Interface 127.0.0.1 keeps every datagram on this host.
-//! let config = Config::default().interface(Ipv4Addr::LOCALHOST).port(30555);
+//! let config = Config::default().interface(Ipv4Addr::LOCALHOST).port(port);
 //! let alice = Peer::start(config.clone().name("alice"))?;
 //! let bob = Peer::start(config.name("bob"))?;
 //!
@@ -46,3 +47,8 @@ pub use config::{Config, DEFAULT_GROUP, DEFAULT_PORT, MAX_QUEUE_CAPACITY};
 pub use error::{Error, Result};
 pub use peer::{DEDUPE_WINDOW, MAX_PEERS, Message, Peer, PeerInfo, SendReport, Stats};
 pub use uuid::Uuid;
+
+/// The README's examples, run as doc tests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
