@@ -276,3 +276,45 @@ fn concurrent_sends_from_two_threads_do_not_steal_each_others_acks() {
         assert!(a.join().unwrap() && b.join().unwrap());
     });
 }
+
+/// A hand-made group member on loopback: joined to the group, replying by hand.
+fn raw_member(port: u16) -> UdpSocket {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    sock.set_reuse_address(true).unwrap();
+    sock.bind(&SocketAddr::from((simplep2p::DEFAULT_GROUP, port)).into()).unwrap();
+    sock.join_multicast_v4(&simplep2p::DEFAULT_GROUP, &Ipv4Addr::LOCALHOST).unwrap();
+    let sock: UdpSocket = sock.into();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    sock
+}
+
+#[test]
+fn a_lost_probe_is_repeated_and_a_double_answer_counted_once() {
+    let port = free_port();
+    let member = raw_member(port);
+    let me = Peer::start(config(port)).unwrap();
+    let member_id = Uuid::new_v4();
+    let answerer = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let reply_sock = raw_socket();
+        // The first probe is "lost": ignored. The second is answered twice.
+        for round in 0..2 {
+            let (n, src) = member.recv_from(&mut buf).unwrap();
+            let probe = wire::decode(&buf[..n]).unwrap();
+            assert!(matches!(probe.body, Body::Probe { .. }));
+            if round == 1 {
+                let addr = reply_sock.local_addr().unwrap();
+                let body = Body::ProbeReply { addr, name: "raw" };
+                let reply = Frame { flags: 0, sender: member_id, id: probe.id, body };
+                let bytes = reply.to_vec().unwrap();
+                reply_sock.send_to(&bytes, src).unwrap();
+                reply_sock.send_to(&bytes, src).unwrap();
+            }
+        }
+    });
+    let found = me.discover(None).unwrap();
+    answerer.join().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].id, found[0].name.as_str()), (member_id, "raw"));
+}
