@@ -9,7 +9,8 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use simplep2p::{Config, DEFAULT_GROUP, DEFAULT_PORT, Message, Peer, PeerInfo, SendReport, wire};
+use simplep2p::wire::{self, legacy};
+use simplep2p::{Config, DEFAULT_GROUP, DEFAULT_PORT, Message, Peer, PeerInfo, SendReport};
 
 /// Success: every peer acknowledged, or the listing or receiving finished.
 pub const EXIT_OK: i32 = 0;
@@ -103,6 +104,12 @@ struct SendArgs {
     /// print the result as one JSON object
     #[argh(switch)]
     json: bool,
+
+    /// speak the original C++ SimpleP2P's protocol, to drive a group of its
+    /// peers (simplep2p peers answer it too); the message must be one word
+    /// of printable ASCII
+    #[argh(switch)]
+    legacy: bool,
 }
 
 #[derive(FromArgs, Debug)]
@@ -121,6 +128,11 @@ struct PeersArgs {
     /// print the result as one JSON object
     #[argh(switch)]
     json: bool,
+
+    /// speak the original C++ SimpleP2P's protocol, to drive a group of its
+    /// peers (simplep2p peers answer it too)
+    #[argh(switch)]
+    legacy: bool,
 }
 
 /// Runs the command line in `argv` and returns the exit code.
@@ -282,12 +294,18 @@ fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
             wire::MAX_MESSAGE
         )));
     }
+    if cmd.legacy && !legacy::is_legacy_text(&data) {
+        return Err(simplep2p::Error::NotLegacyText.into());
+    }
     let start = Instant::now();
     let peer = Peer::start(config)?;
-    let found = peer.discover_within(cmd.expect, timeout)?;
+    let found = discover(&peer, cmd.legacy, cmd.expect, timeout)?;
     let left = timeout.saturating_sub(start.elapsed());
     let report = if found.is_empty() {
         SendReport { id: 0, acked: vec![], missing: vec![], elapsed: Duration::ZERO }
+    } else if cmd.legacy {
+        // Checked above: legacy text is printable ASCII.
+        peer.send_legacy(&String::from_utf8_lossy(&data), &found, left)?
     } else {
         peer.send_to(&data, &found, left)?
     };
@@ -352,7 +370,7 @@ fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
     let timeout = check_timeout(cmd.timeout)?;
     let start = Instant::now();
     let peer = Peer::start(config)?;
-    let found = peer.discover_within(cmd.expect, timeout)?;
+    let found = discover(&peer, cmd.legacy, cmd.expect, timeout)?;
     let elapsed = start.elapsed();
     let ok = found.len() >= cmd.expect.unwrap_or(1);
     let text = if cmd.json {
@@ -372,6 +390,19 @@ fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
     let mut out = io::stdout().lock();
     write!(out, "{text}").and_then(|()| out.flush()).map_err(write_failed)?;
     Ok(if ok { EXIT_OK } else { EXIT_FAIL })
+}
+
+fn discover(
+    peer: &Peer,
+    legacy: bool,
+    expect: Option<usize>,
+    timeout: Duration,
+) -> simplep2p::Result<Vec<PeerInfo>> {
+    if legacy {
+        peer.discover_legacy(expect, timeout)
+    } else {
+        peer.discover_within(expect, timeout)
+    }
 }
 
 fn peer_line(p: &PeerInfo) -> String {

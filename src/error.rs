@@ -29,6 +29,9 @@ pub enum Error {
     /// The message is longer than [`wire::MAX_MESSAGE`] bytes; nothing was sent.
     /// Retrying does not help: split it.
     MessageTooLarge(usize),
+    /// The text cannot be sent in the original's protocol whole: it must be
+    /// one word of printable ASCII. Retrying does not help: change the text.
+    NotLegacyText,
     /// The peer's helper threads have stopped, so no message can arrive.
     /// Retrying does not help: start a new peer.
     Closed,
@@ -71,7 +74,11 @@ impl fmt::Display for Error {
                 "message of {n} bytes is too large: the limit is {} bytes; nothing was sent",
                 wire::MAX_MESSAGE
             ),
-            Error::Closed => f.write_str("the peer has shut down: start a new one"),
+            Error::NotLegacyText => f.write_str(
+                "legacy messages must be one word of printable ASCII (the original keeps only the first word): remove spaces and non-ASCII",
+            ),
+            Error::Closed =>
+ f.write_str("the peer has shut down: start a new one"),
             Error::Thread(e) => write!(f, "could not start a helper thread: {e}"),
             Error::Io { op, source } => write!(f, "could not {op}: {source}"),
         }

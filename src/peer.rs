@@ -19,6 +19,7 @@ pub use self::worker::{DEDUPE_WINDOW, MAX_PEERS};
 use self::worker::{EVENT_QUEUE, Event, PeerSet, Shared, lock};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::wire::legacy::{self, Legacy};
 use crate::wire::{self, Body};
 
 /// First gap before a probe or message is sent again.
@@ -131,6 +132,9 @@ impl Peer {
             uni_addr,
             stop: Default::default(),
             active: AtomicU64::new(0),
+            legacy_active: AtomicU64::new(0),
+            legacy_text: Default::default(),
+
             counters: Default::default(),
             events: events_tx,
             inbox: inbox_tx,
@@ -213,15 +217,45 @@ impl Peer {
         expect: Option<usize>,
         timeout: Duration,
     ) -> Result<Vec<PeerInfo>> {
-        let start = Instant::now();
-        let deadline = start + timeout;
         let id = self.next_id();
         let probe = self.shared.encode(id, Body::Probe { padding: wire::MAX_REPLY_BODY as u16 });
-        let op = self.begin(id);
+        let found = self.discover_op(Mode::Native, id, &probe, expect, timeout)?;
+        *lock(&self.shared.known) = found.clone();
+        Ok(found)
+    }
+
+    /// Discovery in the original SimpleP2P's protocol: multicasts
+    /// `discover <self>` and counts the distinct `discovered <self> <B>`
+    /// answers, from original peers and simplep2p peers alike. Returns as
+    /// [`Peer::discover_within`] does. A peer's address is the one its answer
+    /// came from (an original peer takes no unicast traffic there).
+    ///
+    /// # Errors
+    /// As [`Peer::discover_within`].
+    pub fn discover_legacy(
+        &self,
+        expect: Option<usize>,
+        timeout: Duration,
+    ) -> Result<Vec<PeerInfo>> {
+        let probe = legacy::encode(&Legacy::Discover { asker: self.shared.id });
+        self.discover_op(Mode::Legacy, self.next_id(), &probe, expect, timeout)
+    }
+
+    fn discover_op(
+        &self,
+        mode: Mode,
+        id: u64,
+        probe: &[u8],
+        expect: Option<usize>,
+        timeout: Duration,
+    ) -> Result<Vec<PeerInfo>> {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let op = self.begin(mode, id);
         let mut found = PeerSet::default();
         let mut last_new = start;
         let mut retry = Retry::new(start);
-        self.multicast(&probe)?;
+        op.multicast(probe)?;
         loop {
             if expect.is_some_and(|n| found.len() >= n) {
                 break;
@@ -231,7 +265,7 @@ impl Peer {
             if now >= end {
                 break;
             }
-            match op.recv_timeout(end.min(retry.at) - now) {
+            match op.events.recv_timeout(end.min(retry.at) - now) {
                 Ok(Event::Reply { id: got, peer }) if got == id => {
                     if found.add(peer) {
                         last_new = Instant::now();
@@ -243,16 +277,13 @@ impl Peer {
                 Ok(_) => {}
                 Err(_) => {
                     if Instant::now() >= retry.at {
-                        self.multicast(&probe)?;
+                        op.multicast(probe)?;
                         retry.next();
                     }
                 }
             }
         }
-        self.end();
-        let found = found.into_vec();
-        *lock(&self.shared.known) = found.clone();
-        Ok(found)
+        Ok(found.into_vec())
     }
 
     /// Sends `data` to the peers of the last discovery and waits at most the
@@ -282,11 +313,47 @@ impl Peer {
         if data.len() > wire::MAX_MESSAGE {
             return Err(Error::MessageTooLarge(data.len()));
         }
-        let start = Instant::now();
-        let deadline = start + timeout;
         let id = self.next_id();
         let msg = self.shared.encode(id, Body::Message { name: &self.shared.name, payload: data });
-        let op = self.begin(id);
+        self.send_op(Mode::Native, id, &msg, targets, timeout)
+    }
+
+    /// A send in the original SimpleP2P's protocol: multicasts
+    /// `message <self> <text>` once and counts the distinct
+    /// `response <self> <B> <text>` answers from `targets`. Not sent again:
+    /// original peers cannot tell a copy from a new message.
+    ///
+    /// # Errors
+    /// [`Error::NotLegacyText`] unless `text` is one word of printable ASCII
+    /// (the original keeps only the first word); then as [`Peer::send_to`].
+    pub fn send_legacy(
+        &self,
+        text: &str,
+        targets: &[PeerInfo],
+        timeout: Duration,
+    ) -> Result<SendReport> {
+        if !legacy::is_legacy_text(text.as_bytes()) {
+            return Err(Error::NotLegacyText);
+        }
+        if text.len() > wire::MAX_MESSAGE {
+            return Err(Error::MessageTooLarge(text.len()));
+        }
+        *lock(&self.shared.legacy_text) = text.to_owned();
+        let msg = legacy::encode(&Legacy::Message { sender: self.shared.id, text });
+        self.send_op(Mode::Legacy, self.next_id(), &msg, targets, timeout)
+    }
+
+    fn send_op(
+        &self,
+        mode: Mode,
+        id: u64,
+        msg: &[u8],
+        targets: &[PeerInfo],
+        timeout: Duration,
+    ) -> Result<SendReport> {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let op = self.begin(mode, id);
         let mut pending = PeerSet::default();
         for t in targets {
             pending.add(t.clone());
@@ -298,15 +365,22 @@ impl Peer {
         let mut leaving = PeerSet::default();
         let mut settle = start;
         let mut retry = Retry::new(start);
-        self.multicast(&msg)?;
+        op.multicast(msg)?;
         loop {
             let now = Instant::now();
             let settled = leaving.len() == 0 || now >= settle;
             if now >= deadline || (pending.len() == 0 && settled) {
                 break;
             }
-            let wake = if pending.len() > 0 { retry.at } else { settle };
-            match op.recv_timeout(deadline.min(wake) - now) {
+            let resend = mode == Mode::Native && pending.len() > 0;
+            let mut wake = deadline;
+            if resend {
+                wake = wake.min(retry.at);
+            }
+            if leaving.len() > 0 && settle > now {
+                wake = wake.min(settle);
+            }
+            match op.events.recv_timeout(wake - now) {
                 Ok(Event::Ack { id: got, from }) if got == id => {
                     acked.extend(pending.remove(&from).or_else(|| leaving.remove(&from)))
                 }
@@ -318,9 +392,9 @@ impl Peer {
                 }
                 Ok(_) => {}
                 Err(_) => {
-                    if pending.len() > 0 && Instant::now() >= retry.at {
+                    if resend && Instant::now() >= retry.at {
                         for p in pending.iter() {
-                            if self.shared.send(&msg, p.addr).is_ok() {
+                            if self.shared.send(msg, p.addr).is_ok() {
                                 stats::bump(&self.shared.counters.retransmissions);
                             }
                         }
@@ -330,7 +404,7 @@ impl Peer {
             }
         }
         let elapsed = start.elapsed();
-        self.end();
+        drop(op);
         let mut missing = pending.into_vec();
         missing.extend(leaving.into_vec());
         Ok(SendReport { id, acked, missing, elapsed })
@@ -365,24 +439,49 @@ impl Peer {
     }
 
     /// Starts an operation: takes the event queue, drops what earlier
-    /// operations left in it, and lets the helpers pass on events for `id`.
-    fn begin(&self, id: u64) -> std::sync::MutexGuard<'_, Receiver<Event>> {
-        let op = lock(&self.events);
-        while op.try_recv().is_ok() {}
-        self.shared.active.store(id, Ordering::Release);
-        op
+    /// operations left in it, and lets the helpers pass on events for `id`
+    /// in `mode`'s protocol until the returned guard is dropped.
+    fn begin(&self, mode: Mode, id: u64) -> Op<'_> {
+        let events = lock(&self.events);
+        while events.try_recv().is_ok() {}
+        mode.slot(&self.shared).store(id, Ordering::Release);
+        Op { shared: &self.shared, mode, events }
     }
+}
 
-    fn end(&self) {
-        self.shared.active.store(0, Ordering::Release);
-    }
+/// Which protocol an operation speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Native,
+    Legacy,
+}
 
-    fn multicast(&self, bytes: &[u8]) -> Result<()> {
-        let res = self.shared.send(bytes, self.shared.group).map_err(net::send_error);
-        if res.is_err() {
-            self.end();
+impl Mode {
+    /// Where the helpers look up the id of the operation in progress.
+    fn slot(self, shared: &Shared) -> &AtomicU64 {
+        match self {
+            Mode::Native => &shared.active,
+            Mode::Legacy => &shared.legacy_active,
         }
-        res
+    }
+}
+
+/// A discovery or send in progress; dropping it ends it.
+struct Op<'a> {
+    shared: &'a Shared,
+    mode: Mode,
+    events: std::sync::MutexGuard<'a, Receiver<Event>>,
+}
+
+impl Op<'_> {
+    fn multicast(&self, bytes: &[u8]) -> Result<()> {
+        self.shared.send(bytes, self.shared.group).map_err(net::send_error)
+    }
+}
+
+impl Drop for Op<'_> {
+    fn drop(&mut self) {
+        self.mode.slot(self.shared).store(0, Ordering::Release);
     }
 }
 

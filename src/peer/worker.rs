@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 use super::stats::{Counters, bump};
 use super::{Message, PeerInfo};
-use crate::wire::{self, Body, Frame};
+use crate::wire::legacy::{self, Legacy};
+use crate::wire::{self, Body, Frame, WireError};
 
 /// How many (sender, message id) pairs a peer remembers to drop duplicates.
 /// A copy that arrives after 4,096 newer messages is delivered again.
@@ -54,6 +55,10 @@ pub(crate) struct Shared {
     pub stop: AtomicBool,
     /// Id of the discovery or send in progress; 0 when none.
     pub active: AtomicU64,
+    /// Id of the legacy-protocol discovery or send in progress; 0 when none.
+    pub legacy_active: AtomicU64,
+    /// The text of the legacy send in progress: a response must echo it.
+    pub legacy_text: Mutex<String>,
     pub counters: Counters,
     pub events: SyncSender<Event>,
     pub inbox: SyncSender<Message>,
@@ -100,10 +105,11 @@ impl Shared {
         bump(&self.counters.datagrams_in);
         let frame = match wire::decode(buf) {
             Ok(frame) => frame,
-            Err(_) => {
-                bump(&self.counters.malformed);
-                return;
-            }
+            Err(WireError::BadMagic) => match legacy::decode(buf) {
+                Ok(datagram) => return self.handle_legacy(datagram, src),
+                Err(_) => return bump(&self.counters.malformed),
+            },
+            Err(_) => return bump(&self.counters.malformed),
         };
         if frame.sender == self.id {
             return; // our own multicast, looped back
@@ -129,10 +135,56 @@ impl Shared {
             }
             Body::Goodbye => {
                 lock(&self.known).retain(|p| p.id != frame.sender);
-                if self.active.load(Ordering::Acquire) != 0 {
+                let busy = self.active.load(Ordering::Acquire) != 0
+                    || self.legacy_active.load(Ordering::Acquire) != 0;
+                if busy {
                     self.notify(Event::Gone { who: frame.sender });
                 }
             }
+        }
+    }
+
+    /// Answers the original SimpleP2P's peers as they expect: every answer
+    /// multicast to the group, where they listen.
+    fn handle_legacy(&self, datagram: Legacy<'_>, src: SocketAddr) {
+        let me = self.id;
+        match datagram {
+            Legacy::Discover { asker } if asker != me => {
+                let answer = Legacy::Discovered { asker, peer: me };
+                let _ = self.send(&legacy::encode(&answer), self.group);
+            }
+            Legacy::Message { sender, text } if sender != me => {
+                let msg = Message {
+                    sender,
+                    addr: src,
+                    name: String::new(),
+                    data: text.as_bytes().to_vec(),
+                };
+                // No message id to dedupe on: each copy is a new message.
+                let _held = lock(&self.dedupe);
+                match self.inbox.try_send(msg) {
+                    Ok(()) => {
+                        let answer = Legacy::Response { sender, peer: me, text };
+                        let _ = self.send(&legacy::encode(&answer), self.group);
+                    }
+                    Err(TrySendError::Full(_)) => bump(&self.counters.queue_full),
+                    Err(TrySendError::Disconnected(_)) => {}
+                }
+            }
+            Legacy::Discovered { asker, peer } if asker == me && peer != me => {
+                let id = self.legacy_active.load(Ordering::Acquire);
+                if id != 0 {
+                    let peer = PeerInfo { id: peer, addr: src, name: String::new() };
+                    self.notify(Event::Reply { id, peer });
+                }
+            }
+            Legacy::Response { sender, peer, text } if sender == me && peer != me => {
+                let id = self.legacy_active.load(Ordering::Acquire);
+                if id != 0 && *lock(&self.legacy_text) == text {
+                    self.notify(Event::Ack { id, from: peer });
+                }
+            }
+            _ => {} // our own datagrams, or answers to another asker
         }
     }
 

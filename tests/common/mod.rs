@@ -41,28 +41,20 @@ pub struct RecvProcess {
 impl RecvProcess {
     /// Starts `simplep2p <net> recv <extra>` and waits for its ready line.
     pub fn start(port: u16, extra: &[&str]) -> RecvProcess {
-        let mut child = Command::new(BIN)
-            .args(net_args(port))
-            .arg("recv")
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start simplep2p recv");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        // Reads the ready line, then keeps draining so the peer never blocks on stderr.
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stderr).lines();
-            for line in lines.by_ref().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let ready = rx.recv_timeout(DEADLINE).expect("recv printed its ready line");
-        assert!(ready.starts_with("simplep2p: ready: peer "), "unexpected first line: {ready}");
+        let mut cmd = Command::new(BIN);
+        cmd.args(net_args(port)).arg("recv").args(extra);
+        let (child, ready) = spawn_ready(cmd, "simplep2p: ready: peer ");
         let uuid = ready["simplep2p: ready: peer ".len()..][..36].to_string();
+        RecvProcess { child, uuid }
+    }
+
+    /// Starts an emulated original C++ peer (`tests/legacy/original_peer.py
+    /// wait`) and waits for its ready line.
+    pub fn original(port: u16) -> RecvProcess {
+        let mut cmd = Command::new("python3");
+        cmd.arg(original_peer_script()).args(["wait", "--port", &port.to_string()]);
+        let (child, ready) = spawn_ready(cmd, "ready ");
+        let uuid = ready["ready ".len()..].trim().to_string();
         RecvProcess { child, uuid }
     }
 
@@ -89,6 +81,30 @@ impl Drop for RecvProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The emulator of an original C++ SimpleP2P peer.
+pub fn original_peer_script() -> String {
+    format!("{}/tests/legacy/original_peer.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Spawns `cmd` with piped stdout and stderr and waits (at most
+/// [`DEADLINE`]) for its first stderr line, which must start with `prefix`.
+/// Stderr is drained afterwards so the process never blocks on it.
+pub fn spawn_ready(mut cmd: Command, prefix: &str) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let ready = rx.recv_timeout(DEADLINE).expect("the process printed its ready line");
+    assert!(ready.starts_with(prefix), "unexpected first line: {ready}");
+    (child, ready)
 }
 
 /// Runs `simplep2p <net> <args>` to the end: (exit code, stdout, stderr).
