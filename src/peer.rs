@@ -11,12 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use socket2::SockRef;
 use uuid::Uuid;
 
 pub use self::stats::Stats;
 pub use self::worker::{DEDUPE_WINDOW, MAX_PEERS};
-use self::worker::{EVENT_QUEUE, Event, PeerSet, Shared, lock};
+use self::worker::{Delivery, EVENT_QUEUE, Event, PeerSet, Shared, lock};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::wire::legacy::{self, Legacy};
@@ -137,8 +136,7 @@ impl Peer {
 
             counters: Default::default(),
             events: events_tx,
-            inbox: inbox_tx,
-            dedupe: Default::default(),
+            delivery: Mutex::new(Delivery { dedupe: Default::default(), inbox: Some(inbox_tx) }),
             known: Default::default(),
         });
         let mut peer = Peer {
@@ -410,10 +408,21 @@ impl Peer {
         Ok(SendReport { id, acked, missing, elapsed })
     }
 
+    /// Leaves the group now, from any thread: multicasts a goodbye, stops
+    /// the helper threads and ends the queue, so that a `recv` blocked in
+    /// another thread returns the messages already queued and then
+    /// [`Error::Closed`]. Nothing is received after it, so discovery finds
+    /// no one and sends are not acknowledged: drop the peer. Dropping it
+    /// closes it too.
+
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
     /// Waits for the next message.
     ///
     /// # Errors
-    /// [`Error::Closed`] if the helper threads have stopped.
+    /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn recv(&self) -> Result<Message> {
         lock(&self.inbox).recv().map_err(|_| Error::Closed)
     }
@@ -504,16 +513,7 @@ impl Retry {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        let shared = &self.shared;
-        shared.stop.store(true, Ordering::Release);
-        shared.goodbye();
-
-        // Wakes the blocked reads at once, with no datagram that could be
-        // lost: on Linux, shutting down the read side of a UDP socket makes
-        // a blocked read return.
-        for sock in [&shared.group_sock, &shared.uni_sock] {
-            let _ = SockRef::from(sock).shutdown(std::net::Shutdown::Read);
-        }
+        self.shared.close();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

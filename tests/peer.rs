@@ -318,3 +318,31 @@ fn a_lost_probe_is_repeated_and_a_double_answer_counted_once() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!((found[0].id, found[0].name.as_str()), (member_id, "raw"));
 }
+
+#[test]
+fn close_from_another_thread_ends_a_blocked_recv_after_the_queue() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    let other = Peer::start(config(port)).unwrap();
+    me.discover(Some(1)).unwrap();
+    assert!(me.send(b"queued").unwrap().all_acked());
+    std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let first = other.recv().unwrap();
+            let second = other.recv();
+            (first, second)
+        });
+        // The reader is blocked or about to be; closing must end it either way.
+        other.close();
+        let (first, second) = reader.join().unwrap();
+        assert_eq!(first.data, b"queued");
+        assert!(matches!(second, Err(Error::Closed)));
+    });
+    assert!(matches!(other.recv_timeout(Duration::from_millis(1)), Err(Error::Closed)));
+    // The goodbye went out: `me` forgets it.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !me.known_peers().is_empty() {
+        assert!(Instant::now() < deadline, "goodbye not seen");
+        std::thread::yield_now();
+    }
+}

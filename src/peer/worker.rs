@@ -61,8 +61,7 @@ pub(crate) struct Shared {
     pub legacy_text: Mutex<String>,
     pub counters: Counters,
     pub events: SyncSender<Event>,
-    pub inbox: SyncSender<Message>,
-    pub dedupe: Mutex<Dedupe>,
+    pub delivery: Mutex<Delivery>,
     /// The peers found by the last discovery, less those that said goodbye.
     pub known: Mutex<Vec<PeerInfo>>,
 }
@@ -161,14 +160,10 @@ impl Shared {
                     data: text.as_bytes().to_vec(),
                 };
                 // No message id to dedupe on: each copy is a new message.
-                let _held = lock(&self.dedupe);
-                match self.inbox.try_send(msg) {
-                    Ok(()) => {
-                        let answer = Legacy::Response { sender, peer: me, text };
-                        let _ = self.send(&legacy::encode(&answer), self.group);
-                    }
-                    Err(TrySendError::Full(_)) => bump(&self.counters.queue_full),
-                    Err(TrySendError::Disconnected(_)) => {}
+                let mut delivery = lock(&self.delivery);
+                if self.queue(&mut delivery, msg) {
+                    let answer = Legacy::Response { sender, peer: me, text };
+                    let _ = self.send(&legacy::encode(&answer), self.group);
                 }
             }
             Legacy::Discovered { asker, peer } if asker == me && peer != me => {
@@ -202,13 +197,13 @@ impl Shared {
     }
 
     /// Queues a message once and acknowledges every copy that is, or
-    /// already was, in the queue. The ack goes out under the dedupe lock,
-    /// and so does the goodbye ([`Shared::goodbye`]): a peer never says
+    /// already was, in the queue. The ack goes out under the delivery lock,
+    /// and so does the goodbye ([`Shared::close`]): a peer never says
     /// goodbye between queueing a message and acknowledging it.
     fn deliver(&self, frame: &Frame<'_>, name: &str, payload: &[u8], src: SocketAddr) {
         let key = (frame.sender, frame.id);
-        let mut dedupe = lock(&self.dedupe);
-        if dedupe.contains(&key) {
+        let mut delivery = lock(&self.delivery);
+        if delivery.dedupe.contains(&key) {
             bump(&self.counters.duplicates);
         } else {
             let msg = Message {
@@ -217,24 +212,52 @@ impl Shared {
                 name: name.to_owned(),
                 data: payload.to_vec(),
             };
-            match self.inbox.try_send(msg) {
-                Ok(()) => dedupe.insert(key),
-                Err(TrySendError::Full(_)) => {
-                    bump(&self.counters.queue_full);
-                    return;
-                }
-                // The handle is gone: nobody will read it, so don't claim it.
-                Err(TrySendError::Disconnected(_)) => return,
+            if !self.queue(&mut delivery, msg) {
+                return;
             }
+            delivery.dedupe.insert(key);
         }
         let _ = self.send(&self.encode(frame.id, Body::Ack), src);
     }
 
-    /// Multicasts this peer's goodbye, after any ack in progress.
-    pub fn goodbye(&self) {
-        let _held = lock(&self.dedupe);
-        let _ = self.send(&self.encode(0, Body::Goodbye), self.group);
+    /// Puts `msg` in the application queue; false (and counted) when it is
+    /// full, false when the peer is closed.
+    fn queue(&self, delivery: &mut Delivery, msg: Message) -> bool {
+        let Some(inbox) = &delivery.inbox else { return false };
+        match inbox.try_send(msg) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                bump(&self.counters.queue_full);
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
     }
+
+    /// Leaves the group, once: multicasts the goodbye (after any ack in
+    /// progress), closes the application queue so that a blocked `recv`
+    /// returns, and wakes the helper threads so that they exit.
+    pub fn close(&self) {
+        let mut delivery = lock(&self.delivery);
+        if delivery.inbox.take().is_none() {
+            return;
+        }
+        self.stop.store(true, Ordering::Release);
+        let _ = self.send(&self.encode(0, Body::Goodbye), self.group);
+        // Wakes the blocked reads at once, with no datagram that could be
+        // lost: on Linux, shutting down the read side of a UDP socket makes
+        // a blocked read return.
+        for sock in [&self.group_sock, &self.uni_sock] {
+            let _ = SockRef::from(sock).shutdown(std::net::Shutdown::Read);
+        }
+    }
+}
+
+/// What the helper threads deliver into, under one lock.
+pub(crate) struct Delivery {
+    pub dedupe: Dedupe,
+    /// The application queue; `None` once the peer is closed.
+    pub inbox: Option<SyncSender<Message>>,
 }
 
 /// A bounded memory of recently delivered messages.
