@@ -414,7 +414,6 @@ impl Peer {
     /// [`Error::Closed`]. Nothing is received after it, so discovery finds
     /// no one and sends are not acknowledged: drop the peer. Dropping it
     /// closes it too.
-
     pub fn close(&self) {
         self.shared.close();
     }
