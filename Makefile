@@ -8,10 +8,13 @@ demo: release
 	BIN=target/release/simplep2p scripts/demo.sh
 
 # Everything the project checks.
+# Rust tests, then the Python binding's tests, then runtest.sh (the CLI, the
+# C example and the original's Python programs against background peers).
 test:
 	$(CARGO) test --all-targets
 	$(CARGO) test --doc
 	$(CARGO) build
+	SIMPLEP2P_LIB=target/debug/libsimplep2p.so python3 -m unittest discover -s tests/python -p 'test_*.py'
 	BIN=target/debug/simplep2p scripts/runtest.sh
 
 lint:

@@ -30,10 +30,12 @@ start_peers() {
     done
 }
 
-# wait_ready FILE PID: waits for the ready line in FILE, failing early if PID dies.
+# wait_ready FILE PID [PATTERN]: waits for the ready line in FILE (by default
+# simplep2p's), failing early if PID dies.
 wait_ready() {
-    local file=$1 pid=$2 deadline=$((SECONDS + 10))
-    until grep -q '^simplep2p: ready' "$file" 2>/dev/null; do
+    local file=$1 pid=$2 pattern=${3:-^simplep2p: ready} deadline=$((SECONDS + 10))
+    until grep -q "$pattern" "$file" 2>/dev/null; do
+
         if ! kill -0 "$pid" 2>/dev/null; then
             echo "peer $pid exited before it was ready: $(cat "$file")" >&2
             return 1

@@ -45,5 +45,34 @@ out=$("$BIN" "${NET[@]}" send "anyone?" --timeout 300)
 check "send with no peers exits 1" test $? -eq 1
 check "and says FAIL no peers" has_line '^FAIL no peers found' "$out"
 
+# The C ABI: the example compiled against the header, run against recv peers.
+LIBDIR=$(dirname "$BIN")
+if cc -Wall -Wextra -Werror -Ibindings/c bindings/c/example.c -L"$LIBDIR" -lsimplep2p -o "$WORK/example"; then
+    start_peers 3 || exit 1
+    out=$(LD_LIBRARY_PATH=$LIBDIR "$WORK/example" 127.0.0.1 "$PORT" 3 "from C")
+    check "C example exits 0" test $? -eq 0
+    check "C example lists 3 peers and prints PASS 3/3" has_line '^PASS 3/3 peers acknowledged$' "$out"
+    stop_peers
+    check "each peer printed the C message" test "$(cat "$WORK"/peer[123].out | grep -c ' from C$')" -eq 3
+else
+    check "C example compiles" false
+fi
+
+# The original's Python test sequence: background wait.py peers, then send.py.
+export SIMPLEP2P_INTERFACE=127.0.0.1 SIMPLEP2P_PORT=$PORT SIMPLEP2P_LIB=$LIBDIR/libsimplep2p.so
+for i in 1 2 3 4 5; do
+    python3 tests/python/wait.py >"$WORK/wait$i.out" 2>"$WORK/wait$i.err" &
+    PIDS+=($!)
+done
+for i in 1 2 3 4 5; do
+    wait_ready "$WORK/wait$i.err" "${PIDS[i - 1]}" '^ready' || exit 1
+done
+out=$(python3 tests/python/send.py)
+check "send.py exits 0" test $? -eq 0
+check "send.py prints PASS 5/5" has_line '^PASS 5/5$' "$out"
+stop_peers
+check "each wait.py printed hello_there" test "$(cat "$WORK"/wait?.out | grep -cx hello_there)" -eq 5
+check "help() reads like the original's" has_line 'get a count of available peers' "$(python3 bindings/python/simplep2p.py)"
+
 echo "runtest: $passed passed, $failed failed"
 ((failed == 0))

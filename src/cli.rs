@@ -239,6 +239,12 @@ fn check_timeout(ms: u64) -> Result<Duration, Failure> {
 
 fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     let peer = Peer::start(config)?;
+    // SIGINT and SIGTERM close the peer (goodbye, threads stopped), which
+    // ends the loop below: a clean exit 0 rather than a kill.
+    let _signals = simplep2p::ffi::close_on_termination(&peer).map_err(|e| Failure {
+        message: format!("could not set up signal handling: {e}"),
+        code: EXIT_USAGE,
+    })?;
     let name = if peer.name().is_empty() {
         String::new()
     } else {
@@ -253,7 +259,12 @@ fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     let stdout = io::stdout();
     let mut seen = 0u64;
     while cmd.count.is_none_or(|n| seen < n) {
-        let msg = peer.recv()?;
+        let msg = match peer.recv() {
+            Ok(msg) => msg,
+            Err(simplep2p::Error::Closed) => break, // a signal closed the peer
+            Err(e) => return Err(e.into()),
+        };
+
         let mut out = stdout.lock();
         let line = if cmd.json {
             message_json(&msg)

@@ -35,11 +35,13 @@
 //! assert_eq!(msg.sender, alice.id());
 //! # Ok::<(), simplep2p::Error>(())
 //! ```
-#![forbid(unsafe_code)]
+// Only `ffi`, where the C ABI and the signal handler live, allows unsafe.
+#![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod config;
 mod error;
+pub mod ffi;
 mod peer;
 pub mod wire;
 

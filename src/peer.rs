@@ -5,6 +5,7 @@ mod stats;
 mod worker;
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -14,8 +15,9 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub use self::stats::Stats;
+pub(crate) use self::worker::lock;
 pub use self::worker::{DEDUPE_WINDOW, MAX_PEERS};
-use self::worker::{Delivery, EVENT_QUEUE, Event, PeerSet, Shared, lock};
+use self::worker::{Delivery, EVENT_QUEUE, Event, PeerSet, Shared};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::wire::legacy::{self, Legacy};
@@ -507,6 +509,16 @@ impl Retry {
     fn next(&mut self) {
         self.gap = (self.gap * 2).min(MAX_RETRY);
         self.at = Instant::now() + self.gap;
+    }
+}
+
+/// The group socket's descriptor, for one purpose: shutting down its read
+/// side (`shutdown(fd, SHUT_RD)`, which is async-signal-safe) makes the
+/// peer close itself as [`Peer::close`] does. This is how a signal handler
+/// stops a peer; see [`crate::ffi::close_on_termination`].
+impl AsRawFd for Peer {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.shared.group_sock.as_raw_fd()
     }
 }
 

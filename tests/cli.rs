@@ -176,3 +176,28 @@ fn help_and_version_exit_0_on_stdout() {
     assert_eq!(code, 0);
     assert_eq!(out, format!("simplep2p {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn sigint_and_sigterm_make_recv_say_goodbye_and_exit_0_within_100_ms() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    for signal in ["-INT", "-TERM"] {
+        let mut proc = RecvProcess::start(port, &[]);
+        assert_eq!(me.discover(Some(1)).unwrap().len(), 1);
+        let start = Instant::now();
+        let pid = proc.child.id().to_string();
+        let sent = std::process::Command::new("kill").args([signal, &pid]).status();
+        assert!(sent.unwrap().success());
+
+        let status = common::with_watchdog(proc.child.id(), || proc.child.wait().unwrap());
+        let took = start.elapsed();
+        assert_eq!(status.code(), Some(0), "{signal}");
+        assert!(took < Duration::from_millis(100), "{signal}: exit took {took:?}");
+        // Its goodbye reaches `me`, which forgets it without any probe.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !me.known_peers().is_empty() {
+            assert!(Instant::now() < deadline, "{signal}: no goodbye");
+            std::thread::yield_now();
+        }
+    }
+}

@@ -286,8 +286,10 @@ impl Dedupe {
 /// A helper thread's loop: read, handle, until the peer stops.
 ///
 /// The sender is peeked first and the datagram read after: std's
-/// `recv_from` panics on the address-less return that `Peer`'s drop uses
-/// (shutting down the read side) to wake this blocked read.
+/// `recv_from` panics on the address-less return that a shut-down read
+/// side gives. [`Shared::close`] shuts the read sides down to wake this
+/// loop; a read side shut down by anyone else (a signal handler, through
+/// [`Peer`](crate::Peer)'s `AsRawFd`) is a request to close.
 pub(crate) fn run(shared: Arc<Shared>, group: bool) {
     let sock = if group { &shared.group_sock } else { &shared.uni_sock };
     let peek = SockRef::from(sock);
@@ -297,12 +299,19 @@ pub(crate) fn run(shared: Arc<Shared>, group: bool) {
         if shared.stop.load(Ordering::Acquire) {
             return;
         }
-        let src = src.ok().and_then(|a| a.as_socket());
-        let read = sock.recv(&mut buf);
-        match (src, read) {
-            (Some(src), Ok(n)) => shared.handle(&buf[..n], src),
+        match src {
+            Ok(addr) => match addr.as_socket() {
+                Some(src) => match sock.recv(&mut buf) {
+                    Ok(n) => shared.handle(&buf[..n], src),
+                    Err(_) => bump(&shared.counters.io_errors),
+                },
+                None => {
+                    shared.close();
+                    return;
+                }
+            },
             // ICMP errors from earlier sends, interrupted reads: carry on.
-            _ => bump(&shared.counters.io_errors),
+            Err(_) => bump(&shared.counters.io_errors),
         }
     }
 }

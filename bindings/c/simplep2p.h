@@ -1,0 +1,114 @@
+/*
+ * simplep2p: find the programs on a local network and exchange messages
+ * with them over UDP multicast, with no server. The C ABI of the Rust
+ * library; link with -lsimplep2p (target/release/libsimplep2p.so or .a).
+ *
+ * Conventions:
+ *  - Functions return a count (>= 0) or SP2P_OK on success, and a negative
+ *    SP2P_ERR_* code on failure; sp2p_last_error() then says what went
+ *    wrong, in words, for the calling thread.
+ *  - NULL pointers and short buffers are errors, never crashes. No Rust
+ *    panic crosses into C (it becomes SP2P_ERR_PANIC).
+ *  - A peer may be used from several threads at once; it must not be used
+ *    after sp2p_close.
+ *  - Text fields in the structs below are NUL-terminated UTF-8.
+ */
+#ifndef SIMPLEP2P_H
+#define SIMPLEP2P_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SP2P_OK 0
+#define SP2P_ERR_NULL (-1)         /* a required pointer was NULL */
+#define SP2P_ERR_ARG (-2)          /* an invalid argument (not UTF-8, not an address, name too long) */
+#define SP2P_ERR_SETUP (-3)        /* network set-up failed: bad group, no multicast route, bad interface, port held */
+#define SP2P_ERR_TOO_LARGE (-4)    /* message over SP2P_MAX_MESSAGE bytes; nothing was sent */
+#define SP2P_ERR_SHORT_BUFFER (-5) /* buffer too small; the message is kept for the next sp2p_recv */
+#define SP2P_ERR_IO (-6)           /* a socket or thread failed */
+#define SP2P_ERR_CLOSED (-7)       /* the peer is closed */
+#define SP2P_ERR_PANIC (-8)        /* a bug in simplep2p: close the peer and report it */
+
+/* Largest message, in bytes. */
+#define SP2P_MAX_MESSAGE 16384
+
+/* How to open a peer. NULL strings and zero numbers mean the defaults. */
+typedef struct sp2p_config {
+    const char *group;     /* multicast group, default "239.255.0.1" */
+    uint16_t port;         /* group port, default 30001 */
+    const char *interface; /* interface address, default "0.0.0.0" (the kernel's choice);
+                              "127.0.0.1" keeps all traffic on this host */
+    uint32_t ttl;          /* multicast TTL, default 1 */
+    const char *name;      /* name other peers see, at most 64 bytes; default none */
+} sp2p_config;
+
+/* Another peer. */
+typedef struct sp2p_peer_info {
+    char id[37];      /* UUID, e.g. "6ba7b810-9dad-41d1-80b4-00c04fd430c8" */
+    char address[48]; /* where it takes unicast traffic, "ip:port" */
+    char name[65];    /* possibly empty */
+} sp2p_peer_info;
+
+/* Who sent a message received with sp2p_recv. */
+typedef struct sp2p_message {
+    char sender[37];  /* the sender's UUID */
+    char address[48]; /* the address it was sent from */
+    char name[65];    /* the sender's name, possibly empty */
+    size_t len;       /* bytes of the message (also set on SP2P_ERR_SHORT_BUFFER) */
+} sp2p_message;
+
+typedef struct sp2p_peer sp2p_peer; /* opaque */
+
+/* Opens a peer and joins the group; config may be NULL for all defaults.
+ * Stores the handle in *out. Returns SP2P_OK or an error. */
+int sp2p_open(const sp2p_config *config, sp2p_peer **out);
+
+/* Leaves the group (a goodbye is multicast), stops the peer's threads and
+ * frees it. NULL is ignored. */
+void sp2p_close(sp2p_peer *peer);
+
+/* Discovers the other peers. Returns as soon as `expect` have answered
+ * (expect <= 0: no such target), or none new has answered for 50 ms, or
+ * timeout_ms has passed. Returns how many answered; they become the targets
+ * of sp2p_send. */
+int sp2p_discover(const sp2p_peer *peer, int expect, uint32_t timeout_ms);
+
+/* Writes up to `cap` of the peers of the last discovery (less those that
+ * left) to `out` (NULL if cap is 0). Returns how many there are in all. */
+int sp2p_peers(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
+
+/* Sends `len` bytes (any bytes, at most SP2P_MAX_MESSAGE) to the peers of
+ * the last discovery and waits at most timeout_ms until each has
+ * acknowledged it (it is in that peer's queue), sending it again to those
+ * that have not. Returns how many acknowledged; *targeted (if not NULL) is
+ * set to how many were sent to. */
+int sp2p_send(const sp2p_peer *peer, const uint8_t *data, size_t len, uint32_t timeout_ms,
+              size_t *targeted);
+
+/* Writes up to `cap` of the peers that did not acknowledge the last
+ * sp2p_send to `out`. Returns how many there are in all. */
+int sp2p_missing(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
+
+/* Waits at most timeout_ms (negative: forever) for the next message.
+ * Returns 1 with the message in buf[0 .. meta->len) and its sender in
+ * *meta, 0 on timeout, or an error. A message longer than `cap` gives
+ * SP2P_ERR_SHORT_BUFFER with meta->len set; it is kept for the next call. */
+int sp2p_recv(const sp2p_peer *peer, int32_t timeout_ms, uint8_t *buf, size_t cap,
+              sp2p_message *meta);
+
+/* What went wrong in the last failing call in this thread ("" if nothing).
+ * Valid until the next failing call in this thread. */
+const char *sp2p_last_error(void);
+
+/* The library version, e.g. "0.1.0". */
+const char *sp2p_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SIMPLEP2P_H */

@@ -1,0 +1,293 @@
+"""SimpleP2P python module
+
+Find the programs on this network segment and exchange messages with them
+over UDP multicast, with no server. A drop-in for the original SimpleP2P
+module (get_peer_count, send_message_to_peers, wait), plus a Peer class.
+
+The module-level functions share one peer per process, configured from the
+environment: SIMPLEP2P_GROUP (default 239.255.0.1), SIMPLEP2P_PORT (default
+30001) and SIMPLEP2P_INTERFACE (default 0.0.0.0, the kernel's choice;
+127.0.0.1 keeps all traffic on this host).
+
+Messages are bytes; a str is sent as UTF-8. The shared library is found
+through SIMPLEP2P_LIB, next to this file, or in the repository's
+target/release or target/debug.
+"""
+
+import atexit
+import collections
+import ctypes
+import os
+import sys
+import time
+
+__all__ = [
+    "start",
+    "get_peer_count",
+    "send_message_to_peers",
+    "wait",
+    "Peer",
+    "PeerInfo",
+    "Message",
+    "SendResult",
+    "SimpleP2PError",
+]
+
+MAX_MESSAGE = 16384
+# Longest a blocking call waits inside the library before Python gets a
+# chance to raise KeyboardInterrupt.
+_SLICE_MS = 50
+
+
+def _find_library():
+    names = ["libsimplep2p.so", "libsimplep2p.dylib"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(os.path.dirname(here))
+    candidates = []
+    if os.environ.get("SIMPLEP2P_LIB"):
+        candidates.append(os.environ["SIMPLEP2P_LIB"])
+    for folder in (here, os.path.join(repo, "target", "release"), os.path.join(repo, "target", "debug")):
+        candidates.extend(os.path.join(folder, n) for n in names)
+    for path in candidates:
+        if os.path.exists(path):
+            return ctypes.CDLL(path)
+    raise ImportError(
+        "simplep2p: the shared library was not found (looked for %s). Build it with "
+        "'cargo build --release' in %s, or set SIMPLEP2P_LIB to libsimplep2p.so" % (", ".join(candidates), repo)
+    )
+
+
+class _Config(ctypes.Structure):
+    _fields_ = [
+        ("group", ctypes.c_char_p),
+        ("port", ctypes.c_uint16),
+        ("interface", ctypes.c_char_p),
+        ("ttl", ctypes.c_uint32),
+        ("name", ctypes.c_char_p),
+    ]
+
+
+class _PeerInfo(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_char * 37), ("address", ctypes.c_char * 48), ("name", ctypes.c_char * 65)]
+
+
+class _Message(ctypes.Structure):
+    _fields_ = [
+        ("sender", ctypes.c_char * 37),
+        ("address", ctypes.c_char * 48),
+        ("name", ctypes.c_char * 65),
+        ("len", ctypes.c_size_t),
+    ]
+
+
+_lib = _find_library()
+_handle = ctypes.c_void_p
+_lib.sp2p_open.argtypes = [ctypes.POINTER(_Config), ctypes.POINTER(_handle)]
+_lib.sp2p_close.argtypes = [_handle]
+_lib.sp2p_close.restype = None
+_lib.sp2p_discover.argtypes = [_handle, ctypes.c_int, ctypes.c_uint32]
+_lib.sp2p_peers.argtypes = [_handle, ctypes.POINTER(_PeerInfo), ctypes.c_size_t]
+_lib.sp2p_send.argtypes = [
+    _handle,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.c_uint32,
+    ctypes.POINTER(ctypes.c_size_t),
+]
+_lib.sp2p_missing.argtypes = [_handle, ctypes.POINTER(_PeerInfo), ctypes.c_size_t]
+_lib.sp2p_recv.argtypes = [_handle, ctypes.c_int32, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_Message)]
+_lib.sp2p_last_error.restype = ctypes.c_char_p
+_lib.sp2p_version.restype = ctypes.c_char_p
+
+__version__ = _lib.sp2p_version().decode()
+
+PeerInfo = collections.namedtuple("PeerInfo", "id address name")
+PeerInfo.__doc__ = "Another peer: its UUID, the address it takes unicast traffic on, its name."
+Message = collections.namedtuple("Message", "sender address name data")
+Message.__doc__ = "A message: the sender's UUID, address and name, and the bytes it sent."
+SendResult = collections.namedtuple("SendResult", "acked missing")
+SendResult.__doc__ = "What became of a send: the peers that acknowledged it, and those that did not."
+
+
+class SimpleP2PError(Exception):
+    """A simplep2p failure; .code is the library's negative error code."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def _check(result):
+    if result < 0:
+        raise SimpleP2PError(result, _lib.sp2p_last_error().decode("utf-8", "replace"))
+    return result
+
+
+def _text(field):
+    return field.decode("utf-8", "replace")
+
+
+def _info(raw):
+    return PeerInfo(_text(raw.id), _text(raw.address), _text(raw.name))
+
+
+def _bytes(data):
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    return bytes(data)
+
+
+class Peer:
+    """A member of a multicast group, usable as a context manager.
+
+    It answers other peers' discovery and acknowledges their messages on its
+    own threads from the moment it is created until close().
+    """
+
+    def __init__(self, group=None, port=None, interface=None, ttl=None, name=None):
+        """Join `group` (default 239.255.0.1) on `port` (default 30001) via
+        `interface` (default 0.0.0.0; 127.0.0.1 stays on this host)."""
+        self._handle = None  # so that __del__ works if opening fails
+        config = _Config(
+            group.encode() if group else None,
+            int(port or 0),
+            interface.encode() if interface else None,
+            int(ttl or 0),
+            name.encode("utf-8") if name else None,
+        )
+        handle = _handle()
+        _check(_lib.sp2p_open(ctypes.byref(config), ctypes.byref(handle)))
+        self._handle = handle
+        self._discovered = False
+
+    def close(self):
+        """Leave the group (other peers are told) and free the peer."""
+        if self._handle:
+            _lib.sp2p_close(self._handle)
+            self._handle = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()
+
+    def _live(self):
+        if not self._handle:
+            raise SimpleP2PError(-7, "the peer is closed")
+        return self._handle
+
+    def peers(self, expect=None, timeout=1.0):
+        """Discover the other peers and return them as a list of PeerInfo.
+
+        Returns as soon as `expect` peers have answered, or none new has
+        answered for 50 ms, or `timeout` seconds have passed. They become
+        the targets of send().
+        """
+        handle = self._live()
+        _check(_lib.sp2p_discover(handle, int(expect or 0), int(timeout * 1000)))
+        self._discovered = True
+        return self._known()
+
+    def _known(self):
+        handle = self._live()
+        total = _check(_lib.sp2p_peers(handle, None, 0))
+        out = (_PeerInfo * max(total, 1))()
+        count = _check(_lib.sp2p_peers(handle, out, total))
+        return [_info(out[i]) for i in range(min(count, total))]
+
+    def send(self, data, timeout=1.0):
+        """Send `data` (bytes, or str as UTF-8) to the peers of the last
+        peers() call (discovering first if there was none) and wait at most
+        `timeout` seconds until each acknowledges it. Returns a SendResult.
+        """
+        handle = self._live()
+        if not self._discovered:
+            self.peers()
+        targets = self._known()
+        payload = _bytes(data)
+        _check(_lib.sp2p_send(handle, payload, len(payload), int(timeout * 1000), None))
+        total = _check(_lib.sp2p_missing(handle, None, 0))
+        out = (_PeerInfo * max(total, 1))()
+        _check(_lib.sp2p_missing(handle, out, total))
+        missing = [_info(out[i]) for i in range(total)]
+        gone = {p.id for p in missing}
+        return SendResult([p for p in targets if p.id not in gone], missing)
+
+    def recv(self, timeout=None):
+        """Wait for the next message and return it as a Message; None if
+        `timeout` seconds pass first (None: wait for ever). Ctrl-C raises
+        KeyboardInterrupt within 100 ms and leaves the peer usable."""
+        handle = self._live()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        buf = ctypes.create_string_buffer(MAX_MESSAGE)
+        meta = _Message()
+        while True:
+            slice_ms = _SLICE_MS
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                slice_ms = max(1, min(slice_ms, int(left * 1000)))
+            # Short slices: Python raises KeyboardInterrupt between them.
+            got = _check(_lib.sp2p_recv(handle, slice_ms, buf, len(buf), ctypes.byref(meta)))
+            if got:
+                data = buf.raw[: meta.len]
+                return Message(_text(meta.sender), _text(meta.address), _text(meta.name), data)
+
+
+_default = None
+
+
+def _default_peer():
+    global _default
+    if _default is None:
+        _default = Peer(
+            group=os.environ.get("SIMPLEP2P_GROUP"),
+            port=int(os.environ.get("SIMPLEP2P_PORT") or 0),
+            interface=os.environ.get("SIMPLEP2P_INTERFACE"),
+        )
+    return _default
+
+
+@atexit.register
+def _leave():
+    # Say goodbye at exit, so that other peers stop counting this one.
+    if _default is not None:
+        _default.close()
+
+
+def start():
+    """join the group now (the other functions do it on first use)
+
+    Returns the module's peer."""
+    return _default_peer()
+
+
+def get_peer_count():
+
+    """get a count of available peers"""
+    return len(_default_peer().peers())
+
+
+def send_message_to_peers(message):
+    """send a message to all available peers
+
+    Returns how many peers acknowledged it."""
+    return len(_default_peer().send(message).acked)
+
+
+def wait():
+    """wait for a message from a peer
+
+    Returns it as a Message(sender, address, name, data)."""
+    return _default_peer().recv()
+
+
+if __name__ == "__main__":
+    import pydoc
+
+    print(pydoc.render_doc(sys.modules[__name__], renderer=pydoc.plaintext))

@@ -1,0 +1,514 @@
+//! Where simplep2p meets C: the C ABI (`bindings/c/simplep2p.h` documents
+//! it) and the signal handler of [`signal`]. The only module allowed
+//! `unsafe`; each block says why it is sound.
+//!
+//! Every exported function catches panics (none crosses the boundary), turns
+//! null pointers and short buffers into error codes, and on failure leaves a
+//! message for [`sp2p_last_error`] in the calling thread.
+#![allow(unsafe_code)]
+
+pub mod signal;
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char, c_int};
+use std::net::Ipv4Addr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub use self::signal::{SignalGuard, close_on_termination};
+use crate::{Config, Error, Message, Peer, PeerInfo};
+
+/// Success (or, for counts, zero).
+pub const SP2P_OK: c_int = 0;
+/// A required pointer was null.
+pub const SP2P_ERR_NULL: c_int = -1;
+/// An argument is invalid (not UTF-8, not an address, name too long, ...).
+pub const SP2P_ERR_ARG: c_int = -2;
+/// The network could not be set up (bad group, no route, bad interface, port held).
+pub const SP2P_ERR_SETUP: c_int = -3;
+/// The message is over the size limit; nothing was sent.
+pub const SP2P_ERR_TOO_LARGE: c_int = -4;
+/// The caller's buffer is too small; the message is kept for the next call.
+pub const SP2P_ERR_SHORT_BUFFER: c_int = -5;
+/// A socket or thread failed.
+pub const SP2P_ERR_IO: c_int = -6;
+/// The peer is closed.
+pub const SP2P_ERR_CLOSED: c_int = -7;
+/// A bug: simplep2p panicked. The peer should be closed.
+pub const SP2P_ERR_PANIC: c_int = -8;
+
+/// `sp2p_config`: NULL strings and zero numbers mean the defaults.
+#[repr(C)]
+#[derive(Debug)]
+pub struct CConfig {
+    group: *const c_char,
+    port: u16,
+    interface: *const c_char,
+    ttl: u32,
+    name: *const c_char,
+}
+
+/// `sp2p_peer_info`: NUL-terminated text fields.
+#[repr(C)]
+#[derive(Debug)]
+pub struct CPeerInfo {
+    id: [c_char; 37],
+    address: [c_char; 48],
+    name: [c_char; 65],
+}
+
+/// `sp2p_message`: who sent the message written to the caller's buffer.
+#[repr(C)]
+#[derive(Debug)]
+pub struct CMessage {
+    sender: [c_char; 37],
+    address: [c_char; 48],
+    name: [c_char; 65],
+    /// Bytes of the message (also set when the buffer was too short).
+    len: usize,
+}
+
+/// `sp2p_peer`: opaque to C.
+#[derive(Debug)]
+pub struct CPeer {
+    peer: Peer,
+    /// A message that did not fit the caller's buffer, kept for the next call.
+    pending: Mutex<Option<Message>>,
+    /// The peers that did not acknowledge the last send.
+    missing: Mutex<Vec<PeerInfo>>,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+type Failure = (c_int, String);
+
+fn fail(code: c_int, message: impl Into<String>) -> Failure {
+    (code, message.into())
+}
+
+fn code_of(e: &Error) -> c_int {
+    match e {
+        Error::BadGroup(_)
+        | Error::NoMulticastRoute
+        | Error::BadInterface(_)
+        | Error::PortInUse(_) => SP2P_ERR_SETUP,
+        Error::NameTooLong(_) | Error::NotLegacyText => SP2P_ERR_ARG,
+        Error::MessageTooLarge(_) => SP2P_ERR_TOO_LARGE,
+        Error::Closed => SP2P_ERR_CLOSED,
+        _ => SP2P_ERR_IO,
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        (code_of(&e), e.to_string())
+    }
+}
+
+/// Runs `f`, catching panics, and records the message of a failure.
+fn guard(f: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
+    let (code, message) = match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(n)) => return n,
+        Ok(Err(failure)) => failure,
+        Err(_) => fail(SP2P_ERR_PANIC, "internal error in simplep2p (a panic): please report it"),
+    };
+    let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|last| *last.borrow_mut() = message);
+    code
+}
+
+/// Borrows the peer behind a handle.
+///
+/// SAFETY (for callers): `peer` is null or a live handle from `sp2p_open`,
+/// not yet passed to `sp2p_close`, as the header requires.
+unsafe fn peer_ref<'a>(peer: *const CPeer) -> Result<&'a CPeer, Failure> {
+    // SAFETY: see above; a non-null handle points to a live CPeer.
+    unsafe { peer.as_ref() }.ok_or_else(|| fail(SP2P_ERR_NULL, "peer is NULL"))
+}
+
+/// Reads an optional C string.
+///
+/// SAFETY (for callers): `p` is null or points to a NUL-terminated string.
+unsafe fn opt_str<'a>(p: *const c_char, what: &str) -> Result<Option<&'a str>, Failure> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-null and NUL-terminated, as the caller guarantees.
+    let s = unsafe { CStr::from_ptr(p) };
+    s.to_str().map(Some).map_err(|_| fail(SP2P_ERR_ARG, format!("{what} is not UTF-8")))
+}
+
+fn parse_addr(text: Option<&str>, what: &str) -> Result<Option<Ipv4Addr>, Failure> {
+    text.map(|t| {
+        t.parse().map_err(|_| fail(SP2P_ERR_ARG, format!("{what} {t:?} is not an IPv4 address")))
+    })
+    .transpose()
+}
+
+/// Copies `s` into a fixed C field, cut to fit, always NUL-terminated.
+fn put_str<const N: usize>(field: &mut [c_char; N], s: &str) {
+    let mut end = s.len().min(N - 1);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    for (dst, &src) in field.iter_mut().zip(&s.as_bytes()[..end]) {
+        *dst = src as c_char;
+    }
+    field[end] = 0;
+}
+
+fn fill_info(out: &mut CPeerInfo, p: &PeerInfo) {
+    put_str(&mut out.id, &p.id.to_string());
+    put_str(&mut out.address, &p.addr.to_string());
+    put_str(&mut out.name, &p.name);
+}
+
+/// Writes up to `cap` peers to `out`; returns how many there are in all.
+///
+/// SAFETY (for callers): `out` is null (then `cap` must be 0) or points to
+/// `cap` writable `sp2p_peer_info`.
+unsafe fn write_peers(
+    out: *mut CPeerInfo,
+    cap: usize,
+    peers: &[PeerInfo],
+) -> Result<c_int, Failure> {
+    if cap > 0 {
+        if out.is_null() {
+            return Err(fail(SP2P_ERR_NULL, "out is NULL but cap is not 0"));
+        }
+        // SAFETY: `out` points to `cap` writable elements, as the caller guarantees.
+        let slots = unsafe { std::slice::from_raw_parts_mut(out, cap) };
+        for (slot, p) in slots.iter_mut().zip(peers) {
+            fill_info(slot, p);
+        }
+    }
+    Ok(c_int::try_from(peers.len()).unwrap_or(c_int::MAX))
+}
+
+/// Opens a peer; `config` may be NULL for all defaults. On success stores
+/// the handle in `*out` and returns `SP2P_OK`.
+///
+/// # Safety
+/// `config` is NULL or points to a valid `sp2p_config` whose strings are
+/// NULL or NUL-terminated; `out` points to writable storage for a handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_open(config: *const CConfig, out: *mut *mut CPeer) -> c_int {
+    guard(|| {
+        if out.is_null() {
+            return Err(fail(SP2P_ERR_NULL, "out is NULL"));
+        }
+        let mut cfg = Config::default();
+        // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
+        if let Some(c) = unsafe { config.as_ref() } {
+            // SAFETY: each string is NULL or NUL-terminated (caller's guarantee).
+            let (group, interface, name) = unsafe {
+                (
+                    opt_str(c.group, "group")?,
+                    opt_str(c.interface, "interface")?,
+                    opt_str(c.name, "name")?,
+                )
+            };
+            if let Some(g) = parse_addr(group, "group")? {
+                cfg = cfg.group(g);
+            }
+            if let Some(i) = parse_addr(interface, "interface")? {
+                cfg = cfg.interface(i);
+            }
+            if c.port != 0 {
+                cfg = cfg.port(c.port);
+            }
+            if c.ttl != 0 {
+                cfg = cfg.ttl(c.ttl);
+            }
+            if let Some(n) = name {
+                cfg = cfg.name(n);
+            }
+        }
+        let peer = Peer::start(cfg)?;
+        let handle =
+            Box::new(CPeer { peer, pending: Mutex::new(None), missing: Mutex::new(Vec::new()) });
+        // SAFETY: `out` is non-null and writable, as the caller guarantees.
+        unsafe { *out = Box::into_raw(handle) };
+        Ok(SP2P_OK)
+    })
+}
+
+/// Leaves the group and frees the peer. NULL is ignored.
+///
+/// # Safety
+/// `peer` is NULL or a handle from `sp2p_open` not yet closed; it must not
+/// be used again, by this or any other thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_close(peer: *mut CPeer) {
+    guard(|| {
+        if !peer.is_null() {
+            // SAFETY: a live handle from Box::into_raw in sp2p_open, closed once.
+            drop(unsafe { Box::from_raw(peer) });
+        }
+        Ok(SP2P_OK)
+    });
+}
+
+/// Discovers the peers: returns how many answered (and remembers them as
+/// the targets of `sp2p_send`), or a negative error. `expect` <= 0 means
+/// "until the quiet window or the timeout".
+///
+/// # Safety
+/// `peer` is NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_discover(
+    peer: *const CPeer,
+    expect: c_int,
+    timeout_ms: u32,
+) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or a live handle, as the caller guarantees.
+        let p = unsafe { peer_ref(peer) }?;
+        let expect = usize::try_from(expect).ok().filter(|&n| n > 0);
+        let found = p.peer.discover_within(expect, Duration::from_millis(timeout_ms.into()))?;
+        Ok(c_int::try_from(found.len()).unwrap_or(c_int::MAX))
+    })
+}
+
+/// Writes up to `cap` of the peers the last discovery found (less those
+/// that left) to `out`; returns how many there are in all.
+///
+/// # Safety
+/// `peer` is NULL or a live handle; `out` is NULL with `cap` 0, or points to
+/// `cap` writable `sp2p_peer_info`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_peers(peer: *const CPeer, out: *mut CPeerInfo, cap: usize) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or a live handle, as the caller guarantees.
+        let p = unsafe { peer_ref(peer) }?;
+        // SAFETY: `out` and `cap` as the caller guarantees.
+        unsafe { write_peers(out, cap, &p.peer.known_peers()) }
+    })
+}
+
+/// Sends `len` bytes to the peers of the last discovery and waits at most
+/// `timeout_ms` for their acknowledgements. Returns how many acknowledged;
+/// `*targeted` (if not NULL) gets how many were sent to.
+///
+/// # Safety
+/// `peer` is NULL or a live handle; `data` points to `len` readable bytes
+/// (or is NULL with `len` 0); `targeted` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_send(
+    peer: *const CPeer,
+    data: *const u8,
+    len: usize,
+    timeout_ms: u32,
+    targeted: *mut usize,
+) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or a live handle, as the caller guarantees.
+        let p = unsafe { peer_ref(peer) }?;
+        let bytes: &[u8] = if len == 0 {
+            &[]
+        } else if data.is_null() {
+            return Err(fail(SP2P_ERR_NULL, "data is NULL but len is not 0"));
+        } else {
+            // SAFETY: `data` points to `len` readable bytes, as the caller guarantees.
+            unsafe { std::slice::from_raw_parts(data, len) }
+        };
+        let targets = p.peer.known_peers();
+        let report = p.peer.send_to(bytes, &targets, Duration::from_millis(timeout_ms.into()))?;
+        // SAFETY: NULL or writable, as the caller guarantees.
+        if let Some(t) = unsafe { targeted.as_mut() } {
+            *t = targets.len();
+        }
+        let acked = c_int::try_from(report.acked.len()).unwrap_or(c_int::MAX);
+        *crate::peer::lock(&p.missing) = report.missing;
+        Ok(acked)
+    })
+}
+
+/// Writes up to `cap` of the peers that did not acknowledge the last
+/// `sp2p_send` to `out`; returns how many there are in all.
+///
+/// # Safety
+/// As `sp2p_peers`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_missing(
+    peer: *const CPeer,
+    out: *mut CPeerInfo,
+    cap: usize,
+) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or a live handle, as the caller guarantees.
+        let p = unsafe { peer_ref(peer) }?;
+        let missing = crate::peer::lock(&p.missing).clone();
+        // SAFETY: `out` and `cap` as the caller guarantees.
+        unsafe { write_peers(out, cap, &missing) }
+    })
+}
+
+/// Waits at most `timeout_ms` (negative: forever) for the next message.
+/// Returns 1 with the message in `buf` and its sender in `*meta`, 0 on
+/// timeout, or a negative error. A message longer than `cap` gives
+/// `SP2P_ERR_SHORT_BUFFER` with `meta->len` set, and is kept for the next call.
+///
+/// # Safety
+/// `peer` is NULL or a live handle; `buf` points to `cap` writable bytes
+/// (or is NULL with `cap` 0); `meta` points to a writable `sp2p_message`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_recv(
+    peer: *const CPeer,
+    timeout_ms: i32,
+    buf: *mut u8,
+    cap: usize,
+    meta: *mut CMessage,
+) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or a live handle, as the caller guarantees.
+        let p = unsafe { peer_ref(peer) }?;
+        // SAFETY: NULL or writable, as the caller guarantees.
+        let meta = unsafe { meta.as_mut() }.ok_or_else(|| fail(SP2P_ERR_NULL, "meta is NULL"))?;
+        if buf.is_null() && cap > 0 {
+            return Err(fail(SP2P_ERR_NULL, "buf is NULL but cap is not 0"));
+        }
+        let mut pending = crate::peer::lock(&p.pending);
+        let msg = match pending.take() {
+            Some(m) => m,
+            None => {
+                let got = match u64::try_from(timeout_ms) {
+                    Ok(ms) => p.peer.recv_timeout(Duration::from_millis(ms))?,
+                    Err(_) => Some(p.peer.recv()?),
+                };
+                match got {
+                    Some(m) => m,
+                    None => return Ok(0),
+                }
+            }
+        };
+        put_str(&mut meta.sender, &msg.sender.to_string());
+        put_str(&mut meta.address, &msg.addr.to_string());
+        put_str(&mut meta.name, &msg.name);
+        meta.len = msg.data.len();
+        if msg.data.len() > cap {
+            let error = format!(
+                "message of {} bytes does not fit the {cap}-byte buffer: it is kept, call again with a larger one",
+                msg.data.len()
+            );
+            *pending = Some(msg);
+            return Err(fail(SP2P_ERR_SHORT_BUFFER, error));
+        }
+        if !msg.data.is_empty() {
+            // SAFETY: `buf` has `cap` >= len writable bytes (checked above).
+            let out = unsafe { std::slice::from_raw_parts_mut(buf, msg.data.len()) };
+            out.copy_from_slice(&msg.data);
+        }
+        Ok(1)
+    })
+}
+
+/// The message of the last failure in this thread ("" if none). Valid until
+/// the next failing call in this thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn sp2p_last_error() -> *const c_char {
+    LAST_ERROR.with(|last| last.borrow().as_ptr())
+}
+
+/// The library's version, e.g. "0.1.0"; a static string.
+#[unsafe(no_mangle)]
+pub extern "C" fn sp2p_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: sp2p_last_error returns a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(sp2p_last_error()) }.to_string_lossy().into_owned()
+    }
+
+    fn open_loopback(port: u16) -> *mut CPeer {
+        let config = CConfig {
+            group: std::ptr::null(),
+            port,
+            interface: c"127.0.0.1".as_ptr(),
+            ttl: 0,
+            name: c"ffi".as_ptr(),
+        };
+        let mut peer = std::ptr::null_mut();
+        // SAFETY: valid config and out pointer.
+        assert_eq!(unsafe { sp2p_open(&config, &mut peer) }, SP2P_OK, "{}", last_error());
+        peer
+    }
+
+    fn free_port() -> u16 {
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn null_pointers_are_errors_with_a_message() {
+        // SAFETY: every pointer is either null or valid; null is what is tested.
+        unsafe {
+            assert_eq!(sp2p_open(std::ptr::null(), std::ptr::null_mut()), SP2P_ERR_NULL);
+            assert_eq!(last_error(), "out is NULL");
+            assert_eq!(sp2p_discover(std::ptr::null(), 0, 1), SP2P_ERR_NULL);
+            assert_eq!(sp2p_peers(std::ptr::null(), std::ptr::null_mut(), 0), SP2P_ERR_NULL);
+            sp2p_close(std::ptr::null_mut());
+        }
+    }
+
+    #[test]
+    fn bad_config_strings_are_argument_errors() {
+        let config = CConfig {
+            group: c"nope".as_ptr(),
+            port: free_port(),
+            interface: c"127.0.0.1".as_ptr(),
+            ttl: 0,
+            name: std::ptr::null(),
+        };
+        let mut peer = std::ptr::null_mut();
+        // SAFETY: valid pointers.
+        assert_eq!(unsafe { sp2p_open(&config, &mut peer) }, SP2P_ERR_ARG);
+        assert!(peer.is_null());
+        assert!(last_error().contains("not an IPv4 address"), "{}", last_error());
+    }
+
+    #[test]
+    fn a_short_buffer_keeps_the_message_for_the_next_call() {
+        let port = free_port();
+        let a = open_loopback(port);
+        let b = open_loopback(port);
+        let data = b"twelve bytes";
+        // SAFETY: live handles, valid buffers of the stated sizes.
+        unsafe {
+            assert_eq!(sp2p_discover(b, 1, 2000), 1);
+            let mut targeted = 0usize;
+            assert_eq!(sp2p_send(b, data.as_ptr(), data.len(), 2000, &mut targeted), 1);
+            assert_eq!(targeted, 1);
+            let mut meta: CMessage = std::mem::zeroed();
+            let mut small = [0u8; 4];
+            let rc = sp2p_recv(a, 2000, small.as_mut_ptr(), small.len(), &mut meta);
+            assert_eq!(rc, SP2P_ERR_SHORT_BUFFER);
+            assert_eq!(meta.len, data.len());
+            assert!(last_error().contains("it is kept"));
+            let mut big = [0u8; 64];
+            assert_eq!(sp2p_recv(a, 0, big.as_mut_ptr(), big.len(), &mut meta), 1);
+            assert_eq!(&big[..meta.len], data);
+            assert_eq!(CStr::from_ptr(meta.name.as_ptr()).to_str().unwrap(), "ffi");
+            assert_eq!(sp2p_recv(a, 0, big.as_mut_ptr(), big.len(), &mut meta), 0);
+            assert_eq!(sp2p_missing(b, std::ptr::null_mut(), 0), 0);
+            sp2p_close(a);
+            sp2p_close(b);
+        }
+    }
+
+    #[test]
+    fn long_text_is_cut_to_fit_and_terminated() {
+        let mut field = [1 as c_char; 5];
+        put_str(&mut field, "abcdefgh");
+        assert_eq!(field.map(|c| c as u8), *b"abcd\0");
+        put_str(&mut field, "é✓"); // cut at a character boundary
+        assert_eq!(field[..3].iter().map(|&c| c as u8).collect::<Vec<_>>(), "é\0".as_bytes());
+    }
+}

@@ -1,0 +1,192 @@
+"""unittest cases for the Python binding, against real peers on loopback.
+
+Every peer uses interface 127.0.0.1 and a port from the OS, so nothing
+leaves this host and parallel runs never hear each other."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
+import simplep2p  # noqa: E402
+
+GROUP = "239.255.0.1"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def loopback_peer(port, **kw):
+    return simplep2p.Peer(interface="127.0.0.1", port=port, **kw)
+
+
+def group_listener(port):
+    """A socket joined to the group on loopback, to watch the datagrams."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((GROUP, port))
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(GROUP) + socket.inet_aton("127.0.0.1"))
+    return s
+
+
+class PeerTest(unittest.TestCase):
+    def setUp(self):
+        self.port = free_port()
+
+    def test_bytes_round_trip_exactly(self):
+        with loopback_peer(self.port, name="a") as a, loopback_peer(self.port) as b:
+            self.assertEqual([p.name for p in b.peers(expect=1)], ["a"])
+            data = bytes(range(256)) + b" spaces and\nnewlines"
+            result = b.send(data)
+            self.assertEqual(([p.name for p in result.acked], result.missing), (["a"], []))
+            msg = a.recv(timeout=2)
+            self.assertEqual(msg.data, data)
+            self.assertEqual(len(msg.sender), 36)
+
+    def test_str_is_sent_as_utf8(self):
+        with loopback_peer(self.port) as a, loopback_peer(self.port) as b:
+            b.peers(expect=1)
+            self.assertEqual(len(b.send("héllo ✓").acked), 1)
+            self.assertEqual(a.recv(timeout=2).data, "héllo ✓".encode("utf-8"))
+
+    def test_recv_times_out_with_none(self):
+        with loopback_peer(self.port) as a:
+            start = time.monotonic()
+            self.assertIsNone(a.recv(timeout=0.15))
+            took = time.monotonic() - start
+            self.assertGreaterEqual(took, 0.15)
+            self.assertLess(took, 1.0)
+
+    def test_several_peers_each_get_it_once(self):
+        others = [loopback_peer(self.port) for _ in range(4)]
+        try:
+            with loopback_peer(self.port) as me:
+                self.assertEqual(len(me.peers(expect=4)), 4)
+                result = me.send(b"to all")
+                self.assertEqual((len(result.acked), result.missing), (4, []))
+                for p in others:
+                    self.assertEqual(p.recv(timeout=2).data, b"to all")
+                    self.assertIsNone(p.recv(timeout=0.01))
+        finally:
+            for p in others:
+                p.close()
+
+    def test_a_killed_peer_is_reported_missing(self):
+        env = dict(os.environ, SIMPLEP2P_INTERFACE="127.0.0.1", SIMPLEP2P_PORT=str(self.port))
+        victim = subprocess.Popen([sys.executable, os.path.join(HERE, "wait.py")], env=env, stderr=subprocess.PIPE)
+        self.addCleanup(ScriptsTest.reap, victim)
+        self.assertEqual(victim.stderr.readline().strip(), b"ready")
+        with loopback_peer(self.port, name="stays") as stays, loopback_peer(self.port) as me:
+            self.assertEqual(len(me.peers(expect=2)), 2)
+            victim.send_signal(signal.SIGKILL)  # no goodbye
+            victim.wait()
+            start = time.monotonic()
+            result = me.send(b"x", timeout=0.3)
+            self.assertLess(time.monotonic() - start, 1.0)
+            self.assertEqual([p.name for p in result.acked], ["stays"])
+            self.assertEqual(len(result.missing), 1)
+            self.assertEqual(stays.recv(timeout=1).data, b"x")
+
+    def test_errors_are_exceptions_with_codes(self):
+        with loopback_peer(self.port) as a:
+            with self.assertRaises(simplep2p.SimpleP2PError) as big:
+                a.send(b"x" * (simplep2p.MAX_MESSAGE + 1))
+            self.assertEqual(big.exception.code, -4)
+            self.assertIn("nothing was sent", str(big.exception))
+        with self.assertRaises(simplep2p.SimpleP2PError) as bad:
+            simplep2p.Peer(group="10.0.0.1", interface="127.0.0.1", port=self.port)
+        self.assertEqual(bad.exception.code, -3)
+        self.assertIn("224.0.0.0/4", str(bad.exception))
+        with self.assertRaises(simplep2p.SimpleP2PError) as bad:
+            simplep2p.Peer(interface="not-an-address", port=self.port)
+        self.assertEqual(bad.exception.code, -2)
+        closed = loopback_peer(self.port)
+        closed.close()
+        with self.assertRaises(simplep2p.SimpleP2PError):
+            closed.recv(timeout=0.01)
+
+    def test_ctrl_c_in_recv_raises_promptly_and_the_peer_stays_usable(self):
+        with loopback_peer(self.port) as a, loopback_peer(self.port) as b:
+            timer = threading.Timer(0.1, signal.raise_signal, (signal.SIGINT,))
+            start = time.monotonic()
+            timer.start()
+            with self.assertRaises(KeyboardInterrupt):
+                a.recv()
+            late = time.monotonic() - start - 0.1
+            self.assertLess(late, 0.1, "KeyboardInterrupt came %.0f ms after Ctrl-C" % (late * 1000))
+            b.peers(expect=1)
+            self.assertEqual(len(b.send(b"after").acked), 1)
+            self.assertEqual(a.recv(timeout=2).data, b"after")
+
+
+class ScriptsTest(unittest.TestCase):
+    """The ported wait.py and send.py, as separate processes."""
+
+    def setUp(self):
+        self.port = free_port()
+        self.env = dict(os.environ, SIMPLEP2P_INTERFACE="127.0.0.1", SIMPLEP2P_PORT=str(self.port))
+
+    def start_wait(self):
+        proc = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "wait.py")],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.addCleanup(self.reap, proc)
+        self.assertEqual(proc.stderr.readline().strip(), b"ready")
+        return proc
+
+    @staticmethod
+    def reap(proc):
+        proc.kill()
+        proc.communicate()
+
+    def test_wait_py_exits_0_on_ctrl_c_within_100_ms_and_says_goodbye(self):
+        watcher = group_listener(self.port)
+        self.addCleanup(watcher.close)
+        proc = self.start_wait()
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        self.assertEqual(proc.wait(timeout=5), 0)
+        took = time.monotonic() - start
+        watcher.settimeout(2)
+        kinds = []
+        while 5 not in kinds:
+            data = watcher.recv(65536)
+            if data[:4] == b"SP2P":
+                kinds.append(data[5])
+        # The interrupt itself lands within one 50 ms slice; the rest is
+        # Python's own start-up of the handler and interpreter shutdown.
+        print("wait.py exited %.0f ms after SIGINT" % (took * 1000), file=sys.stderr)
+        self.assertLess(took, 0.5, "exit took %.0f ms" % (took * 1000))
+
+    def test_send_py_passes_against_wait_py_peers(self):
+        waiters = [self.start_wait() for _ in range(3)]
+        out = subprocess.run(
+            [sys.executable, os.path.join(HERE, "send.py")], env=self.env, capture_output=True, timeout=30
+        )
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertEqual(out.stdout, b"PASS 3/3\n")
+        for w in waiters:
+            w.send_signal(signal.SIGINT)
+            printed, _ = w.communicate(timeout=5)
+            self.assertEqual(printed, b"hello_there\n")
+
+    def test_send_py_fails_with_no_peers(self):
+        out = subprocess.run(
+            [sys.executable, os.path.join(HERE, "send.py")], env=self.env, capture_output=True, timeout=30
+        )
+        self.assertEqual((out.returncode, out.stdout), (1, b"FAIL: no peers\n"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""The original's test/wait.py, in Python 3: a peer that waits for messages
+and prints each one. Ctrl-C (or SIGTERM) leaves the group cleanly, exit 0.
+
+Prints "ready <uuid-less note>" on stderr once it has joined the group."""
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings", "python"))
+import simplep2p as s  # noqa: E402
+
+
+def main():
+    # SIGTERM as Ctrl-C, so that a script stopping this peer gets a goodbye too.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    s.start()
+    print("ready", file=sys.stderr, flush=True)
+    try:
+        while True:
+            msg = s.wait()
+            print(msg.data.decode("utf-8", "backslashreplace"), flush=True)
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
