@@ -93,11 +93,13 @@ struct SendArgs {
     #[argh(switch)]
     stdin: bool,
 
-    /// stop discovering once this many peers answer, and fail with fewer
+    /// stop discovering once this many peers answer (without it, once none
+    /// new has answered for 50 ms), and fail with fewer
     #[argh(option)]
     expect: Option<usize>,
 
-    /// give up after this many milliseconds in all (default 1000)
+    /// give up after this many milliseconds in all, of which discovery may
+    /// take three quarters (default 1000)
     #[argh(option, default = "1000")]
     timeout: u64,
 
@@ -310,7 +312,9 @@ fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     }
     let start = Instant::now();
     let peer = Peer::start(config)?;
-    let found = discover(&peer, cmd.legacy, cmd.expect, timeout)?;
+    // Discovery may take three quarters of the budget, so that the message
+    // still reaches the peers found when fewer than --expect answer.
+    let found = discover(&peer, cmd.legacy, cmd.expect, timeout * 3 / 4)?;
     let left = timeout.saturating_sub(start.elapsed());
     let report = if found.is_empty() {
         SendReport { id: 0, acked: vec![], missing: vec![], elapsed: Duration::ZERO }

@@ -205,8 +205,9 @@ impl Peer {
 
     /// Multicasts a probe and collects the distinct peers that answer.
     ///
-    /// Returns as soon as `expect` peers have answered, or no new peer has
-    /// answered for the quiet window, or `timeout` has passed. The probe is
+    /// Returns as soon as `expect` peers have answered (or `timeout` has
+    /// passed), or, with no `expect`, once no new peer has answered for the
+    /// quiet window (or `timeout` has passed). The probe is
     /// repeated with backoff meanwhile, so one lost datagram hides no peer.
     /// The result becomes the default target set of [`Peer::send`].
     ///
@@ -261,7 +262,13 @@ impl Peer {
                 break;
             }
             let now = Instant::now();
-            let end = deadline.min(last_new + self.timeouts.quiet);
+            // With a target count the caller knows whom to wait for, and
+            // silence on a lossy network is no proof of absence; without
+            // one, silence is the only way to know everyone has answered.
+            let end = match expect {
+                Some(_) => deadline,
+                None => deadline.min(last_new + self.timeouts.quiet),
+            };
             if now >= end {
                 break;
             }

@@ -71,10 +71,10 @@ int sp2p_open(const sp2p_config *config, sp2p_peer **out);
  * frees it. NULL is ignored. */
 void sp2p_close(sp2p_peer *peer);
 
-/* Discovers the other peers. Returns as soon as `expect` have answered
- * (expect <= 0: no such target), or none new has answered for 50 ms, or
- * timeout_ms has passed. Returns how many answered; they become the targets
- * of sp2p_send. */
+/* Discovers the other peers. Returns as soon as `expect` have answered or
+ * timeout_ms has passed; with expect <= 0 (no target), once none new has
+ * answered for 50 ms or timeout_ms has passed. Returns how many answered;
+ * they become the targets of sp2p_send. */
 int sp2p_discover(const sp2p_peer *peer, int expect, uint32_t timeout_ms);
 
 /* Writes up to `cap` of the peers of the last discovery (less those that

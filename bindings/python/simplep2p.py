@@ -183,9 +183,9 @@ class Peer:
     def peers(self, expect=None, timeout=1.0):
         """Discover the other peers and return them as a list of PeerInfo.
 
-        Returns as soon as `expect` peers have answered, or none new has
-        answered for 50 ms, or `timeout` seconds have passed. They become
-        the targets of send().
+        Returns as soon as `expect` peers have answered or `timeout` seconds
+        have passed; with no `expect`, once none new has answered for 50 ms
+        (or the timeout). They become the targets of send().
         """
         handle = self._live()
         _check(_lib.sp2p_discover(handle, int(expect or 0), int(timeout * 1000)))
