@@ -53,5 +53,4 @@ stop_peers() {
     kill "${PIDS[@]}" 2>/dev/null || true
     wait "${PIDS[@]}" 2>/dev/null || true # killed peers exit 143
     PIDS=()
-
 }
