@@ -75,6 +75,12 @@ struct RecvArgs {
     /// (the text, or null if not UTF-8) and hex (the exact bytes)
     #[argh(switch)]
     json: bool,
+
+    /// on exit, print the peer's counters (datagrams in and out, malformed
+    /// dropped, duplicates, retransmissions, queue-full refusals): one line
+    /// on stderr, or with --json a {"stats":...} object on stdout
+    #[argh(switch)]
+    stats: bool,
 }
 
 #[derive(FromArgs, Debug)]
@@ -275,6 +281,17 @@ fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
         };
         writeln!(out, "{line}").and_then(|()| out.flush()).map_err(write_failed)?;
         seen += 1;
+    }
+    if cmd.stats {
+        let named = peer.stats().named();
+        if cmd.json {
+            let fields: Vec<String> = named.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let mut out = stdout.lock();
+            writeln!(out, "{{\"stats\":{{{}}}}}", fields.join(",")).map_err(write_failed)?;
+        } else {
+            let fields: Vec<String> = named.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            eprintln!("simplep2p: stats: {}", fields.join(" "));
+        }
     }
     Ok(EXIT_OK)
 }

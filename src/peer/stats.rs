@@ -22,6 +22,26 @@ pub struct Stats {
     pub probes_refused: u64,
     /// Sends or reads that failed at the socket.
     pub io_errors: u64,
+    /// Replies and acks dropped because the discovery or send waiting for
+    /// them had 4,096 unread already (it probes or sends again).
+    pub events_dropped: u64,
+}
+
+impl Stats {
+    /// Every counter with its name, in a fixed order, for printing.
+    pub fn named(&self) -> [(&'static str, u64); 9] {
+        [
+            ("datagrams_in", self.datagrams_in),
+            ("datagrams_out", self.datagrams_out),
+            ("malformed", self.malformed),
+            ("duplicates", self.duplicates),
+            ("retransmissions", self.retransmissions),
+            ("queue_full", self.queue_full),
+            ("probes_refused", self.probes_refused),
+            ("io_errors", self.io_errors),
+            ("events_dropped", self.events_dropped),
+        ]
+    }
 }
 
 #[derive(Debug, Default)]
@@ -34,6 +54,7 @@ pub(crate) struct Counters {
     pub queue_full: AtomicU64,
     pub probes_refused: AtomicU64,
     pub io_errors: AtomicU64,
+    pub events_dropped: AtomicU64,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {
@@ -52,6 +73,7 @@ impl Counters {
             queue_full: get(&self.queue_full),
             probes_refused: get(&self.probes_refused),
             io_errors: get(&self.io_errors),
+            events_dropped: get(&self.events_dropped),
         }
     }
 }

@@ -95,7 +95,7 @@ impl Shared {
         // A full queue means the operation is already swamped; it probes or
         // retransmits again, so dropping here loses nothing for good.
         if let Err(TrySendError::Full(_)) = self.events.try_send(event) {
-            bump(&self.counters.io_errors);
+            bump(&self.counters.events_dropped);
         }
     }
 
