@@ -8,26 +8,96 @@
 mod common;
 
 use std::process::Command;
+use std::time::Duration;
+
+use common::{config, free_port};
+use simplep2p::Peer;
+
+/// Why namespaces (and nftables) cannot be used here, if they cannot.
+fn unavailable(need_nft: bool) -> Option<String> {
+    let probe = Command::new("unshare").args(["-n", "true"]).output();
+    match &probe {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => return Some(format!("unshare -n: {}", String::from_utf8_lossy(&o.stderr).trim())),
+        Err(e) => return Some(format!("unshare: {e}")),
+    }
+    if need_nft && Command::new("nft").arg("--version").output().is_err() {
+        return Some("nft is not installed (apt-get install nftables)".into());
+    }
+    None
+}
+
+/// True (after saying why) when the test must be skipped; fails instead
+/// under SIMPLEP2P_REQUIRE_NETNS=1.
+fn skip(need_nft: bool) -> bool {
+    let Some(why) = unavailable(need_nft) else { return false };
+    assert!(
+        std::env::var_os("SIMPLEP2P_REQUIRE_NETNS").is_none_or(|v| v != "1"),
+        "SIMPLEP2P_REQUIRE_NETNS=1 but {why}"
+    );
+    eprintln!("skipped: {why}; run as root with nftables installed to test");
+    true
+}
 
 /// Runs `script` under `sh` in a new network namespace with loopback up;
 /// `None` (after saying why) when namespaces are not available here.
 fn in_netns(script: &str) -> Option<std::process::Output> {
-    let probe = Command::new("unshare").args(["-n", "true"]).output();
-    let usable = matches!(&probe, Ok(o) if o.status.success());
-    if !usable {
-        let why = match probe {
-            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            std::env::var_os("SIMPLEP2P_REQUIRE_NETNS").is_none_or(|v| v != "1"),
-            "SIMPLEP2P_REQUIRE_NETNS=1 but unshare -n is not usable: {why}"
-        );
-        eprintln!("skipped: unshare -n is not usable here ({why}); run as root to test");
+    if skip(false) {
         return None;
     }
     let full = format!("ip link set lo up && {script}");
     Some(Command::new("unshare").args(["-n", "sh", "-c", &full]).output().expect("run unshare"))
+}
+
+const INSIDE: &str = "SIMPLEP2P_INSIDE_NETNS";
+
+/// In the test process: runs test `name` of this binary again inside a new
+/// network namespace (loopback up) and checks that it passed there. Returns
+/// true in the copy inside, which then runs the body.
+fn inside_netns(name: &str) -> bool {
+    if std::env::var_os(INSIDE).is_some() {
+        return true;
+    }
+    if skip(true) {
+        return false;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let script = r#"ip link set lo up && exec "$0" --exact "$1" --nocapture --test-threads=1"#;
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", script])
+        .arg(exe)
+        .arg(name)
+        .env(INSIDE, "1")
+        .output()
+        .expect("run unshare");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{name} failed inside the namespace");
+    let ran = String::from_utf8_lossy(&out.stdout).contains("1 passed");
+    assert!(ran, "{name} did not run inside the namespace");
+    false
+}
+
+/// Loads nftables rules (only ever inside a private namespace).
+fn nft(rules: &str) {
+    assert!(std::env::var_os(INSIDE).is_some(), "nft outside a private namespace");
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("run nft");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "nft rejected:\n{rules}");
+}
+
+/// Drops `percent`% of UDP datagrams at random as they arrive (on loopback
+/// every datagram, each way, arrives once).
+fn random_udp_loss(percent: u32) {
+    nft(&format!(
+        "table inet loss {{\n chain input {{\n type filter hook input priority 0; policy accept;\n \
+         meta l4proto udp numgen random mod 100 < {percent} drop\n }}\n}}\n"
+    ));
 }
 
 #[test]
@@ -58,4 +128,68 @@ fn interface_127_0_0_1_works_without_any_route() {
     let Some(out) = in_netns(&script) else { return };
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.starts_with("PASS 1/1"), "{stdout}");
+}
+
+#[test]
+fn at_30_percent_loss_every_send_is_acknowledged_and_delivered_once_in_order() {
+    if !inside_netns("at_30_percent_loss_every_send_is_acknowledged_and_delivered_once_in_order") {
+        return;
+    }
+    random_udp_loss(30);
+    let port = free_port();
+    let receivers: Vec<Peer> = (0..5).map(|_| Peer::start(config(port)).unwrap()).collect();
+    let sender = Peer::start(config(port)).unwrap();
+    // Discovery finds all five every time, within its timeout. (Timeouts of
+    // 2 s give each datagram about 40 tries: a miss at 30% loss is ~1e-11.)
+    for round in 0..20 {
+        let found = sender.discover_within(Some(5), Duration::from_secs(2)).unwrap();
+        assert_eq!(found.len(), 5, "discovery round {round} found {}", found.len());
+    }
+    let targets = sender.known_peers();
+    for i in 0..100 {
+        let report =
+            sender.send_to(format!("m{i}").as_bytes(), &targets, Duration::from_secs(2)).unwrap();
+        assert!(report.all_acked(), "send {i}: missing {:?}", report.missing);
+    }
+    let stats = sender.stats();
+    println!("sender at 30% loss: {stats:?}");
+    assert!(stats.retransmissions > 0, "no loss happened");
+    let want: Vec<Vec<u8>> = (0..100).map(|i| format!("m{i}").into_bytes()).collect();
+    for r in &receivers {
+        let mut got = Vec::new();
+        while let Some(m) = r.try_recv().unwrap() {
+            got.push(m.data);
+        }
+        assert_eq!(got, want, "each message exactly once, in order");
+    }
+}
+
+#[test]
+fn at_100_percent_loss_towards_one_peer_it_alone_is_missing_every_time() {
+    if !inside_netns("at_100_percent_loss_towards_one_peer_it_alone_is_missing_every_time") {
+        return;
+    }
+    let port = free_port();
+    let receivers: Vec<Peer> = (0..5).map(|_| Peer::start(config(port)).unwrap()).collect();
+    let sender = Peer::start(config(port)).unwrap();
+    assert_eq!(sender.discover(Some(5)).unwrap().len(), 5);
+    let victim = &receivers[2];
+    let vport = victim.local_addr().port();
+    // Everything to and from the victim's own socket is lost.
+    nft(&format!(
+        "table inet cut {{\n chain input {{\n type filter hook input priority 0; policy accept;\n \
+         udp sport {vport} drop\n udp dport {vport} drop\n }}\n}}\n"
+    ));
+    let targets = sender.known_peers();
+    for i in 0..20 {
+        let report = sender
+            .send_to(format!("m{i}").as_bytes(), &targets, Duration::from_millis(100))
+            .unwrap();
+        assert_eq!(
+            report.missing.iter().map(|p| p.id).collect::<Vec<_>>(),
+            [victim.id()],
+            "send {i}"
+        );
+        assert_eq!(report.acked.len(), 4, "send {i}");
+    }
 }
