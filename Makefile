@@ -17,6 +17,11 @@ test:
 	SIMPLEP2P_LIB=target/debug/libsimplep2p.so python3 -m unittest discover -s tests/python -p 'test_*.py'
 	BIN=target/debug/simplep2p scripts/runtest.sh
 
+# The table of speed and resource figures against a raw-socket floor (a
+# couple of minutes; not part of make test).
+bench:
+	$(CARGO) bench --bench bench
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings

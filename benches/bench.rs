@@ -1,0 +1,407 @@
+//! `make bench`: simplep2p against the physical floor, measured side by side
+//! in one run on loopback (interface 127.0.0.1, ports from the OS).
+//!
+//! The floor is plain sockets and no library: one socket multicasts a small
+//! datagram and N responder processes (this program, re-run as
+//! `responder`) answer it with a unicast datagram each; or one process
+//! ping-pongs with another (`pong`). simplep2p is measured with N real
+//! `simplep2p recv` processes. Every figure is a ratio to the floor of the
+//! same run, so the machine's speed cancels out.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use simplep2p::{Config, DEFAULT_GROUP, Peer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_simplep2p");
+const SIZES: [usize; 4] = [1, 10, 50, 200];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    match args.first().map(String::as_str) {
+        Some("responder") => return responder(args[1].parse().unwrap(), args[2].parse().unwrap()),
+        Some("pong") => return pong(),
+        _ => {}
+    }
+    let mut table = Table::default();
+    println!("simplep2p bench: loopback, {} cores; every ratio is to the floor of this run\n", cores());
+    let floors: Vec<(usize, Stats)> = SIZES.iter().map(|&n| (n, floor_rounds(n))).collect();
+    let (rtt, raw_rate) = ping_pong();
+    for (n, s) in &floors {
+        table.row(&format!("floor: multicast + {n} unicast replies"), s.p50, s.p99, None, "");
+    }
+    table.row_text("floor: 1:1 unicast ping-pong", &format!("{} p50, {raw_rate:.0} round trips/s", us(rtt)));
+
+    for (n, floor) in &floors {
+        let lib = library_rounds(*n);
+        let target = if *n == 1 { 3.0 } else { 2.0 };
+        table.row(&format!("discover(expect = {n})"), lib.discover.p50, lib.discover.p99, Some((floor.p50, target)), "");
+        table.row(&format!("send to {n}, all acked"), lib.send.p50, lib.send.p99, Some((floor.p50, target)), "");
+        if lib.failures > 0 {
+            table.row_text(&format!("  FAILURES at N = {n}"), &lib.failures.to_string());
+        }
+        if let Some(rate) = lib.throughput {
+            let ratio = rate / raw_rate;
+            let mark = if *n == 1 { verdict(ratio >= 0.5, "at least 0.5 of ping-pong") } else { String::new() };
+            table.row_text(&format!("sequential sends to {n}"), &format!("{rate:.0} msgs/s = {ratio:.2} x ping-pong rate {mark}"));
+        }
+    }
+    cli_rows(&mut table);
+    resource_rows(&mut table);
+    table.print();
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+// ---- the floor: plain sockets -------------------------------------------
+
+/// Re-run as a responder: answer every probe on the group with a unicast
+/// datagram carrying (round, index).
+fn responder(port: u16, index: u32) {
+    let sock = group_member(port);
+    eprintln!("ready");
+    let reply_sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut buf = [0u8; 64];
+    loop {
+        let Ok((n, src)) = sock.recv_from(&mut buf) else { return };
+        if n == 4 {
+            let mut reply = [0u8; 8];
+            reply[..4].copy_from_slice(&buf[..4]);
+            reply[4..].copy_from_slice(&index.to_be_bytes());
+            let _ = reply_sock.send_to(&reply, src);
+        }
+    }
+}
+
+fn group_member(port: u16) -> UdpSocket {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    sock.set_reuse_address(true).unwrap();
+    sock.bind(&SocketAddr::from((DEFAULT_GROUP, port)).into()).unwrap();
+    sock.join_multicast_v4(&DEFAULT_GROUP, &Ipv4Addr::LOCALHOST).unwrap();
+    sock.into()
+}
+
+/// A socket on loopback whose multicast stays on loopback.
+fn loopback_socket() -> UdpSocket {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket2::SockRef::from(&sock).set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
+    sock
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Background processes, waited for by their first stderr line, killed on drop.
+struct Procs(Vec<Child>);
+
+impl Procs {
+    fn start(n: usize, make: impl Fn(usize) -> Command) -> Procs {
+        let mut procs = Procs(Vec::with_capacity(n));
+        for i in 0..n {
+            let child = make(i).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+            procs.0.push(child);
+        }
+        for child in &mut procs.0 {
+            let mut line = String::new();
+            BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+            assert!(line.contains("ready"), "not ready: {line}");
+        }
+        procs
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut samples: Vec<Duration>) -> Stats {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Stats { p50: at(0.5), p99: at(0.99) }
+}
+
+fn rounds_for(n: usize) -> usize {
+    if n >= 200 { 200 } else { 500 }
+}
+
+fn floor_rounds(n: usize) -> Stats {
+    let port = free_port();
+    let exe = std::env::current_exe().unwrap();
+    let _procs = Procs::start(n, |i| {
+        let mut c = Command::new(&exe);
+        c.args(["responder", &port.to_string(), &i.to_string()]);
+        c
+    });
+    let sock = loopback_socket();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let group = SocketAddr::from((DEFAULT_GROUP, port));
+    let mut seen = vec![u32::MAX; n];
+    let mut samples = Vec::new();
+    let mut buf = [0u8; 64];
+    for round in 0..(rounds_for(n) + 20) as u32 {
+        let start = Instant::now();
+        sock.send_to(&round.to_be_bytes(), group).unwrap();
+        let mut got = 0;
+        while got < n {
+            let (len, _) = sock.recv_from(&mut buf).expect("a reply within 2 s");
+            if len == 8 && buf[..4] == round.to_be_bytes() {
+                let i = u32::from_be_bytes(buf[4..8].try_into().unwrap()) as usize;
+                if seen[i] != round {
+                    seen[i] = round;
+                    got += 1;
+                }
+            }
+        }
+        if round >= 20 {
+            samples.push(start.elapsed()); // the first 20 rounds warm up
+        }
+    }
+    stats(samples)
+}
+
+/// Re-run as the other end of the ping-pong: echo every datagram.
+fn pong() {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    eprintln!("ready {}", sock.local_addr().unwrap());
+    let mut buf = [0u8; 64];
+    while let Ok((n, src)) = sock.recv_from(&mut buf) {
+        let _ = sock.send_to(&buf[..n], src);
+    }
+}
+
+/// 1:1 unicast round trips: (p50 RTT, round trips per second).
+fn ping_pong() -> (Duration, f64) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe).arg("pong").stderr(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.trim().strip_prefix("ready ").unwrap().parse().unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(addr).unwrap();
+    let mut buf = [0u8; 64];
+    let mut samples = Vec::new();
+    let start = Instant::now();
+    for i in 0..20_000u32 {
+        let t = Instant::now();
+        sock.send(&i.to_be_bytes()).unwrap();
+        sock.recv(&mut buf).unwrap();
+        samples.push(t.elapsed());
+    }
+    let rate = samples.len() as f64 / start.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    (stats(samples).p50, rate)
+}
+
+// ---- simplep2p ---------------------------------------------------------
+
+struct LibRun {
+    discover: Stats,
+    send: Stats,
+    throughput: Option<f64>,
+    failures: usize,
+}
+
+fn start_peers(n: usize, port: u16) -> Procs {
+    Procs::start(n, |_| {
+        let mut c = Command::new(BIN);
+        c.args(["--interface", "127.0.0.1", "--port", &port.to_string(), "recv"]);
+        c
+    })
+}
+
+fn library_rounds(n: usize) -> LibRun {
+    let port = free_port();
+    let _peers = start_peers(n, port);
+    let config = Config::default().interface(Ipv4Addr::LOCALHOST).port(port);
+    let me = Peer::start(config).unwrap();
+    let timeout = Duration::from_secs(2);
+    let mut failures = 0;
+    let mut discover = Vec::new();
+    for round in 0..rounds_for(n) + 20 {
+        let t = Instant::now();
+        let found = me.discover_within(Some(n), timeout).unwrap();
+        let took = t.elapsed();
+        failures += usize::from(found.len() != n);
+        if round >= 20 {
+            discover.push(took);
+        }
+    }
+    let targets = me.known_peers();
+    let mut send = Vec::new();
+    for round in 0..rounds_for(n) + 20 {
+        let t = Instant::now();
+        let report = me.send_to(b"bench", &targets, timeout).unwrap();
+        let took = t.elapsed();
+        failures += usize::from(!report.all_acked());
+        if round >= 20 {
+            send.push(took);
+        }
+    }
+    let throughput = (n == 1 || n == 10).then(|| {
+        let start = Instant::now();
+        let mut sent = 0u32;
+        while start.elapsed() < Duration::from_secs(1) {
+            failures += usize::from(!me.send_to(b"t", &targets, timeout).unwrap().all_acked());
+            sent += 1;
+        }
+        f64::from(sent) / start.elapsed().as_secs_f64()
+    });
+    LibRun { discover: stats(discover), send: stats(send), throughput, failures }
+}
+
+// ---- the command line end to end -----------------------------------------
+
+fn cli_rows(table: &mut Table) {
+    let port = free_port();
+    let _peers = start_peers(50, port);
+    let net = ["--interface", "127.0.0.1", "--port"];
+    let port_s = port.to_string();
+    let mut times = Vec::new();
+    let mut passes = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let out = Command::new(BIN).args(net).arg(&port_s).args(["send", "hi", "--expect", "50"]).output().unwrap();
+        times.push(t.elapsed());
+        passes += usize::from(out.status.success() && out.stdout.starts_with(b"PASS 50/50"));
+    }
+    let s = stats(times);
+    let ratio = 2.0 / s.p50.as_secs_f64();
+    table.row_text(
+        "CLI: simplep2p send --expect 50 (whole process)",
+        &format!(
+            "{} median, {passes}/20 PASS 50/50 = {ratio:.0} x faster than the original's 2.0 s {}",
+            ms(s.p50),
+            verdict(ratio >= 100.0 && passes == 20, "100x, 20/20")
+        ),
+    );
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        Command::new(BIN).args(net).arg(&port_s).arg("peers").output().unwrap();
+        times.push(t.elapsed());
+    }
+    table.row_text("CLI: simplep2p peers, no --expect (quiet window)", &format!("{} median", ms(stats(times).p50)));
+}
+
+// ---- resources -----------------------------------------------------------
+
+fn proc_field(pid: u32, key: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(key)).unwrap().to_string();
+    line[key.len()..].trim().to_string()
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+fn resource_rows(table: &mut Table) {
+    let port = free_port();
+    let peers = start_peers(1, port);
+    let pid = peers.0[0].id();
+    let rss_kib: u64 = proc_field(pid, "VmRSS:").trim_end_matches(" kB").parse().unwrap();
+    let threads: u32 = proc_field(pid, "Threads:").parse().unwrap();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(5)); // the idle window being measured
+    let idle = cpu_ticks(pid) - before;
+    drop(peers);
+    let mib = rss_kib as f64 / 1024.0;
+    table.row_text(
+        "idle recv: resident memory",
+        &format!("{mib:.2} MiB {}", verdict(mib < 2.5, "< 2.5 MiB")),
+    );
+    table.row_text("idle recv: threads", &format!("{threads} {}", verdict(threads <= 3, "<= 3")));
+    table.row_text(
+        "idle recv: CPU over 5 s",
+        &format!("{} ms {}", idle * 10, verdict(idle == 0, "none measurable (10 ms ticks)")),
+    );
+    let size = std::fs::metadata(BIN).unwrap().len();
+    table.row_text(
+        "release binary (stripped by the profile)",
+        &format!("{:.0} KiB {}", size as f64 / 1024.0, verdict(size < 1024 * 1024, "< 1 MiB")),
+    );
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tree = Command::new(&cargo).args(["tree", "--prefix", "none", "-e", "normal"]).output();
+    if let Ok(tree) = tree {
+        let mut crates: Vec<String> =
+            String::from_utf8_lossy(&tree.stdout).lines().map(|l| l.trim_end_matches(" (*)").to_string()).collect();
+        crates.sort();
+        crates.dedup();
+        table.row_text("crates in the dependency tree (normal, with simplep2p)", &crates.len().to_string());
+    }
+    let dir = std::env::temp_dir().join(format!("simplep2p-bench-build-{}", std::process::id()));
+    let t = Instant::now();
+    let built = Command::new(&cargo)
+        .args(["build", "--release", "--quiet", "--target-dir"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let took = t.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    if built.is_ok_and(|s| s.success()) {
+        table.row_text("clean release build", &format!("{:.1} s", took.as_secs_f64()));
+    }
+}
+
+// ---- the table -------------------------------------------------------------
+
+fn us(d: Duration) -> String {
+    format!("{:.1} us", d.as_secs_f64() * 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+fn verdict(ok: bool, target: &str) -> String {
+    format!("[{} {target}]", if ok { "meets" } else { "MISSES" })
+}
+
+#[derive(Default)]
+struct Table(Vec<(String, String)>);
+
+impl Table {
+    fn row(&mut self, what: &str, p50: Duration, p99: Duration, floor: Option<(Duration, f64)>, _: &str) {
+        let mut text = format!("p50 {:>10}  p99 {:>10}", us(p50), us(p99));
+        if let Some((f, target)) = floor {
+            let ratio = p50.as_secs_f64() / f.as_secs_f64();
+            text += &format!("  = {ratio:.2} x floor {}", verdict(ratio <= target, &format!("<= {target}x")));
+        }
+        self.0.push((what.to_string(), text));
+    }
+
+    fn row_text(&mut self, what: &str, text: &str) {
+        self.0.push((what.to_string(), text.to_string()));
+    }
+
+    fn print(&self) {
+        let width = self.0.iter().map(|(w, _)| w.len()).max().unwrap_or(0);
+        for (what, text) in &self.0 {
+            println!("{what:<width$}  {text}");
+        }
+    }
+}
