@@ -27,10 +27,15 @@ fn main() {
     }
     let mut table = Table::default();
     println!("simplep2p bench: loopback, {} cores; every ratio is to the floor of this run\n", cores());
-    let floors: Vec<(usize, Stats)> = SIZES.iter().map(|&n| (n, floor_rounds(n))).collect();
+    // The floor depends on whether the scheduler puts prober and responders
+    // on one core or two; the best of three fresh starts is the strictest.
+    let floors: Vec<(usize, Stats)> = SIZES
+        .iter()
+        .map(|&n| (n, (0..3).map(|_| floor_rounds(n)).min_by_key(|s| s.p50).unwrap()))
+        .collect();
     let (rtt, raw_rate) = ping_pong();
     for (n, s) in &floors {
-        table.row(&format!("floor: multicast + {n} unicast replies"), s.p50, s.p99, None, "");
+        table.row(&format!("floor: multicast + {n} unicast replies (best of 3)"), s.p50, s.p99, None, "");
     }
     table.row_text("floor: 1:1 unicast ping-pong", &format!("{} p50, {raw_rate:.0} round trips/s", us(rtt)));
 

@@ -1,6 +1,7 @@
 //! Where simplep2p meets C: the C ABI (`bindings/c/simplep2p.h` documents
-//! it) and the signal handler of [`signal`]. The only module allowed
-//! `unsafe`; each block says why it is sound.
+//! it), the signal handler of [`signal`], and the one socket read the
+//! helper threads need that std cannot do ([`recv_from`]). The only module
+//! allowed `unsafe`; each block says why it is sound.
 //!
 //! Every exported function catches panics (none crosses the boundary), turns
 //! null pointers and short buffers into error codes, and on failure leaves a
@@ -77,6 +78,20 @@ pub struct CPeer {
     pending: Mutex<Option<Message>>,
     /// The peers that did not acknowledge the last send.
     missing: Mutex<Vec<PeerInfo>>,
+}
+
+/// One datagram and its sender, in one system call; the sender is `None`
+/// when the read side was shut down (the wake-up [`Peer::close`] uses).
+/// std's `UdpSocket::recv_from` panics on that address-less return.
+pub(crate) fn recv_from(
+    sock: &std::net::UdpSocket,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, Option<std::net::SocketAddr>)> {
+    // SAFETY: MaybeUninit<u8> has the layout of u8, and recvfrom(2) only
+    // writes initialised bytes through this view, so `buf` stays initialised.
+    let view = unsafe { &mut *(std::ptr::from_mut(buf) as *mut [std::mem::MaybeUninit<u8>]) };
+    let (n, addr) = socket2::SockRef::from(sock).recv_from(view)?;
+    Ok((n, addr.as_socket()))
 }
 
 thread_local! {

@@ -285,31 +285,23 @@ impl Dedupe {
 
 /// A helper thread's loop: read, handle, until the peer stops.
 ///
-/// The sender is peeked first and the datagram read after: std's
-/// `recv_from` panics on the address-less return that a shut-down read
-/// side gives. [`Shared::close`] shuts the read sides down to wake this
-/// loop; a read side shut down by anyone else (a signal handler, through
+/// [`Shared::close`] shuts the read sides down to wake this loop; a read
+/// side shut down by anyone else (a signal handler, through
 /// [`Peer`](crate::Peer)'s `AsRawFd`) is a request to close.
 pub(crate) fn run(shared: Arc<Shared>, group: bool) {
     let sock = if group { &shared.group_sock } else { &shared.uni_sock };
-    let peek = SockRef::from(sock);
     let mut buf = vec![0u8; RECV_BUF];
     loop {
-        let src = peek.peek_sender();
+        let read = crate::ffi::recv_from(sock, &mut buf);
         if shared.stop.load(Ordering::Acquire) {
             return;
         }
-        match src {
-            Ok(addr) => match addr.as_socket() {
-                Some(src) => match sock.recv(&mut buf) {
-                    Ok(n) => shared.handle(&buf[..n], src),
-                    Err(_) => bump(&shared.counters.io_errors),
-                },
-                None => {
-                    shared.close();
-                    return;
-                }
-            },
+        match read {
+            Ok((n, Some(src))) => shared.handle(&buf[..n], src),
+            Ok((_, None)) => {
+                shared.close();
+                return;
+            }
             // ICMP errors from earlier sends, interrupted reads: carry on.
             Err(_) => bump(&shared.counters.io_errors),
         }
