@@ -26,31 +26,62 @@ fn main() {
         _ => {}
     }
     let mut table = Table::default();
-    println!("simplep2p bench: loopback, {} cores; every ratio is to the floor of this run\n", cores());
+    println!(
+        "simplep2p bench: loopback, {} cores; every ratio is to the floor of this run\n",
+        cores()
+    );
     // The floor depends on whether the scheduler puts prober and responders
-    // on one core or two; the best of three fresh starts is the strictest.
+    // on one core or two; the best of five fresh starts is the strictest.
     let floors: Vec<(usize, Stats)> = SIZES
         .iter()
-        .map(|&n| (n, (0..3).map(|_| floor_rounds(n)).min_by_key(|s| s.p50).unwrap()))
+        .map(|&n| (n, (0..5).map(|_| floor_rounds(n)).min_by_key(|s| s.p50).unwrap()))
         .collect();
     let (rtt, raw_rate) = ping_pong();
     for (n, s) in &floors {
-        table.row(&format!("floor: multicast + {n} unicast replies (best of 3)"), s.p50, s.p99, None, "");
+        table.row(
+            &format!("floor: multicast + {n} unicast replies (best of 5)"),
+            s.p50,
+            s.p99,
+            None,
+            "",
+        );
     }
-    table.row_text("floor: 1:1 unicast ping-pong", &format!("{} p50, {raw_rate:.0} round trips/s", us(rtt)));
+    table.row_text(
+        "floor: 1:1 unicast ping-pong",
+        &format!("{} p50, {raw_rate:.0} round trips/s", us(rtt)),
+    );
 
     for (n, floor) in &floors {
         let lib = library_rounds(*n);
         let target = if *n == 1 { 3.0 } else { 2.0 };
-        table.row(&format!("discover(expect = {n})"), lib.discover.p50, lib.discover.p99, Some((floor.p50, target)), "");
-        table.row(&format!("send to {n}, all acked"), lib.send.p50, lib.send.p99, Some((floor.p50, target)), "");
+        table.row(
+            &format!("discover(expect = {n})"),
+            lib.discover.p50,
+            lib.discover.p99,
+            Some((floor.p50, target)),
+            "",
+        );
+        table.row(
+            &format!("send to {n}, all acked"),
+            lib.send.p50,
+            lib.send.p99,
+            Some((floor.p50, target)),
+            "",
+        );
         if lib.failures > 0 {
             table.row_text(&format!("  FAILURES at N = {n}"), &lib.failures.to_string());
         }
         if let Some(rate) = lib.throughput {
             let ratio = rate / raw_rate;
-            let mark = if *n == 1 { verdict(ratio >= 0.5, "at least 0.5 of ping-pong") } else { String::new() };
-            table.row_text(&format!("sequential sends to {n}"), &format!("{rate:.0} msgs/s = {ratio:.2} x ping-pong rate {mark}"));
+            let mark = if *n == 1 {
+                verdict(ratio >= 0.5, "at least 0.5 of ping-pong")
+            } else {
+                String::new()
+            };
+            table.row_text(
+                &format!("sequential sends to {n}"),
+                &format!("{rate:.0} msgs/s = {ratio:.2} x ping-pong rate {mark}"),
+            );
         }
     }
     cli_rows(&mut table);
@@ -109,7 +140,8 @@ impl Procs {
     fn start(n: usize, make: impl Fn(usize) -> Command) -> Procs {
         let mut procs = Procs(Vec::with_capacity(n));
         for i in 0..n {
-            let child = make(i).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
+            let child =
+                make(i).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn");
             procs.0.push(child);
         }
         for child in &mut procs.0 {
@@ -285,7 +317,12 @@ fn cli_rows(table: &mut Table) {
     let mut passes = 0;
     for _ in 0..20 {
         let t = Instant::now();
-        let out = Command::new(BIN).args(net).arg(&port_s).args(["send", "hi", "--expect", "50"]).output().unwrap();
+        let out = Command::new(BIN)
+            .args(net)
+            .arg(&port_s)
+            .args(["send", "hi", "--expect", "50"])
+            .output()
+            .unwrap();
         times.push(t.elapsed());
         passes += usize::from(out.status.success() && out.stdout.starts_with(b"PASS 50/50"));
     }
@@ -305,7 +342,10 @@ fn cli_rows(table: &mut Table) {
         Command::new(BIN).args(net).arg(&port_s).arg("peers").output().unwrap();
         times.push(t.elapsed());
     }
-    table.row_text("CLI: simplep2p peers, no --expect (quiet window)", &format!("{} median", ms(stats(times).p50)));
+    table.row_text(
+        "CLI: simplep2p peers, no --expect (quiet window)",
+        &format!("{} median", ms(stats(times).p50)),
+    );
 }
 
 // ---- resources -----------------------------------------------------------
@@ -351,11 +391,16 @@ fn resource_rows(table: &mut Table) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let tree = Command::new(&cargo).args(["tree", "--prefix", "none", "-e", "normal"]).output();
     if let Ok(tree) = tree {
-        let mut crates: Vec<String> =
-            String::from_utf8_lossy(&tree.stdout).lines().map(|l| l.trim_end_matches(" (*)").to_string()).collect();
+        let mut crates: Vec<String> = String::from_utf8_lossy(&tree.stdout)
+            .lines()
+            .map(|l| l.trim_end_matches(" (*)").to_string())
+            .collect();
         crates.sort();
         crates.dedup();
-        table.row_text("crates in the dependency tree (normal, with simplep2p)", &crates.len().to_string());
+        table.row_text(
+            "crates in the dependency tree (normal, with simplep2p)",
+            &crates.len().to_string(),
+        );
     }
     let dir = std::env::temp_dir().join(format!("simplep2p-bench-build-{}", std::process::id()));
     let t = Instant::now();
@@ -390,11 +435,21 @@ fn verdict(ok: bool, target: &str) -> String {
 struct Table(Vec<(String, String)>);
 
 impl Table {
-    fn row(&mut self, what: &str, p50: Duration, p99: Duration, floor: Option<(Duration, f64)>, _: &str) {
+    fn row(
+        &mut self,
+        what: &str,
+        p50: Duration,
+        p99: Duration,
+        floor: Option<(Duration, f64)>,
+        _: &str,
+    ) {
         let mut text = format!("p50 {:>10}  p99 {:>10}", us(p50), us(p99));
         if let Some((f, target)) = floor {
             let ratio = p50.as_secs_f64() / f.as_secs_f64();
-            text += &format!("  = {ratio:.2} x floor {}", verdict(ratio <= target, &format!("<= {target}x")));
+            text += &format!(
+                "  = {ratio:.2} x floor {}",
+                verdict(ratio <= target, &format!("<= {target}x"))
+            );
         }
         self.0.push((what.to_string(), text));
     }

@@ -4,11 +4,12 @@ mod net;
 mod stats;
 mod worker;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -17,13 +18,13 @@ use uuid::Uuid;
 pub use self::stats::Stats;
 pub(crate) use self::worker::lock;
 pub use self::worker::{DEDUPE_WINDOW, MAX_PEERS};
-use self::worker::{Delivery, EVENT_QUEUE, Event, PeerSet, Shared};
+use self::worker::{Delivery, Event, PeerSet, Shared};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::wire::legacy::{self, Legacy};
 use crate::wire::{self, Body};
 
-/// Longest an operation spins for an answer before it blocks.
+/// How long, from its start, an operation polls for answers before it blocks.
 const SPIN: Duration = Duration::from_micros(50);
 /// First gap before a probe or message is sent again.
 const FIRST_RETRY: Duration = Duration::from_millis(10);
@@ -85,7 +86,6 @@ pub struct Peer {
     shared: Arc<Shared>,
     /// Held for the whole of one discovery or send, so they never interleave.
     events: Mutex<Receiver<Event>>,
-    inbox: Mutex<Receiver<Message>>,
     next_id: AtomicU64,
     timeouts: Timeouts,
     threads: Vec<JoinHandle<()>>,
@@ -119,8 +119,7 @@ impl Peer {
         let uni_sock = net::unicast_socket(&config)?;
         let uni_addr =
             uni_sock.local_addr().map_err(crate::error::io("read the socket address"))?;
-        let (events_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
-        let (inbox_tx, inbox) = mpsc::sync_channel(config.queue_capacity);
+        let (events_tx, events) = mpsc::channel();
         let timeouts = Timeouts {
             discover: config.discover_timeout,
             quiet: config.quiet_window,
@@ -140,13 +139,19 @@ impl Peer {
 
             counters: Default::default(),
             events: events_tx,
-            delivery: Mutex::new(Delivery { dedupe: Default::default(), inbox: Some(inbox_tx) }),
+            queued: AtomicUsize::new(0),
+            delivery: Mutex::new(Delivery {
+                dedupe: Default::default(),
+                queue: VecDeque::new(),
+                capacity: config.queue_capacity,
+                closed: false,
+            }),
+            arrived: Condvar::new(),
             known: Default::default(),
         });
         let mut peer = Peer {
             shared,
             events: Mutex::new(events),
-            inbox: Mutex::new(inbox),
             next_id: AtomicU64::new(1),
             timeouts,
             threads: Vec::with_capacity(2),
@@ -434,27 +439,50 @@ impl Peer {
     /// # Errors
     /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn recv(&self) -> Result<Message> {
-        lock(&self.inbox).recv().map_err(|_| Error::Closed)
+        loop {
+            if let Some(m) = self.next_message(None)? {
+                return Ok(m);
+            }
+        }
     }
 
     /// Waits at most `timeout` for the next message; `Ok(None)` on timeout.
     ///
     /// # Errors
-    /// [`Error::Closed`] if the helper threads have stopped.
+    /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>> {
-        match lock(&self.inbox).recv_timeout(timeout) {
-            Ok(m) => Ok(Some(m)),
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Closed),
-        }
+        self.next_message(Some(Instant::now() + timeout))
     }
 
     /// The next message if one is waiting; never blocks.
     ///
     /// # Errors
-    /// [`Error::Closed`] if the helper threads have stopped.
+    /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn try_recv(&self) -> Result<Option<Message>> {
-        self.recv_timeout(Duration::ZERO)
+        self.next_message(Some(Instant::now()))
+    }
+
+    fn next_message(&self, deadline: Option<Instant>) -> Result<Option<Message>> {
+        let mut delivery = lock(&self.shared.delivery);
+        loop {
+            if let Some(m) = delivery.queue.pop_front() {
+                return Ok(Some(m));
+            }
+            if delivery.closed {
+                return Err(Error::Closed);
+            }
+            let arrived = &self.shared.arrived;
+            delivery = match deadline {
+                None => arrived.wait(delivery).unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    arrived.wait_timeout(delivery, left).unwrap_or_else(PoisonError::into_inner).0
+                }
+            };
+        }
     }
 
     /// Starts an operation: takes the event queue, drops what earlier
@@ -462,9 +490,11 @@ impl Peer {
     /// in `mode`'s protocol until the returned guard is dropped.
     fn begin(&self, mode: Mode, id: u64) -> Op<'_> {
         let events = lock(&self.events);
-        while events.try_recv().is_ok() {}
+        while events.try_recv().is_ok() {
+            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        }
         mode.slot(&self.shared).store(id, Ordering::Release);
-        Op { shared: &self.shared, mode, events }
+        Op { shared: &self.shared, mode, events, spin_until: Instant::now() + SPIN }
     }
 }
 
@@ -490,18 +520,21 @@ struct Op<'a> {
     shared: &'a Shared,
     mode: Mode,
     events: std::sync::MutexGuard<'a, Receiver<Event>>,
+    /// Polling for events ends here; after it, waits block.
+    spin_until: Instant,
 }
 
 impl Op<'_> {
-    /// The next event, or `None` once `until` has passed. Polls for a few
-    /// microseconds first, yielding the CPU between polls: on a LAN or
-    /// loopback the answer is usually that close, and waking a blocked
-    /// thread costs more than the wait (measured in `make bench`).
+    /// The next event, or `None` once `until` has passed. In the first
+    /// microseconds of an operation it polls, yielding the CPU between
+    /// polls: on a LAN or loopback the first answer is usually that close,
+    /// and waking a blocked thread costs more than the wait (measured in
+    /// `make bench`). After that it blocks, leaving the CPU to the peers.
     fn next_event(&self, until: Instant) -> Option<Event> {
-        let spin_end = Instant::now() + SPIN;
+        let spin_end = self.spin_until;
         loop {
             match self.events.try_recv() {
-                Ok(event) => return Some(event),
+                Ok(event) => return Some(self.taken(event)),
                 Err(TryRecvError::Disconnected) => return None,
                 Err(TryRecvError::Empty) => {}
             }
@@ -513,7 +546,13 @@ impl Op<'_> {
             // thread that will hand us the answer gets to run.
             thread::yield_now();
         }
-        self.events.recv_timeout(until.saturating_duration_since(Instant::now())).ok()
+        let event = self.events.recv_timeout(until.saturating_duration_since(Instant::now()));
+        event.ok().map(|e| self.taken(e))
+    }
+
+    fn taken(&self, event: Event) -> Event {
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
+        event
     }
 
     fn multicast(&self, bytes: &[u8]) -> Result<()> {

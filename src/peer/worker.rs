@@ -8,9 +8,9 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use socket2::SockRef;
 use uuid::Uuid;
@@ -24,13 +24,19 @@ use crate::wire::{self, Body, Frame, WireError};
 /// A copy that arrives after 4,096 newer messages is delivered again.
 pub const DEDUPE_WINDOW: usize = 4096;
 /// Events held for the operation in progress; more are dropped (and the
-/// operation retransmits or probes again).
+/// operation retransmits or probes again). The queue grows as it fills:
+/// a preallocated channel this deep would keep ~380 KiB resident in every
+/// idle peer.
 pub(crate) const EVENT_QUEUE: usize = 4096;
 /// Peers one discovery (and so the default send target set) holds at most.
 pub const MAX_PEERS: usize = 4096;
-/// Receive buffer: any UDP datagram fits, so an oversize one is seen whole
-/// and rejected by length rather than silently cut.
-const RECV_BUF: usize = 65_536;
+/// Receive buffer: one byte more than the largest valid datagram of either
+/// protocol, so that a datagram that fills it is known to be oversize.
+const RECV_BUF: usize = 1 + if wire::MAX_DATAGRAM > legacy::MAX_LEGACY_DATAGRAM {
+    wire::MAX_DATAGRAM
+} else {
+    legacy::MAX_LEGACY_DATAGRAM
+};
 
 /// What the helper threads tell the operation in progress.
 #[derive(Debug)]
@@ -60,8 +66,12 @@ pub(crate) struct Shared {
     /// The text of the legacy send in progress: a response must echo it.
     pub legacy_text: Mutex<String>,
     pub counters: Counters,
-    pub events: SyncSender<Event>,
+    pub events: Sender<Event>,
+    /// Events sent and not yet taken: the cap on `events`.
+    pub queued: AtomicUsize,
     pub delivery: Mutex<Delivery>,
+    /// Signalled when a message is queued or the peer closes.
+    pub arrived: Condvar,
     /// The peers found by the last discovery, less those that said goodbye.
     pub known: Mutex<Vec<PeerInfo>>,
 }
@@ -94,8 +104,11 @@ impl Shared {
     fn notify(&self, event: Event) {
         // A full queue means the operation is already swamped; it probes or
         // retransmits again, so dropping here loses nothing for good.
-        if let Err(TrySendError::Full(_)) = self.events.try_send(event) {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= EVENT_QUEUE {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             bump(&self.counters.events_dropped);
+        } else if self.events.send(event).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -164,6 +177,8 @@ impl Shared {
                 if self.queue(&mut delivery, msg) {
                     let answer = Legacy::Response { sender, peer: me, text };
                     let _ = self.send(&legacy::encode(&answer), self.group);
+                    drop(delivery);
+                    self.arrived.notify_one();
                 }
             }
             Legacy::Discovered { asker, peer } if asker == me && peer != me => {
@@ -199,13 +214,13 @@ impl Shared {
     /// Queues a message once and acknowledges every copy that is, or
     /// already was, in the queue. The ack goes out under the delivery lock,
     /// and so does the goodbye ([`Shared::close`]): a peer never says
-    /// goodbye between queueing a message and acknowledging it.
+    /// goodbye between queueing a message and acknowledging it. The reader
+    /// is woken only after the ack is out, so that it does not delay it.
     fn deliver(&self, frame: &Frame<'_>, name: &str, payload: &[u8], src: SocketAddr) {
         let key = (frame.sender, frame.id);
         let mut delivery = lock(&self.delivery);
-        if delivery.dedupe.contains(&key) {
-            bump(&self.counters.duplicates);
-        } else {
+        let fresh = !delivery.dedupe.contains(&key);
+        if fresh {
             let msg = Message {
                 sender: frame.sender,
                 addr: src,
@@ -216,22 +231,28 @@ impl Shared {
                 return;
             }
             delivery.dedupe.insert(key);
+        } else {
+            bump(&self.counters.duplicates);
         }
         let _ = self.send(&self.encode(frame.id, Body::Ack), src);
+        drop(delivery);
+        if fresh {
+            self.arrived.notify_one();
+        }
     }
 
     /// Puts `msg` in the application queue; false (and counted) when it is
     /// full, false when the peer is closed.
     fn queue(&self, delivery: &mut Delivery, msg: Message) -> bool {
-        let Some(inbox) = &delivery.inbox else { return false };
-        match inbox.try_send(msg) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                bump(&self.counters.queue_full);
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => false,
+        if delivery.closed {
+            return false;
         }
+        if delivery.queue.len() >= delivery.capacity {
+            bump(&self.counters.queue_full);
+            return false;
+        }
+        delivery.queue.push_back(msg);
+        true
     }
 
     /// Leaves the group, once: multicasts the goodbye (after any ack in
@@ -239,9 +260,10 @@ impl Shared {
     /// returns, and wakes the helper threads so that they exit.
     pub fn close(&self) {
         let mut delivery = lock(&self.delivery);
-        if delivery.inbox.take().is_none() {
+        if delivery.closed {
             return;
         }
+        delivery.closed = true;
         self.stop.store(true, Ordering::Release);
         let _ = self.send(&self.encode(0, Body::Goodbye), self.group);
         // Wakes the blocked reads at once, with no datagram that could be
@@ -250,14 +272,19 @@ impl Shared {
         for sock in [&self.group_sock, &self.uni_sock] {
             let _ = SockRef::from(sock).shutdown(std::net::Shutdown::Read);
         }
+        drop(delivery);
+        self.arrived.notify_all();
     }
 }
 
 /// What the helper threads deliver into, under one lock.
 pub(crate) struct Delivery {
     pub dedupe: Dedupe,
-    /// The application queue; `None` once the peer is closed.
-    pub inbox: Option<SyncSender<Message>>,
+    /// The application queue, at most `capacity` long.
+    pub queue: VecDeque<Message>,
+    pub capacity: usize,
+    /// Set once by [`Shared::close`]: nothing more is queued.
+    pub closed: bool,
 }
 
 /// A bounded memory of recently delivered messages.
@@ -297,6 +324,11 @@ pub(crate) fn run(shared: Arc<Shared>, group: bool) {
             return;
         }
         match read {
+            // Filled to the last byte: over every limit, and possibly cut.
+            Ok((n, Some(_))) if n == buf.len() => {
+                bump(&shared.counters.datagrams_in);
+                bump(&shared.counters.malformed);
+            }
             Ok((n, Some(src))) => shared.handle(&buf[..n], src),
             Ok((_, None)) => {
                 shared.close();
