@@ -1,6 +1,7 @@
 //! A running peer: its sockets, helper threads, discovery, send and receive.
 
 mod net;
+mod op;
 mod stats;
 mod worker;
 
@@ -8,13 +9,14 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+use self::op::{FIRST_RETRY, Mode, Op, Retry};
 pub use self::stats::Stats;
 pub(crate) use self::worker::lock;
 pub use self::worker::{DEDUPE_WINDOW, MAX_PEERS};
@@ -23,14 +25,6 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::wire::legacy::{self, Legacy};
 use crate::wire::{self, Body};
-
-/// How long, from its start, an operation polls for answers before it blocks.
-const SPIN: Duration = Duration::from_micros(50);
-/// First gap before a probe or message is sent again.
-const FIRST_RETRY: Duration = Duration::from_millis(10);
-/// Longest gap between repeats: short enough that a one-second timeout
-/// still gets about twenty tries through a lossy network.
-const MAX_RETRY: Duration = Duration::from_millis(50);
 
 /// Another peer in the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -485,101 +479,10 @@ impl Peer {
         }
     }
 
-    /// Starts an operation: takes the event queue, drops what earlier
-    /// operations left in it, and lets the helpers pass on events for `id`
-    /// in `mode`'s protocol until the returned guard is dropped.
+    /// Starts an operation: takes the event queue, so that operations never
+    /// interleave, and lets the helpers pass on events for `id`.
     fn begin(&self, mode: Mode, id: u64) -> Op<'_> {
-        let events = lock(&self.events);
-        while events.try_recv().is_ok() {
-            self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-        }
-        mode.slot(&self.shared).store(id, Ordering::Release);
-        Op { shared: &self.shared, mode, events, spin_until: Instant::now() + SPIN }
-    }
-}
-
-/// Which protocol an operation speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Native,
-    Legacy,
-}
-
-impl Mode {
-    /// Where the helpers look up the id of the operation in progress.
-    fn slot(self, shared: &Shared) -> &AtomicU64 {
-        match self {
-            Mode::Native => &shared.active,
-            Mode::Legacy => &shared.legacy_active,
-        }
-    }
-}
-
-/// A discovery or send in progress; dropping it ends it.
-struct Op<'a> {
-    shared: &'a Shared,
-    mode: Mode,
-    events: std::sync::MutexGuard<'a, Receiver<Event>>,
-    /// Polling for events ends here; after it, waits block.
-    spin_until: Instant,
-}
-
-impl Op<'_> {
-    /// The next event, or `None` once `until` has passed. In the first
-    /// microseconds of an operation it polls, yielding the CPU between
-    /// polls: on a LAN or loopback the first answer is usually that close,
-    /// and waking a blocked thread costs more than the wait (measured in
-    /// `make bench`). After that it blocks, leaving the CPU to the peers.
-    fn next_event(&self, until: Instant) -> Option<Event> {
-        let spin_end = self.spin_until;
-        loop {
-            match self.events.try_recv() {
-                Ok(event) => return Some(self.taken(event)),
-                Err(TryRecvError::Disconnected) => return None,
-                Err(TryRecvError::Empty) => {}
-            }
-            let now = Instant::now();
-            if now >= spin_end || now >= until {
-                break;
-            }
-            // Yield rather than spin, so that on a busy core the helper
-            // thread that will hand us the answer gets to run.
-            thread::yield_now();
-        }
-        let event = self.events.recv_timeout(until.saturating_duration_since(Instant::now()));
-        event.ok().map(|e| self.taken(e))
-    }
-
-    fn taken(&self, event: Event) -> Event {
-        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
-        event
-    }
-
-    fn multicast(&self, bytes: &[u8]) -> Result<()> {
-        self.shared.send(bytes, self.shared.group).map_err(net::send_error)
-    }
-}
-
-impl Drop for Op<'_> {
-    fn drop(&mut self) {
-        self.mode.slot(self.shared).store(0, Ordering::Release);
-    }
-}
-
-/// When to repeat a probe or message: 10 ms, then doubling up to 50 ms.
-struct Retry {
-    at: Instant,
-    gap: Duration,
-}
-
-impl Retry {
-    fn new(start: Instant) -> Self {
-        Retry { at: start + FIRST_RETRY, gap: FIRST_RETRY }
-    }
-
-    fn next(&mut self) {
-        self.gap = (self.gap * 2).min(MAX_RETRY);
-        self.at = Instant::now() + self.gap;
+        Op::begin(&self.shared, lock(&self.events), mode, id)
     }
 }
 
