@@ -253,7 +253,7 @@ impl Peer {
     ) -> Result<Vec<PeerInfo>> {
         let start = Instant::now();
         let deadline = start + timeout;
-        let op = self.begin(mode, id);
+        let op = self.begin(mode, id, None);
         let mut found = PeerSet::default();
         let mut last_new = start;
         let mut retry = Retry::new(start);
@@ -323,7 +323,7 @@ impl Peer {
         }
         let id = self.next_id();
         let msg = self.shared.encode(id, Body::Message { name: &self.shared.name, payload: data });
-        self.send_op(Mode::Native, id, &msg, targets, timeout)
+        self.send_op(self.begin(Mode::Native, id, None), id, &msg, targets, timeout)
     }
 
     /// A send in the original SimpleP2P's protocol: multicasts
@@ -346,14 +346,15 @@ impl Peer {
         if text.len() > wire::MAX_MESSAGE {
             return Err(Error::MessageTooLarge(text.len()));
         }
-        *lock(&self.shared.legacy_text) = text.to_owned();
         let msg = legacy::encode(&Legacy::Message { sender: self.shared.id, text });
-        self.send_op(Mode::Legacy, self.next_id(), &msg, targets, timeout)
+        let id = self.next_id();
+        // The text a response must echo is set before responses are let in.
+        self.send_op(self.begin(Mode::Legacy, id, Some(text)), id, &msg, targets, timeout)
     }
 
     fn send_op(
         &self,
-        mode: Mode,
+        op: Op<'_>,
         id: u64,
         msg: &[u8],
         targets: &[PeerInfo],
@@ -361,7 +362,6 @@ impl Peer {
     ) -> Result<SendReport> {
         let start = Instant::now();
         let deadline = start + timeout;
-        let op = self.begin(mode, id);
         let mut pending = PeerSet::default();
         for t in targets {
             pending.add(t.clone());
@@ -380,7 +380,7 @@ impl Peer {
             if now >= deadline || (pending.len() == 0 && settled) {
                 break;
             }
-            let resend = mode == Mode::Native && pending.len() > 0;
+            let resend = op.mode() == Mode::Native && pending.len() > 0;
             let mut wake = deadline;
             if resend {
                 wake = wake.min(retry.at);
@@ -481,8 +481,8 @@ impl Peer {
 
     /// Starts an operation: takes the event queue, so that operations never
     /// interleave, and lets the helpers pass on events for `id`.
-    fn begin(&self, mode: Mode, id: u64) -> Op<'_> {
-        Op::begin(&self.shared, lock(&self.events), mode, id)
+    fn begin(&self, mode: Mode, id: u64, legacy_text: Option<&str>) -> Op<'_> {
+        Op::begin(&self.shared, lock(&self.events), mode, id, legacy_text)
     }
 }
 

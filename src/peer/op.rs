@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::net;
-use super::worker::{Event, Shared};
+use super::worker::{Event, Shared, lock};
 use crate::error::Result;
 
 /// How long, from its start, an operation polls for answers before it blocks.
@@ -47,16 +47,21 @@ pub(super) struct Op<'a> {
 
 impl<'a> Op<'a> {
     /// Starts an operation on the event queue `events` (held until it
-    /// ends): drops what earlier operations left in it, and lets the helper
-    /// threads pass on events for `id` in `mode`'s protocol.
+    /// ends): drops what earlier operations left in it, sets the text a
+    /// legacy response must echo, and only then lets the helper threads
+    /// pass on events for `id` in `mode`'s protocol.
     pub(super) fn begin(
         shared: &'a Shared,
         events: MutexGuard<'a, Receiver<Event>>,
         mode: Mode,
         id: u64,
+        legacy_text: Option<&str>,
     ) -> Op<'a> {
         while events.try_recv().is_ok() {
             shared.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        if let Some(text) = legacy_text {
+            *lock(&shared.legacy_text) = text.to_owned();
         }
         mode.slot(shared).store(id, Ordering::Release);
         Op { shared, mode, events, spin_until: Instant::now() + SPIN }
@@ -67,6 +72,10 @@ impl<'a> Op<'a> {
     /// polls: on a LAN or loopback the first answer is usually that close,
     /// and waking a blocked thread costs more than the wait (measured in
     /// `make bench`). After that it blocks, leaving the CPU to the peers.
+    pub(super) fn mode(&self) -> Mode {
+        self.mode
+    }
+
     pub(super) fn next_event(&self, until: Instant) -> Option<Event> {
         let spin_end = self.spin_until;
         loop {
