@@ -153,6 +153,10 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         println!("simplep2p {}", env!("CARGO_PKG_VERSION"));
         return EXIT_OK;
     }
+    if args.port == 0 {
+        eprintln!("simplep2p: --port must be between 1 and 65535: peers meet on a fixed port");
+        return EXIT_USAGE;
+    }
     let Some(command) = &args.command else {
         eprintln!("simplep2p: no command given: run 'simplep2p --help' for the commands");
         return EXIT_USAGE;

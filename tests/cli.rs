@@ -159,6 +159,12 @@ fn usage_errors_exit_2_with_one_line_on_stderr() {
         assert!(out.is_empty(), "{args:?} printed on stdout: {out}");
         assert!(err.starts_with("simplep2p: "), "{args:?}: {err}");
     }
+    let out = std::process::Command::new(common::BIN)
+        .args(["--interface", "127.0.0.1", "--port", "0", "peers"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--port must be between 1 and 65535"));
     let (code, _, err) = run(port, &["--group", "10.1.2.3", "peers"]);
     assert_eq!(code, 2);
     assert!(err.contains("not an IPv4 multicast address"), "{err}");

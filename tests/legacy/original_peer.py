@@ -6,9 +6,9 @@ description in issue 3 (the original's source is not used):
   message <A> <text>       every peer but A multicasts: response <A>  <B> <text>
 
 Every datagram goes to the group; a peer receives on one socket (the
-original binds 0.0.0.0:port; this one binds the group address, which hears
-the same group and not the groups of other tests on this host) and sends
-from another, unbound one. All traffic stays on interface 127.0.0.1.
+original binds the wildcard address; this one binds the group address, which
+hears the same group and not the groups of other tests on this host) and
+sends from another, unbound one. All traffic stays on interface 127.0.0.1.
 
   original_peer.py wait --port P          a peer; prints each message text
   original_peer.py send --port P TEXT --expect N [--timeout S]
