@@ -217,6 +217,12 @@ fn malformed_datagrams_are_counted_and_ignored() {
     assert_eq!(me.discover(Some(1)).unwrap()[0].id, victim.id());
     assert!(me.send(b"still alive").unwrap().all_acked());
     assert_eq!(victim.recv().unwrap().data, b"still alive");
+    // The garbage went to the unicast socket, whose thread may still be
+    // reading it: wait for the count, with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while victim.stats().malformed < garbage.len() as u64 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
     assert_eq!(victim.stats().malformed, garbage.len() as u64);
 }
 
