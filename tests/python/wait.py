@@ -14,9 +14,10 @@ import simplep2p as s  # noqa: E402
 def main():
     # SIGTERM as Ctrl-C, so that a script stopping this peer gets a goodbye too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    s.start()
-    print("ready", file=sys.stderr, flush=True)
     try:
+        s.start()
+        # Inside the try: Ctrl-C right after "ready" must still exit cleanly.
+        print("ready", file=sys.stderr, flush=True)
         while True:
             msg = s.wait()
             print(msg.data.decode("utf-8", "backslashreplace"), flush=True)
