@@ -27,7 +27,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 doc:
-	$(CARGO) doc --no-deps
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 
 build:
 	$(CARGO) build

@@ -1,6 +1,6 @@
 //! Where simplep2p meets C: the C ABI (`bindings/c/simplep2p.h` documents
 //! it), the signal handler of [`signal`], and the one socket read the
-//! helper threads need that std cannot do ([`recv_from`]). The only module
+//! helper threads need that std cannot do (`recv_from`). The only module
 //! allowed `unsafe`; each block says why it is sound.
 //!
 //! Every exported function catches panics (none crosses the boundary), turns
