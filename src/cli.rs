@@ -230,7 +230,7 @@ fn usage(message: impl Into<String>) -> Failure {
     Failure { message: message.into(), code: EXIT_USAGE }
 }
 
-/// Output that cannot be written (a closed pipe) ends the command quietly.
+/// Output that cannot be written (a closed pipe) ends the command with exit 1.
 fn write_failed(_: io::Error) -> Failure {
     Failure { message: "standard output closed".into(), code: EXIT_FAIL }
 }
@@ -335,7 +335,7 @@ fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     let peer = Peer::start(config)?;
     // Discovery may take three quarters of the budget, so that the message
     // still reaches the peers found when fewer than --expect answer.
-    let found = discover(&peer, cmd.legacy, cmd.expect, timeout * 3 / 4)?;
+    let found = discover(&peer, cmd.legacy, cmd.expect, timeout - timeout / 4)?;
     let left = timeout.saturating_sub(start.elapsed());
     let report = if found.is_empty() {
         SendReport { id: 0, acked: vec![], missing: vec![], elapsed: Duration::ZERO }

@@ -252,7 +252,7 @@ impl Peer {
         timeout: Duration,
     ) -> Result<Vec<PeerInfo>> {
         let start = Instant::now();
-        let deadline = start + timeout;
+        let deadline = op::after(start, timeout);
         let op = self.begin(mode, id, None);
         let mut found = PeerSet::default();
         let mut last_new = start;
@@ -361,7 +361,7 @@ impl Peer {
         timeout: Duration,
     ) -> Result<SendReport> {
         let start = Instant::now();
-        let deadline = start + timeout;
+        let deadline = op::after(start, timeout);
         let mut pending = PeerSet::default();
         for t in targets {
             pending.add(t.clone());
@@ -445,7 +445,7 @@ impl Peer {
     /// # Errors
     /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>> {
-        self.next_message(Some(Instant::now() + timeout))
+        self.next_message(Some(op::after(Instant::now(), timeout)))
     }
 
     /// The next message if one is waiting; never blocks.

@@ -165,6 +165,14 @@ fn usage_errors_exit_2_with_one_line_on_stderr() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--port must be between 1 and 65535"));
+    // Absurd timeouts are no reason to panic.
+    let _peer = RecvProcess::start(port, &[]);
+    let (code, out, err) =
+        run(port, &["peers", "--expect", "1", "--timeout", &u64::MAX.to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) =
+        run(port, &["send", "x", "--expect", "1", "--timeout", &u64::MAX.to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
     let (code, _, err) = run(port, &["--group", "10.1.2.3", "peers"]);
     assert_eq!(code, 2);
     assert!(err.contains("not an IPv4 multicast address"), "{err}");

@@ -19,6 +19,13 @@ pub(super) const FIRST_RETRY: Duration = Duration::from_millis(10);
 /// still gets about twenty tries through a lossy network.
 const MAX_RETRY: Duration = Duration::from_millis(50);
 
+/// `start + timeout`, or a century on for a timeout too large to add
+/// (`Duration::MAX` means "no timeout" to a caller, not a panic).
+pub(super) fn after(start: Instant, timeout: Duration) -> Instant {
+    let century = Duration::from_secs(100 * 365 * 24 * 3600);
+    start.checked_add(timeout.min(century)).unwrap_or(start)
+}
+
 /// Which protocol an operation speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mode {
