@@ -173,7 +173,10 @@ class Peer:
         self.close()
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # at interpreter exit the library may be gone already
+            pass
 
     def _live(self):
         if not self._handle:
