@@ -215,3 +215,28 @@ fn sigint_and_sigterm_make_recv_say_goodbye_and_exit_0_within_100_ms() {
         }
     }
 }
+
+#[test]
+fn recv_stats_prints_the_counters_on_exit() {
+    use std::io::BufRead;
+    let port = free_port();
+    let mut child = std::process::Command::new(common::BIN)
+        .args(common::net_args(port))
+        .args(["recv", "--stats", "--count", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let ready = common::with_watchdog(child.id(), || lines.next().unwrap().unwrap());
+    assert!(ready.starts_with("simplep2p: ready: "), "{ready}");
+    assert_eq!(run(port, &["send", "counted", "--expect", "1"]).0, 0);
+    let line = common::with_watchdog(child.id(), || lines.next().unwrap().unwrap());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(line.starts_with("simplep2p: stats: datagrams_in="), "{line}");
+    for counter in
+        ["malformed=0", "queue_full=0", " duplicates=", " retransmissions=", " io_errors="]
+    {
+        assert!(line.contains(counter), "{counter} missing: {line}");
+    }
+}
