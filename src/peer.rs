@@ -130,7 +130,6 @@ impl Peer {
             active: AtomicU64::new(0),
             legacy_active: AtomicU64::new(0),
             legacy_text: Default::default(),
-
             counters: Default::default(),
             events: events_tx,
             queued: AtomicUsize::new(0),

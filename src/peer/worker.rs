@@ -31,7 +31,9 @@ pub(crate) const EVENT_QUEUE: usize = 4096;
 /// Peers one discovery (and so the default send target set) holds at most.
 pub const MAX_PEERS: usize = 4096;
 /// Receive buffer: one byte more than the largest valid datagram of either
-/// protocol, so that a datagram that fills it is known to be oversize.
+/// protocol. A longer datagram is cut to this, and the decoders reject the
+/// cut one by its length (a header that claims more, or legacy text over
+/// its limit), so no special case is needed here.
 const RECV_BUF: usize = 1 + if wire::MAX_DATAGRAM > legacy::MAX_LEGACY_DATAGRAM {
     wire::MAX_DATAGRAM
 } else {
@@ -324,11 +326,6 @@ pub(crate) fn run(shared: Arc<Shared>, group: bool) {
             return;
         }
         match read {
-            // Filled to the last byte: over every limit, and possibly cut.
-            Ok((n, Some(_))) if n == buf.len() => {
-                bump(&shared.counters.datagrams_in);
-                bump(&shared.counters.malformed);
-            }
             Ok((n, Some(src))) => shared.handle(&buf[..n], src),
             Ok((_, None)) => {
                 shared.close();
