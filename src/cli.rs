@@ -253,7 +253,7 @@ fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     let peer = Peer::start(config)?;
     // SIGINT and SIGTERM close the peer (goodbye, threads stopped), which
     // ends the loop below: a clean exit 0 rather than a kill.
-    let _signals = simplep2p::ffi::close_on_termination(&peer).map_err(|e| Failure {
+    let _signals = simplep2p::close_on_termination(&peer).map_err(|e| Failure {
         message: format!("could not set up signal handling: {e}"),
         code: EXIT_USAGE,
     })?;
