@@ -1,0 +1,74 @@
+//! The `peers` command, and the discovery `send` shares with it.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+use simplep2p::{Config, Peer, PeerInfo};
+
+use super::output::{peer_json, peer_line};
+use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_timeout, write_failed};
+
+#[derive(FromArgs, Debug)]
+/// Discover the peers and list them, one per line: uuid, address, name;
+/// then the count. Exits 1 if none (with --expect N, fewer than N) answered.
+#[argh(subcommand, name = "peers")]
+pub(super) struct PeersArgs {
+    /// stop once this many peers answer, and fail with fewer
+    #[argh(option)]
+    expect: Option<usize>,
+
+    /// give up after this many milliseconds (default 1000)
+    #[argh(option, default = "1000")]
+    timeout: u64,
+
+    /// print the result as one JSON object
+    #[argh(switch)]
+    json: bool,
+
+    /// speak the original C++ SimpleP2P's protocol, to drive a group of its
+    /// peers (simplep2p peers answer it too)
+    #[argh(switch)]
+    legacy: bool,
+}
+
+pub(super) fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
+    check_expect(cmd.expect)?;
+    let timeout = check_timeout(cmd.timeout)?;
+    let start = Instant::now();
+    let peer = Peer::start(config)?;
+    let found = discover(&peer, cmd.legacy, cmd.expect, timeout)?;
+    let elapsed = start.elapsed();
+    let ok = found.len() >= cmd.expect.unwrap_or(1);
+    let text = if cmd.json {
+        let list: Vec<String> = found.iter().map(peer_json).collect();
+        format!(
+            "{{\"count\":{},\"elapsed_ms\":{:.3},\"peers\":[{}]}}\n",
+            found.len(),
+            elapsed.as_secs_f64() * 1e3,
+            list.join(",")
+        )
+    } else {
+        let mut text: String = found.iter().map(|p| peer_line(p) + "\n").collect();
+        let s = if found.len() == 1 { "" } else { "s" };
+        text += &format!("{} peer{s}\n", found.len());
+        text
+    };
+    let mut out = io::stdout().lock();
+    write!(out, "{text}").and_then(|()| out.flush()).map_err(write_failed)?;
+    Ok(if ok { EXIT_OK } else { EXIT_FAIL })
+}
+
+/// Discovers in the C++ protocol or ours, as `--legacy` asks.
+pub(super) fn discover(
+    peer: &Peer,
+    legacy: bool,
+    expect: Option<usize>,
+    timeout: Duration,
+) -> simplep2p::Result<Vec<PeerInfo>> {
+    if legacy {
+        peer.discover_legacy(expect, timeout)
+    } else {
+        peer.discover_within(expect, timeout)
+    }
+}

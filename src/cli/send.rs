@@ -1,0 +1,171 @@
+//! The `send` command: discover the peers, send them a message and report
+//! who acknowledged it.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use argh::FromArgs;
+use simplep2p::wire::{self, legacy};
+use simplep2p::{Config, Peer, PeerInfo, SendReport};
+
+use super::output::{peer_json, peer_line};
+use super::peers::discover;
+use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_timeout, usage, write_failed};
+
+#[derive(FromArgs, Debug)]
+/// Discover the peers, send them a message and wait until every one has
+/// acknowledged it. Prints PASS or FAIL with counts and time, and the peers
+/// that did not acknowledge. Exits 0 only if at least one peer (with
+/// --expect N, at least N) was found and all acknowledged.
+#[argh(subcommand, name = "send")]
+pub(super) struct SendArgs {
+    /// the message: any text up to 16384 bytes
+    #[argh(positional)]
+    message: Option<String>,
+
+    /// read the message from standard input instead, byte-exact (for
+    /// binary data or text with newlines)
+    #[argh(switch)]
+    stdin: bool,
+
+    /// stop discovering once this many peers answer (without it, once none
+    /// new has answered for 50 ms), and fail with fewer
+    #[argh(option)]
+    expect: Option<usize>,
+
+    /// give up after this many milliseconds in all, of which discovery may
+    /// take three quarters (default 1000)
+    #[argh(option, default = "1000")]
+    timeout: u64,
+
+    /// print the result as one JSON object
+    #[argh(switch)]
+    json: bool,
+
+    /// speak the original C++ SimpleP2P's protocol, to drive a group of its
+    /// peers (simplep2p peers answer it too); the message must be one word
+    /// of printable ASCII
+    #[argh(switch)]
+    legacy: bool,
+}
+
+fn read_message(cmd: &SendArgs) -> Result<Vec<u8>, Failure> {
+    match (&cmd.message, cmd.stdin) {
+        (Some(text), false) => return Ok(text.as_bytes().to_vec()),
+        (None, true) => {}
+        (Some(_), true) => {
+            return Err(usage("give the message as an argument or --stdin, not both"));
+        }
+        (None, false) => return Err(usage("no message: give it as an argument, or pass --stdin")),
+    }
+    let mut data = Vec::new();
+    // Read one byte past the limit to tell "too large" from "exactly at it".
+    io::stdin()
+        .take(wire::MAX_MESSAGE as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| usage(format!("could not read the message from standard input: {e}")))?;
+    Ok(data)
+}
+
+pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
+    check_expect(cmd.expect)?;
+    let timeout = check_timeout(cmd.timeout)?;
+    let data = read_message(cmd)?;
+    if data.len() > wire::MAX_MESSAGE {
+        return Err(usage(format!(
+            "message is over the {}-byte limit; nothing was sent",
+            wire::MAX_MESSAGE
+        )));
+    }
+    if cmd.legacy && !legacy::is_legacy_text(&data) {
+        return Err(simplep2p::Error::NotLegacyText.into());
+    }
+    let start = Instant::now();
+    let peer = Peer::start(config)?;
+    // Discovery may take three quarters of the budget, so that the message
+    // still reaches the peers found when fewer than --expect answer.
+    let found = discover(&peer, cmd.legacy, cmd.expect, timeout - timeout / 4)?;
+    let left = timeout.saturating_sub(start.elapsed());
+    let report = if found.is_empty() {
+        SendReport { id: 0, acked: vec![], missing: vec![], elapsed: Duration::ZERO }
+    } else if cmd.legacy {
+        // Checked above: legacy text is printable ASCII.
+        peer.send_legacy(&String::from_utf8_lossy(&data), &found, left)?
+    } else {
+        peer.send_to(&data, &found, left)?
+    };
+    let elapsed = start.elapsed();
+    let enough = report.acked.len() >= cmd.expect.unwrap_or(1);
+    let pass = report.all_acked() && enough;
+    let mut out = io::stdout().lock();
+    let text = if cmd.json {
+        send_json(pass, &report, found.len(), cmd.expect, elapsed)
+    } else {
+        send_text(pass, &report, found.len(), cmd.expect, elapsed)
+    };
+    write!(out, "{text}").and_then(|()| out.flush()).map_err(write_failed)?;
+    Ok(if pass { EXIT_OK } else { EXIT_FAIL })
+}
+
+fn send_text(
+    pass: bool,
+    report: &SendReport,
+    found: usize,
+    expect: Option<usize>,
+    elapsed: Duration,
+) -> String {
+    let verdict = if pass { "PASS" } else { "FAIL" };
+    let ms = elapsed.as_secs_f64() * 1e3;
+    let mut text = if found == 0 {
+        format!("{verdict} no peers found in {ms:.1} ms")
+    } else {
+        format!("{verdict} {}/{found} peers acknowledged in {ms:.1} ms", report.acked.len())
+    };
+    if let Some(n) = expect.filter(|&n| found < n) {
+        text += &format!(" (expected {n})");
+    }
+    text.push('\n');
+    for p in &report.missing {
+        text += &format!("missing {}\n", peer_line(p));
+    }
+    text
+}
+
+fn send_json(
+    pass: bool,
+    report: &SendReport,
+    found: usize,
+    expect: Option<usize>,
+    elapsed: Duration,
+) -> String {
+    let list = |peers: &[PeerInfo]| peers.iter().map(peer_json).collect::<Vec<_>>().join(",");
+    format!(
+        "{{\"result\":\"{}\",\"acknowledged\":{},\"peers\":{found},\"expected\":{},\"elapsed_ms\":{:.3},\"acked\":[{}],\"missing\":[{}]}}\n",
+        if pass { "PASS" } else { "FAIL" },
+        report.acked.len(),
+        expect.map_or("null".to_string(), |n| n.to_string()),
+        elapsed.as_secs_f64() * 1e3,
+        list(&report.acked),
+        list(&report.missing),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_text_names_the_missing() {
+        let p = PeerInfo {
+            id: simplep2p::Uuid::nil(),
+            addr: "127.0.0.1:9".parse().unwrap(),
+            name: "b".into(),
+        };
+        let report = SendReport { id: 1, acked: vec![], missing: vec![p], elapsed: Duration::ZERO };
+        let text = send_text(false, &report, 1, Some(2), Duration::from_micros(1500));
+        assert_eq!(
+            text,
+            "FAIL 0/1 peers acknowledged in 1.5 ms (expected 2)\nmissing 00000000-0000-0000-0000-000000000000 127.0.0.1:9 b\n"
+        );
+    }
+}
