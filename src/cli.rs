@@ -80,10 +80,6 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         println!("simplep2p {}", env!("CARGO_PKG_VERSION"));
         return EXIT_OK;
     }
-    if args.port == 0 {
-        eprintln!("simplep2p: --port must be between 1 and 65535: peers meet on a fixed port");
-        return EXIT_USAGE;
-    }
     let Some(command) = &args.command else {
         eprintln!("simplep2p: no command given: run 'simplep2p --help' for the commands");
         return EXIT_USAGE;
@@ -94,6 +90,11 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         .interface(args.interface)
         .ttl(args.ttl)
         .name(args.name.as_str());
+    // The library's one check, so the CLI refuses what Rust, C and Python do.
+    if let Err(e) = config.validate() {
+        eprintln!("simplep2p: {e}");
+        return EXIT_USAGE;
+    }
     let result = match command {
         Command::Recv(cmd) => recv::recv(config, cmd),
         Command::Send(cmd) => send::send(config, cmd),

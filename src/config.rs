@@ -3,6 +3,9 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use crate::error::{Error, Result};
+use crate::wire;
+
 /// Settings for [`Peer::start`](crate::Peer::start). Build with the setters:
 ///
 /// ```
@@ -21,6 +24,7 @@ pub struct Config {
     pub(crate) quiet_window: Duration,
     pub(crate) send_timeout: Duration,
     pub(crate) queue_capacity: usize,
+    pub(crate) legacy: bool,
 }
 
 /// The original SimpleP2P's group, so both can share a network.
@@ -42,6 +46,7 @@ impl Default for Config {
             quiet_window: Duration::from_millis(50),
             send_timeout: Duration::from_secs(1),
             queue_capacity: 256,
+            legacy: true,
         }
     }
 }
@@ -98,15 +103,74 @@ impl Config {
     }
 
     /// Messages held for the application before new ones are refused (and
-    /// not acknowledged). Clamped to 1..=65,536. Defaults to 256, which with
-    /// 16 KiB messages bounds the queue at 4 MiB.
+    /// not acknowledged), 1..=65,536. Defaults to 256, which with 16 KiB
+    /// messages bounds the queue at 4 MiB.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.clamp(1, MAX_QUEUE_CAPACITY);
+        self.queue_capacity = capacity;
         self
+    }
+
+    /// Whether to speak the original SimpleP2P's text protocol beside ours:
+    /// answer its peers, and allow [`Peer::discover_legacy`] and
+    /// [`Peer::send_legacy`](crate::Peer::send_legacy). Defaults to on;
+    /// off, its datagrams are counted as malformed and dropped.
+    ///
+    /// [`Peer::discover_legacy`]: crate::Peer::discover_legacy
+    pub fn legacy(mut self, on: bool) -> Self {
+        self.legacy = on;
+        self
+    }
+
+    /// Checks every setting that can be wrong before anything is opened;
+    /// [`Peer::start`](crate::Peer::start) calls it, and so do the CLI and
+    /// the C and Python bindings, so all four refuse the same things.
+    ///
+    /// # Errors
+    /// [`Error::BadPort`] for port 0 (peers meet on a fixed port),
+    /// [`Error::BadTtl`] over 255, [`Error::NameTooLong`] over
+    /// [`wire::MAX_NAME`] bytes, [`Error::BadQueueCapacity`] outside
+    /// 1..=[`MAX_QUEUE_CAPACITY`], [`Error::BadGroup`] outside 224.0.0.0/4.
+    pub fn validate(&self) -> Result<()> {
+        if self.port == 0 {
+            return Err(Error::BadPort);
+        }
+        if self.ttl > 255 {
+            return Err(Error::BadTtl(self.ttl));
+        }
+        if self.name.len() > wire::MAX_NAME {
+            return Err(Error::NameTooLong(self.name.len()));
+        }
+        if !(1..=MAX_QUEUE_CAPACITY).contains(&self.queue_capacity) {
+            return Err(Error::BadQueueCapacity(self.queue_capacity));
+        }
+        if !self.group.is_multicast() {
+            return Err(Error::BadGroup(self.group));
+        }
+        Ok(())
     }
 
     /// The configured group port.
     pub fn port_number(&self) -> u16 {
         self.port
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_refuses_what_cannot_work_and_says_the_range() {
+        let ok = Config::default();
+        assert!(ok.validate().is_ok());
+        assert!(ok.clone().ttl(0).validate().is_ok());
+        assert!(ok.clone().ttl(255).validate().is_ok());
+        let err = |c: Config| c.validate().unwrap_err().to_string();
+        assert!(err(ok.clone().port(0)).contains("1 and 65535"));
+        assert!(err(ok.clone().ttl(256)).contains("0 to 255"));
+        assert!(err(ok.clone().name("x".repeat(65))).contains("64 bytes"));
+        assert!(err(ok.clone().queue_capacity(0)).contains("65536"));
+        assert!(err(ok.clone().queue_capacity(MAX_QUEUE_CAPACITY + 1)).contains("65536"));
+        assert!(err(ok.group(Ipv4Addr::LOCALHOST)).contains("224.0.0.0/4"));
     }
 }

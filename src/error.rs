@@ -23,6 +23,19 @@ pub enum Error {
     /// Another program holds the port without sharing it.
     /// Retrying helps only once that program has exited.
     PortInUse(u16),
+    /// Port 0 was given: peers meet on a fixed port.
+    /// Retrying does not help: pass a port in 1..=65535.
+    BadPort,
+    /// A multicast TTL over 255.
+    /// Retrying does not help: pass 0 to 255 (1 stays on the segment).
+    BadTtl(u32),
+    /// An application queue capacity outside 1..=65,536.
+    /// Retrying does not help: pass one in range.
+    BadQueueCapacity(usize),
+    /// The peer was started with the original's protocol turned off
+    /// ([`Config::legacy`](crate::Config::legacy)), so it cannot speak it.
+    /// Retrying does not help: start a peer with it on.
+    LegacyOff,
     /// The peer name is longer than [`wire::MAX_NAME`] bytes.
     /// Retrying does not help: shorten it.
     NameTooLong(usize),
@@ -66,12 +79,26 @@ impl fmt::Display for Error {
                 f,
                 "port {p} is held by a program that does not share it: stop it or pass another --port"
             ),
+            Error::BadPort => f.write_str(
+                "port 0 is not allowed: peers meet on a fixed port, pass one between 1 and 65535",
+            ),
+            Error::BadTtl(t) => {
+                write!(f, "TTL {t} is out of range: pass 0 to 255 (1 stays on this segment)")
+            }
+            Error::BadQueueCapacity(n) => write!(
+                f,
+                "queue capacity {n} is out of range: pass 1 to {}",
+                crate::config::MAX_QUEUE_CAPACITY
+            ),
+            Error::LegacyOff => f.write_str(
+                "this peer was started with the original's protocol turned off: start one with it on",
+            ),
             Error::NameTooLong(n) => {
                 write!(f, "peer name of {n} bytes is too long: the limit is {} bytes", wire::MAX_NAME)
             }
             Error::MessageTooLarge(n) => write!(
                 f,
-                "message of {n} bytes is too large: the limit is {} bytes; nothing was sent",
+                "message of {n} bytes is over the {}-byte limit; nothing was sent: split it",
                 wire::MAX_MESSAGE
             ),
             Error::NotLegacyText => f.write_str(
@@ -90,6 +117,17 @@ impl std::error::Error for Error {
         match self {
             Error::Thread(e) | Error::Io { source: e, .. } => Some(e),
             _ => None,
+        }
+    }
+}
+
+/// Only our own frames are encoded, so only their two checked fields can fail.
+impl From<wire::WireError> for Error {
+    fn from(e: wire::WireError) -> Self {
+        match e {
+            wire::WireError::NameTooLong(n) => Error::NameTooLong(n),
+            wire::WireError::MessageTooLarge(n) => Error::MessageTooLarge(n),
+            other => Error::Io { op: "encode a datagram", source: io::Error::other(other) },
         }
     }
 }

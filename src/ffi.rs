@@ -1,14 +1,15 @@
 //! Where simplep2p meets C: the C ABI (`bindings/c/simplep2p.h` documents
-//! it), the signal handler of [`signal`], and the one socket read the
-//! helper threads need that std cannot do (`recv_from`). The only module
-//! allowed `unsafe`; each block says why it is sound.
+//! it) and the signal handler of [`signal`]. The only module allowed
+//! `unsafe`; each block says why it is sound. Private: the `#[no_mangle]`
+//! symbols export from the cdylib all the same, and the crate root
+//! re-exports what Rust users need of [`signal`].
 //!
 //! Every exported function catches panics (none crosses the boundary), turns
 //! null pointers and short buffers into error codes, and on failure leaves a
 //! message for [`sp2p_last_error`] in the calling thread.
 #![allow(unsafe_code)]
 
-pub mod signal;
+mod signal;
 
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int};
@@ -80,20 +81,6 @@ pub struct CPeer {
     missing: Mutex<Vec<PeerInfo>>,
 }
 
-/// One datagram and its sender, in one system call; the sender is `None`
-/// when the read side was shut down (the wake-up [`Peer::close`] uses).
-/// std's `UdpSocket::recv_from` panics on that address-less return.
-pub(crate) fn recv_from(
-    sock: &std::net::UdpSocket,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, Option<std::net::SocketAddr>)> {
-    // SAFETY: MaybeUninit<u8> has the layout of u8, and recvfrom(2) only
-    // writes initialised bytes through this view, so `buf` stays initialised.
-    let view = unsafe { &mut *(std::ptr::from_mut(buf) as *mut [std::mem::MaybeUninit<u8>]) };
-    let (n, addr) = socket2::SockRef::from(sock).recv_from(view)?;
-    Ok((n, addr.as_socket()))
-}
-
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
@@ -110,7 +97,12 @@ fn code_of(e: &Error) -> c_int {
         | Error::NoMulticastRoute
         | Error::BadInterface(_)
         | Error::PortInUse(_) => SP2P_ERR_SETUP,
-        Error::NameTooLong(_) | Error::NotLegacyText => SP2P_ERR_ARG,
+        Error::NameTooLong(_)
+        | Error::NotLegacyText
+        | Error::BadPort
+        | Error::BadTtl(_)
+        | Error::BadQueueCapacity(_)
+        | Error::LegacyOff => SP2P_ERR_ARG,
         Error::MessageTooLarge(_) => SP2P_ERR_TOO_LARGE,
         Error::Closed => SP2P_ERR_CLOSED,
         _ => SP2P_ERR_IO,

@@ -1,20 +1,36 @@
 //! simplep2p: find the other programs on a local network and exchange
 //! messages with them over UDP multicast, with no server.
 //!
-//! ```text
-//!  application thread          helper threads (one per socket)
-//!  ------------------          -------------------------------
-//!  Peer::discover ──probe──▶ group      simplep2p-group:   reads group:port,
-//!  Peer::send ───message──▶ group      answers probes, acks messages
-//!        ▲                              simplep2p-unicast: reads the unicast
-//!        └──── replies, acks ◀──────── socket (replies, acks, retransmits)
-//!  Peer::recv ◀──────── bounded queue ◀──── both
-//! ```
+//! # Map
 //!
-//! A [`Peer`] owns two sockets: the group socket, bound to the group's port
-//! and shared with every other peer on the host, and a unicast socket that
-//! sends everything and takes the answers. Each has one helper thread that
-//! sleeps in a blocking read, so an idle peer uses no CPU.
+//! Each file owns one concern. Data flows one way: socket → decode →
+//! dispatch → inbox / operations / peer list → caller.
+//!
+//! | file | owns | runs on |
+//! |---|---|---|
+//! | `peer.rs` | the [`Peer`] façade: start, close, discover, send, recv; public types | caller |
+//! | `peer/transport.rs` | every socket; send to the group or one address; the reader threads; stop | readers |
+//! | `peer/net.rs` | socket set-up, errno → [`Error`], the blocking read | both |
+//! | `peer/dispatch.rs` | one decoded datagram → inbox, pending operation, peer list; answers probes, acks messages | readers |
+//! | `peer/legacy.rs` | the original SimpleP2P's protocol behind one seam, with a switch ([`Config::legacy`]) | readers |
+//! | `peer/ops.rs` | discovery and send as state machines (no sockets, no clock reads) and their driver | caller |
+//! | `peer/pending.rs` | operations in flight: id → its own event channel | both |
+//! | `peer/inbox.rs` | the application queue, dedupe, close | both |
+//! | `peer/members.rs` | the known peers (last discovery less goodbyes) | both |
+//! | `peer/stats.rs` | counters, declared once | both |
+//! | `wire.rs`, `wire/legacy.rs` | the bytes of both protocols; no I/O | both |
+//! | `config.rs`, `error.rs` | settings and their one validation; the error type | caller |
+//! | `ffi.rs`, `ffi/signal.rs` | the C ABI and SIGINT/SIGTERM handling: the only `unsafe` | caller, signal |
+//!
+//! One datagram's path: a reader thread (`simplep2p-group` for the group
+//! socket, `simplep2p-unicast` for the unicast one) sleeps in
+//! `net::read`; `dispatch` decodes it once (falling back to `legacy` for
+//! the original's text) and drops what is malformed or our own. A probe
+//! is answered and a message queued in the inbox and acknowledged, both
+//! from the reader thread, whether or not the application is calling
+//! `recv`; a reply or ack is looked up in `pending` and passed to the
+//! operation that waits for it, whose state machine in `ops` decides what
+//! to send next. A goodbye leaves `members` and every pending operation.
 //!
 //! ```
 //! use std::net::Ipv4Addr;
@@ -41,14 +57,16 @@
 
 mod config;
 mod error;
-pub mod ffi;
+mod ffi;
 mod peer;
 pub mod wire;
 
 pub use config::{Config, DEFAULT_GROUP, DEFAULT_PORT, MAX_QUEUE_CAPACITY};
 pub use error::{Error, Result};
 pub use ffi::{SignalGuard, close_on_termination};
-pub use peer::{DEDUPE_WINDOW, MAX_PEERS, Message, Peer, PeerInfo, SendReport, Stats};
+pub use peer::{
+    DEDUPE_WINDOW, MAX_PEERS, Message, Peer, PeerInfo, SendReport, Stats, check_message,
+};
 pub use uuid::Uuid;
 
 /// The README's examples, run as doc tests so they cannot drift.

@@ -1,30 +1,39 @@
-//! A running peer: its sockets, helper threads, discovery, send and receive.
+//! A running peer: the façade over the concerns its sub-modules own.
+//!
+//! [`Peer`] starts and stops the rest and runs discovery and send on the
+//! caller's thread; everything the reader threads do starts in
+//! [`dispatch`]. See the crate docs for the map.
 
+mod dispatch;
+mod inbox;
+mod legacy;
+mod members;
 mod net;
-mod op;
+mod ops;
+mod pending;
 mod stats;
-mod worker;
+mod transport;
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use self::op::{FIRST_RETRY, Mode, Op, Retry};
+pub use self::inbox::DEDUPE_WINDOW;
+use self::inbox::Inbox;
+use self::members::Members;
+pub use self::ops::MAX_PEERS;
+use self::ops::{Action, Discovery, Send};
+use self::pending::{Pending, Route};
 pub use self::stats::Stats;
-pub(crate) use self::worker::lock;
-pub use self::worker::{DEDUPE_WINDOW, MAX_PEERS};
-use self::worker::{Delivery, Event, PeerSet, Shared};
+use self::stats::{Counters, bump};
+pub(crate) use self::transport::Closer;
+use self::transport::Transport;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::wire::legacy::{self, Legacy};
-use crate::wire::{self, Body};
+use crate::wire::{self, Body, Frame};
 
 /// Another peer in the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,16 +80,13 @@ impl SendReport {
 }
 
 /// A member of a multicast group: it answers probes and acknowledges
-/// messages on two helper threads from [`Peer::start`] until it is dropped.
+/// messages on two reader threads from [`Peer::start`] until it is dropped.
 ///
 /// Dropping it multicasts a goodbye, wakes and joins both threads, and
 /// closes its sockets.
 #[derive(Debug)]
 pub struct Peer {
-    shared: Arc<Shared>,
-    /// Held for the whole of one discovery or send, so they never interleave.
-    events: Mutex<Receiver<Event>>,
-    next_id: AtomicU64,
+    core: Arc<Core>,
     timeouts: Timeouts,
     threads: Vec<JoinHandle<()>>,
 }
@@ -92,106 +98,130 @@ struct Timeouts {
     send: Duration,
 }
 
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("id", &self.id).field("group", &self.group).finish()
+/// What the reader threads and the caller share: one field per concern.
+#[derive(Debug)]
+struct Core {
+    /// Who this peer is.
+    id: Uuid,
+    name: String,
+    /// Where it takes unicast traffic, as its probe replies say.
+    local: SocketAddr,
+    /// Whether the original's protocol is spoken.
+    legacy: bool,
+    transport: Transport,
+    pending: Pending,
+    inbox: Inbox,
+    members: Members,
+    counters: Arc<Counters>,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Core {
+    fn frame<'a>(&self, id: u64, body: Body<'a>) -> Frame<'a> {
+        Frame { flags: 0, sender: self.id, id, body }
+    }
+
+    /// Encodes one of our own frames; a failure is a bad argument
+    /// (name or payload), never an empty datagram on the wire.
+    fn encode(&self, id: u64, body: Body<'_>) -> Result<Vec<u8>> {
+        self.frame(id, body).to_vec().map_err(Error::from)
+    }
+
+    /// As [`Core::encode`], for answers the reader threads send: a frame
+    /// that cannot be encoded is counted and not sent.
+    fn encode_or_count(&self, frame: &Frame<'_>) -> Option<Vec<u8>> {
+        let bytes = frame.to_vec().ok();
+        if bytes.is_none() {
+            bump(&self.counters.io_errors);
+        }
+        bytes
+    }
+
+    /// Leaves the group, once: the goodbye goes out under the inbox lock
+    /// (after any ack in progress, before none), then the readers stop.
+    fn close(&self) {
+        let goodbye = self.encode(0, Body::Goodbye);
+        self.inbox.close(|| {
+            if let Ok(bytes) = &goodbye {
+                let _ = self.transport.multicast(bytes);
+            }
+        });
+        self.transport.stop();
     }
 }
 
 impl Peer {
-    /// Opens the sockets, joins the group and starts the helper threads.
+    /// Checks the configuration, opens the sockets, joins the group and
+    /// starts the reader threads.
     ///
     /// # Errors
-    /// [`Error::BadGroup`], [`Error::NoMulticastRoute`],
-    /// [`Error::BadInterface`], [`Error::PortInUse`], [`Error::NameTooLong`],
-    /// [`Error::Thread`], or [`Error::Io`] for any other socket failure.
+    /// Any error of [`Config::validate`]; [`Error::BadGroup`],
+    /// [`Error::NoMulticastRoute`], [`Error::BadInterface`],
+    /// [`Error::PortInUse`], [`Error::Thread`], or [`Error::Io`] for any
+    /// other socket failure.
     pub fn start(config: Config) -> Result<Peer> {
-        if config.name.len() > wire::MAX_NAME {
-            return Err(Error::NameTooLong(config.name.len()));
-        }
-        let group_sock = net::group_socket(&config)?;
-        let uni_sock = net::unicast_socket(&config)?;
-        let uni_addr =
-            uni_sock.local_addr().map_err(crate::error::io("read the socket address"))?;
-        let (events_tx, events) = mpsc::channel();
+        config.validate()?;
+        let counters = Arc::new(Counters::default());
+        let transport = Transport::open(&config, Arc::clone(&counters))?;
+        let core = Arc::new(Core {
+            id: Uuid::new_v4(),
+            local: transport.local_addr(),
+            legacy: config.legacy,
+            transport,
+            pending: Pending::new(Arc::clone(&counters)),
+            inbox: Inbox::new(config.queue_capacity),
+            members: Members::default(),
+            counters,
+            name: config.name,
+        });
         let timeouts = Timeouts {
             discover: config.discover_timeout,
             quiet: config.quiet_window,
             send: config.send_timeout,
         };
-        let shared = Arc::new(Shared {
-            id: Uuid::new_v4(),
-            name: config.name,
-            group: SocketAddr::from((config.group, config.port)),
-            group_sock,
-            uni_sock,
-            uni_addr,
-            stop: Default::default(),
-            active: AtomicU64::new(0),
-            legacy_active: AtomicU64::new(0),
-            legacy_text: Default::default(),
-            counters: Default::default(),
-            events: events_tx,
-            queued: AtomicUsize::new(0),
-            delivery: Mutex::new(Delivery {
-                dedupe: Default::default(),
-                queue: VecDeque::new(),
-                capacity: config.queue_capacity,
-                closed: false,
-            }),
-            arrived: Condvar::new(),
-            known: Default::default(),
-        });
-        let mut peer = Peer {
-            shared,
-            events: Mutex::new(events),
-            next_id: AtomicU64::new(1),
-            timeouts,
-            threads: Vec::with_capacity(2),
-        };
-        for (name, group) in [("simplep2p-group", true), ("simplep2p-unicast", false)] {
-            let shared = Arc::clone(&peer.shared);
-            let handle = thread::Builder::new()
-                .name(name.into())
-                .spawn(move || worker::run(shared, group))
-                .map_err(Error::Thread)?; // Drop stops the thread already started
-            peer.threads.push(handle);
-        }
+        let mut peer = Peer { core, timeouts, threads: Vec::with_capacity(2) };
+        // On failure, Drop stops and joins the threads already started.
+        Transport::spawn_readers(&peer.core, &mut peer.threads)?;
         Ok(peer)
     }
 
     /// This peer's UUID.
     pub fn id(&self) -> Uuid {
-        self.shared.id
+        self.core.id
     }
 
     /// This peer's name, possibly empty.
     pub fn name(&self) -> &str {
-        &self.shared.name
+        &self.core.name
     }
 
     /// The group address and port this peer joined.
     pub fn group(&self) -> SocketAddr {
-        self.shared.group
+        self.core.transport.group()
     }
 
     /// The address of this peer's unicast socket.
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.uni_addr
+        self.core.local
     }
 
     /// The peers found by the last discovery, less those that said goodbye.
     pub fn known_peers(&self) -> Vec<PeerInfo> {
-        lock(&self.shared.known).clone()
+        self.core.members.snapshot()
     }
 
     /// A snapshot of this peer's counters.
     pub fn stats(&self) -> Stats {
-        self.shared.counters.snapshot()
+        self.core.counters.snapshot()
     }
 
-    fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    /// What a signal handler needs to close this peer.
+    pub(crate) fn closer(&self) -> Closer {
+        self.core.transport.closer()
     }
 
     /// Finds the other peers in the group, waiting at most the configured
@@ -218,10 +248,10 @@ impl Peer {
         expect: Option<usize>,
         timeout: Duration,
     ) -> Result<Vec<PeerInfo>> {
-        let id = self.next_id();
-        let probe = self.shared.encode(id, Body::Probe { padding: wire::MAX_REPLY_BODY as u16 });
-        let found = self.discover_op(Mode::Native, id, &probe, expect, timeout)?;
-        *lock(&self.shared.known) = found.clone();
+        let id = self.core.pending.next_id();
+        let probe = self.core.encode(id, Body::Probe { padding: wire::MAX_REPLY_BODY as u16 })?;
+        let found = self.discover_op(Route::Native(id), id, &probe, expect, timeout)?;
+        self.core.members.set(found.clone());
         Ok(found)
     }
 
@@ -232,65 +262,30 @@ impl Peer {
     /// came from (an original peer takes no unicast traffic there).
     ///
     /// # Errors
-    /// As [`Peer::discover_within`].
+    /// [`Error::LegacyOff`] if the peer does not speak it; then as
+    /// [`Peer::discover_within`].
     pub fn discover_legacy(
         &self,
         expect: Option<usize>,
         timeout: Duration,
     ) -> Result<Vec<PeerInfo>> {
-        let probe = legacy::encode(&Legacy::Discover { asker: self.shared.id });
-        self.discover_op(Mode::Legacy, self.next_id(), &probe, expect, timeout)
+        let probe = legacy::probe(&self.core)?;
+        let key = self.core.pending.next_id();
+        self.discover_op(Route::LegacyDiscover, key, &probe, expect, timeout)
     }
 
     fn discover_op(
         &self,
-        mode: Mode,
-        id: u64,
+        route: Route,
+        key: u64,
         probe: &[u8],
         expect: Option<usize>,
         timeout: Duration,
     ) -> Result<Vec<PeerInfo>> {
-        let start = Instant::now();
-        let deadline = op::after(start, timeout);
-        let op = self.begin(mode, id, None);
-        let mut found = PeerSet::default();
-        let mut last_new = start;
-        let mut retry = Retry::new(start);
-        op.multicast(probe)?;
-        loop {
-            if expect.is_some_and(|n| found.len() >= n) {
-                break;
-            }
-            let now = Instant::now();
-            // With a target count the caller knows whom to wait for, and
-            // silence on a lossy network is no proof of absence; without
-            // one, silence is the only way to know everyone has answered.
-            let end = match expect {
-                Some(_) => deadline,
-                None => deadline.min(last_new + self.timeouts.quiet),
-            };
-            if now >= end {
-                break;
-            }
-            match op.next_event(end.min(retry.at)) {
-                Some(Event::Reply { id: got, peer }) if got == id => {
-                    if found.add(peer) {
-                        last_new = Instant::now();
-                    }
-                }
-                Some(Event::Gone { who }) => {
-                    found.remove(&who);
-                }
-                Some(_) => {}
-                None => {
-                    if Instant::now() >= retry.at {
-                        op.multicast(probe)?;
-                        retry.next();
-                    }
-                }
-            }
-        }
-        Ok(found.into_vec())
+        let answers = self.core.pending.register(key, route);
+        let mut discovery = Discovery::new(Instant::now(), timeout, expect, self.timeouts.quiet);
+        ops::drive(&mut discovery, &answers, |_| self.core.transport.multicast(probe))?;
+        Ok(discovery.finish())
     }
 
     /// Sends `data` to the peers of the last discovery and waits at most the
@@ -317,12 +312,10 @@ impl Peer {
         targets: &[PeerInfo],
         timeout: Duration,
     ) -> Result<SendReport> {
-        if data.len() > wire::MAX_MESSAGE {
-            return Err(Error::MessageTooLarge(data.len()));
-        }
-        let id = self.next_id();
-        let msg = self.shared.encode(id, Body::Message { name: &self.shared.name, payload: data });
-        self.send_op(self.begin(Mode::Native, id, None), id, &msg, targets, timeout)
+        check_message(data, false)?;
+        let id = self.core.pending.next_id();
+        let msg = self.core.encode(id, Body::Message { name: &self.core.name, payload: data })?;
+        self.send_op(Route::Native(id), id, &msg, targets, timeout, true)
     }
 
     /// A send in the original SimpleP2P's protocol: multicasts
@@ -332,99 +325,89 @@ impl Peer {
     ///
     /// # Errors
     /// [`Error::NotLegacyText`] unless `text` is one word of printable ASCII
-    /// (the original keeps only the first word); then as [`Peer::send_to`].
+    /// (the original keeps only the first word); [`Error::LegacyOff`] if
+    /// the peer does not speak it; then as [`Peer::send_to`].
     pub fn send_legacy(
         &self,
         text: &str,
         targets: &[PeerInfo],
         timeout: Duration,
     ) -> Result<SendReport> {
-        if !legacy::is_legacy_text(text.as_bytes()) {
-            return Err(Error::NotLegacyText);
-        }
-        if text.len() > wire::MAX_MESSAGE {
-            return Err(Error::MessageTooLarge(text.len()));
-        }
-        let msg = legacy::encode(&Legacy::Message { sender: self.shared.id, text });
-        let id = self.next_id();
-        // The text a response must echo is set before responses are let in.
-        self.send_op(self.begin(Mode::Legacy, id, Some(text)), id, &msg, targets, timeout)
+        let msg = legacy::message(&self.core, text)?;
+        let id = self.core.pending.next_id();
+        // Registered before the message goes out, so no response is missed.
+        self.send_op(Route::LegacySend(text.to_owned()), id, &msg, targets, timeout, false)
     }
 
     fn send_op(
         &self,
-        op: Op<'_>,
+        route: Route,
         id: u64,
         msg: &[u8],
         targets: &[PeerInfo],
         timeout: Duration,
+        resend: bool,
     ) -> Result<SendReport> {
+        let answers = self.core.pending.register(id, route);
+        let mut send = Send::new(Instant::now(), timeout, targets, resend);
+        let transport = &self.core.transport;
+        ops::drive(&mut send, &answers, |action| match action {
+            Action::Multicast => transport.multicast(msg),
+            Action::Resend(to) => {
+                transport.send(msg, to).map_err(crate::error::io("send again"))?;
+                bump(&self.core.counters.retransmissions);
+                Ok(())
+            }
+        })?;
+        Ok(send.finish(id))
+    }
+
+    /// Discovers, then sends to the peers found: the whole of the CLI's
+    /// `send`. Discovery may take three quarters of `timeout`, so that the
+    /// message still reaches the peers found when fewer than `expect`
+    /// answer; the send takes what is left. With nobody found, nothing is
+    /// sent and the report is empty.
+    ///
+    /// # Errors
+    /// As [`check_message`] before anything is sent; then as
+    /// [`Peer::discover_within`] and [`Peer::send_to`], or their legacy
+    /// forms when `legacy` is set.
+    pub fn discover_and_send(
+        &self,
+        data: &[u8],
+        expect: Option<usize>,
+        timeout: Duration,
+        legacy: bool,
+    ) -> Result<SendReport> {
+        check_message(data, legacy)?;
         let start = Instant::now();
-        let deadline = op::after(start, timeout);
-        let mut pending = PeerSet::default();
-        for t in targets {
-            pending.add(t.clone());
+        let discovery = timeout - timeout / 4;
+        let found = if legacy {
+            self.discover_legacy(expect, discovery)?
+        } else {
+            self.discover_within(expect, discovery)?
+        };
+        if found.is_empty() {
+            let elapsed = start.elapsed();
+            return Ok(SendReport { id: 0, acked: vec![], missing: vec![], elapsed });
         }
-        let mut acked = Vec::new();
-        // Targets that said goodbye: not sent to again, but their ack may
-        // still be in flight (it went out before the goodbye, to another of
-        // our sockets), so it is awaited until `settle`.
-        let mut leaving = PeerSet::default();
-        let mut settle = start;
-        let mut retry = Retry::new(start);
-        op.multicast(msg)?;
-        loop {
-            let now = Instant::now();
-            let settled = leaving.len() == 0 || now >= settle;
-            if now >= deadline || (pending.len() == 0 && settled) {
-                break;
-            }
-            let resend = op.mode() == Mode::Native && pending.len() > 0;
-            let mut wake = deadline;
-            if resend {
-                wake = wake.min(retry.at);
-            }
-            if leaving.len() > 0 && settle > now {
-                wake = wake.min(settle);
-            }
-            match op.next_event(wake) {
-                Some(Event::Ack { id: got, from }) if got == id => {
-                    acked.extend(pending.remove(&from).or_else(|| leaving.remove(&from)))
-                }
-                Some(Event::Gone { who }) => {
-                    if let Some(p) = pending.remove(&who) {
-                        leaving.add(p);
-                        settle = Instant::now() + FIRST_RETRY;
-                    }
-                }
-                Some(_) => {}
-                None => {
-                    if resend && Instant::now() >= retry.at {
-                        for p in pending.iter() {
-                            if self.shared.send(msg, p.addr).is_ok() {
-                                stats::bump(&self.shared.counters.retransmissions);
-                            }
-                        }
-                        retry.next();
-                    }
-                }
-            }
+        let left = timeout.saturating_sub(start.elapsed());
+        if legacy {
+            // Checked above: legacy text is printable ASCII.
+            self.send_legacy(&String::from_utf8_lossy(data), &found, left)
+        } else {
+            self.send_to(data, &found, left)
         }
-        let elapsed = start.elapsed();
-        drop(op);
-        let mut missing = pending.into_vec();
-        missing.extend(leaving.into_vec());
-        Ok(SendReport { id, acked, missing, elapsed })
     }
 
     /// Leaves the group now, from any thread: multicasts a goodbye, stops
-    /// the helper threads and ends the queue, so that a `recv` blocked in
+    /// the reader threads and ends the queue, so that a `recv` blocked in
     /// another thread returns the messages already queued and then
     /// [`Error::Closed`]. Nothing is received after it, so discovery finds
     /// no one and sends are not acknowledged: drop the peer. Dropping it
     /// closes it too.
     pub fn close(&self) {
-        self.shared.close();
+        self.core.close();
     }
 
     /// Waits for the next message.
@@ -433,7 +416,7 @@ impl Peer {
     /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn recv(&self) -> Result<Message> {
         loop {
-            if let Some(m) = self.next_message(None)? {
+            if let Some(m) = self.core.inbox.pop(None)? {
                 return Ok(m);
             }
         }
@@ -444,7 +427,7 @@ impl Peer {
     /// # Errors
     /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>> {
-        self.next_message(Some(op::after(Instant::now(), timeout)))
+        self.core.inbox.pop(Some(ops::after(Instant::now(), timeout)))
     }
 
     /// The next message if one is waiting; never blocks.
@@ -452,52 +435,29 @@ impl Peer {
     /// # Errors
     /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn try_recv(&self) -> Result<Option<Message>> {
-        self.next_message(Some(Instant::now()))
-    }
-
-    fn next_message(&self, deadline: Option<Instant>) -> Result<Option<Message>> {
-        let mut delivery = lock(&self.shared.delivery);
-        loop {
-            if let Some(m) = delivery.queue.pop_front() {
-                return Ok(Some(m));
-            }
-            if delivery.closed {
-                return Err(Error::Closed);
-            }
-            let arrived = &self.shared.arrived;
-            delivery = match deadline {
-                None => arrived.wait(delivery).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(None);
-                    }
-                    arrived.wait_timeout(delivery, left).unwrap_or_else(PoisonError::into_inner).0
-                }
-            };
-        }
-    }
-
-    /// Starts an operation: takes the event queue, so that operations never
-    /// interleave, and lets the helpers pass on events for `id`.
-    fn begin(&self, mode: Mode, id: u64, legacy_text: Option<&str>) -> Op<'_> {
-        Op::begin(&self.shared, lock(&self.events), mode, id, legacy_text)
+        self.core.inbox.pop(Some(Instant::now()))
     }
 }
 
-/// The group socket's descriptor, for one purpose: shutting down its read
-/// side (`shutdown(fd, SHUT_RD)`, which is async-signal-safe) makes the
-/// peer close itself as [`Peer::close`] does. This is how a signal handler
-/// stops a peer; see [`crate::ffi::close_on_termination`].
-impl AsRawFd for Peer {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.shared.group_sock.as_raw_fd()
+/// Whether `data` can be sent, checked before any socket is opened: at most
+/// [`wire::MAX_MESSAGE`] bytes, and for the original's protocol
+/// (`legacy`) one word of printable ASCII.
+///
+/// # Errors
+/// [`Error::MessageTooLarge`] or [`Error::NotLegacyText`].
+pub fn check_message(data: &[u8], legacy: bool) -> Result<()> {
+    if legacy {
+        return legacy::check_text(data);
     }
+    if data.len() > wire::MAX_MESSAGE {
+        return Err(Error::MessageTooLarge(data.len()));
+    }
+    Ok(())
 }
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        self.shared.close();
+        self.core.close();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

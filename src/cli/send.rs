@@ -5,11 +5,10 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use simplep2p::wire::{self, legacy};
+use simplep2p::wire;
 use simplep2p::{Config, Peer, PeerInfo, SendReport};
 
 use super::output::{peer_json, peer_line};
-use super::peers::discover;
 use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_timeout, usage, write_failed};
 
 #[derive(FromArgs, Debug)]
@@ -71,37 +70,20 @@ pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     check_expect(cmd.expect)?;
     let timeout = check_timeout(cmd.timeout)?;
     let data = read_message(cmd)?;
-    if data.len() > wire::MAX_MESSAGE {
-        return Err(usage(format!(
-            "message is over the {}-byte limit; nothing was sent",
-            wire::MAX_MESSAGE
-        )));
-    }
-    if cmd.legacy && !legacy::is_legacy_text(&data) {
-        return Err(simplep2p::Error::NotLegacyText.into());
-    }
+    // Refused before any socket is opened: nothing is sent.
+    simplep2p::check_message(&data, cmd.legacy)?;
     let start = Instant::now();
     let peer = Peer::start(config)?;
-    // Discovery may take three quarters of the budget, so that the message
-    // still reaches the peers found when fewer than --expect answer.
-    let found = discover(&peer, cmd.legacy, cmd.expect, timeout - timeout / 4)?;
-    let left = timeout.saturating_sub(start.elapsed());
-    let report = if found.is_empty() {
-        SendReport { id: 0, acked: vec![], missing: vec![], elapsed: Duration::ZERO }
-    } else if cmd.legacy {
-        // Checked above: legacy text is printable ASCII.
-        peer.send_legacy(&String::from_utf8_lossy(&data), &found, left)?
-    } else {
-        peer.send_to(&data, &found, left)?
-    };
+    let report = peer.discover_and_send(&data, cmd.expect, timeout, cmd.legacy)?;
+    let found = report.acked.len() + report.missing.len();
     let elapsed = start.elapsed();
     let enough = report.acked.len() >= cmd.expect.unwrap_or(1);
     let pass = report.all_acked() && enough;
     let mut out = io::stdout().lock();
     let text = if cmd.json {
-        send_json(pass, &report, found.len(), cmd.expect, elapsed)
+        send_json(pass, &report, found, cmd.expect, elapsed)
     } else {
-        send_text(pass, &report, found.len(), cmd.expect, elapsed)
+        send_text(pass, &report, found, cmd.expect, elapsed)
     };
     write!(out, "{text}").and_then(|()| out.flush()).map_err(write_failed)?;
     Ok(if pass { EXIT_OK } else { EXIT_FAIL })

@@ -3,7 +3,6 @@
 use std::ffi::c_int;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::Peer;
@@ -37,7 +36,7 @@ pub struct SignalGuard<'a> {
 /// # Errors
 /// The system's error if a handler cannot be installed.
 pub fn close_on_termination(peer: &Peer) -> io::Result<SignalGuard<'_>> {
-    CLOSE_FD.store(peer.as_raw_fd(), Ordering::Release);
+    CLOSE_FD.store(peer.closer().fd(), Ordering::Release);
     for signal in SIGNALS {
         install(signal, on_signal as extern "C" fn(c_int) as libc::sighandler_t)?;
     }

@@ -1,7 +1,8 @@
-//! Opening the two sockets a peer owns, with errors a user can act on.
+//! The system side of a peer's sockets: opening them with errors a user
+//! can act on, and the one blocking read the reader threads make.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -68,5 +69,28 @@ pub(crate) fn send_error(e: io::Error) -> Error {
     match e.kind() {
         io::ErrorKind::NetworkUnreachable => Error::NoMulticastRoute,
         _ => Error::Io { op: "send to the group", source: e },
+    }
+}
+
+/// What one blocking read returned.
+pub(crate) enum Read {
+    /// A datagram of this many bytes, from this address.
+    Datagram(usize, SocketAddr),
+    /// The read side was shut down: by [`Transport::stop`](super::transport::Transport::stop)
+    /// or by a signal handler asking the peer to close.
+    Shutdown,
+    /// Any other failure (an ICMP error from an earlier send, an
+    /// interrupted read): the reader carries on.
+    Failed,
+}
+
+/// Reads one datagram. After `shutdown(SHUT_RD)` Linux's recvfrom returns 0
+/// bytes with no source address, which std reports as `InvalidInput` (checked
+/// on Rust 1.95: an error, not a panic); no other recvfrom failure maps to it.
+pub(crate) fn read(sock: &UdpSocket, buf: &mut [u8]) -> Read {
+    match sock.recv_from(buf) {
+        Ok((n, src)) => Read::Datagram(n, src),
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Read::Shutdown,
+        Err(_) => Read::Failed,
     }
 }

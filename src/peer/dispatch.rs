@@ -1,0 +1,82 @@
+//! One inbound datagram to where it belongs: decoded once, then a probe is
+//! answered, a message queued and acknowledged, a reply or ack handed to
+//! the operation waiting for it, a goodbye taken off the peer list. The
+//! original's datagrams take the same paths through [`super::legacy`].
+
+use std::net::SocketAddr;
+
+use super::inbox::Pushed;
+use super::pending::Event;
+use super::stats::bump;
+use super::transport::{Handler, Transport};
+use super::{Core, Message, PeerInfo, legacy};
+use crate::wire::{self, Body, Frame, WireError};
+
+impl Handler for Core {
+    fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Never panics on any input: every field is checked by the decoders.
+    fn on_datagram(&self, buf: &[u8], src: SocketAddr) {
+        let frame = match wire::decode(buf) {
+            Ok(frame) => frame,
+            Err(WireError::BadMagic) if self.legacy => return legacy::handle(self, buf, src),
+            Err(_) => return bump(&self.counters.malformed),
+        };
+        if frame.sender == self.id {
+            return; // our own multicast, looped back
+        }
+        match frame.body {
+            Body::Probe { .. } => answer_probe(self, &frame, buf.len(), src),
+            Body::ProbeReply { addr, name } => self.pending.native(frame.id, || {
+                // An unspecified address means "where this came from".
+                let ip = if addr.ip().is_unspecified() { src.ip() } else { addr.ip() };
+                let addr = SocketAddr::new(ip, addr.port());
+                Event::Reply(PeerInfo { id: frame.sender, addr, name: name.to_owned() })
+            }),
+            Body::Message { name, payload } => deliver(self, &frame, name, payload, src),
+            Body::Ack => self.pending.native(frame.id, || Event::Ack(frame.sender)),
+            Body::Goodbye => {
+                self.members.remove(frame.sender);
+                self.pending.gone(frame.sender);
+            }
+        }
+    }
+
+    fn on_shutdown(&self) {
+        self.close();
+    }
+}
+
+fn answer_probe(core: &Core, probe: &Frame<'_>, probe_len: usize, src: SocketAddr) {
+    let reply = core.frame(probe.id, Body::ProbeReply { addr: core.local, name: &core.name });
+    // No amplification: a reply never outgrows the probe that asked.
+    if reply.encoded_len() > probe_len {
+        return bump(&core.counters.probes_refused);
+    }
+    if let Some(bytes) = core.encode_or_count(&reply) {
+        let _ = core.transport.send(&bytes, src);
+    }
+}
+
+/// Queues a message once and acknowledges every copy that is, or already
+/// was, in the queue; the ack goes out under the inbox lock.
+fn deliver(core: &Core, frame: &Frame<'_>, name: &str, payload: &[u8], src: SocketAddr) {
+    let msg = || Message {
+        sender: frame.sender,
+        addr: src,
+        name: name.to_owned(),
+        data: payload.to_vec(),
+    };
+    let ack = || {
+        if let Some(bytes) = core.encode_or_count(&core.frame(frame.id, Body::Ack)) {
+            let _ = core.transport.send(&bytes, src);
+        }
+    };
+    match core.inbox.push(Some((frame.sender, frame.id)), msg, ack) {
+        Pushed::Queued | Pushed::Closed => {}
+        Pushed::Duplicate => bump(&core.counters.duplicates),
+        Pushed::Full => bump(&core.counters.queue_full),
+    }
+}

@@ -1,0 +1,30 @@
+//! The peers this peer knows: those the last discovery found, less those
+//! that have said goodbye since. The default targets of a send.
+
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use super::{PeerInfo, lock};
+
+/// Capped by what one discovery can find, [`MAX_PEERS`](super::MAX_PEERS).
+#[derive(Debug, Default)]
+pub(crate) struct Members {
+    known: Mutex<Vec<PeerInfo>>,
+}
+
+impl Members {
+    /// Replaces the list with a discovery's result.
+    pub fn set(&self, found: Vec<PeerInfo>) {
+        *lock(&self.known) = found;
+    }
+
+    /// Forgets a peer that said goodbye.
+    pub fn remove(&self, who: Uuid) {
+        lock(&self.known).retain(|p| p.id != who);
+    }
+
+    pub fn snapshot(&self) -> Vec<PeerInfo> {
+        lock(&self.known).clone()
+    }
+}

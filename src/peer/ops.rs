@@ -1,0 +1,506 @@
+//! Discovery and send as state machines, free of sockets and clocks.
+//!
+//! A machine is told the time: [`Machine::on_timer`] with "now" (it answers
+//! with datagrams to send), [`Machine::on_event`] with each answer, and
+//! [`Machine::next_wake`] says when it next needs the clock, or `None`
+//! once it is done. [`drive`] runs one against the real clock and sockets;
+//! the tests below run them against a made-up clock, in microseconds.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::pending::{Event, Subscription};
+use super::{PeerInfo, SendReport};
+use crate::error::Result;
+
+/// First gap before a probe or message is sent again.
+pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(10);
+/// Longest gap between repeats: short enough that a one-second timeout
+/// still gets about twenty tries through a lossy network.
+pub(crate) const MAX_RETRY: Duration = Duration::from_millis(50);
+/// Peers one discovery (and so the default send target set) holds at most.
+pub const MAX_PEERS: usize = 4096;
+
+/// `start + timeout`, or a century on for a timeout too large to add
+/// (`Duration::MAX` means "no timeout" to a caller, not a panic).
+pub(crate) fn after(start: Instant, timeout: Duration) -> Instant {
+    let century = Duration::from_secs(100 * 365 * 24 * 3600);
+    start.checked_add(timeout.min(century)).unwrap_or(start)
+}
+
+/// A datagram an operation wants sent: its own probe or message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// To the group. Failing to send it fails the operation.
+    Multicast,
+    /// Again, to one peer that has not answered. A failure is only counted.
+    Resend(SocketAddr),
+}
+
+/// A discovery or send, told the time and the answers.
+pub(crate) trait Machine {
+    /// The clock says `now`; push what to send into `out`.
+    fn on_timer(&mut self, now: Instant, out: &mut Vec<Action>);
+    /// An answer arrived at `now`.
+    fn on_event(&mut self, event: Event, now: Instant);
+    /// When to call [`Machine::on_timer`] next; `None` once done.
+    fn next_wake(&self) -> Option<Instant>;
+}
+
+/// Runs `machine` to its end against the real clock, taking answers from
+/// `answers` and sending through `send`.
+///
+/// # Errors
+/// The first error `send` returns for an [`Action::Multicast`].
+pub(crate) fn drive(
+    machine: &mut impl Machine,
+    answers: &Subscription<'_>,
+    mut send: impl FnMut(Action) -> Result<()>,
+) -> Result<()> {
+    let mut actions = Vec::new();
+    loop {
+        machine.on_timer(Instant::now(), &mut actions);
+        for action in actions.drain(..) {
+            match action {
+                Action::Multicast => send(action)?,
+                Action::Resend(_) => {
+                    let _ = send(action);
+                }
+            }
+        }
+        let Some(wake) = machine.next_wake() else { return Ok(()) };
+        if let Some(event) = answers.next_event(wake) {
+            machine.on_event(event, Instant::now());
+        }
+    }
+}
+
+/// When to repeat a probe or message: after 10 ms, then doubling up to 50 ms.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    at: Instant,
+    gap: Duration,
+}
+
+impl Retry {
+    fn new(start: Instant) -> Self {
+        Retry { at: start + FIRST_RETRY, gap: FIRST_RETRY }
+    }
+
+    fn next(&mut self, now: Instant) {
+        self.gap = (self.gap * 2).min(MAX_RETRY);
+        self.at = now + self.gap;
+    }
+}
+
+/// Distinct peers in arrival order, capped at [`MAX_PEERS`]. The id set
+/// keeps a flood of answers from costing more than a hash look-up each.
+#[derive(Debug, Default)]
+struct PeerSet {
+    ids: HashSet<Uuid>,
+    list: Vec<PeerInfo>,
+}
+
+impl PeerSet {
+    /// Adds a peer; false if it was known already or the set is full.
+    fn add(&mut self, peer: PeerInfo) -> bool {
+        if self.list.len() >= MAX_PEERS || !self.ids.insert(peer.id) {
+            return false;
+        }
+        self.list.push(peer);
+        true
+    }
+
+    fn remove(&mut self, id: &Uuid) -> Option<PeerInfo> {
+        if !self.ids.remove(id) {
+            return None;
+        }
+        let index = self.list.iter().position(|p| p.id == *id)?;
+        Some(self.list.remove(index))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
+/// A discovery: probe, repeat with backoff, collect distinct answers.
+///
+/// With `expect`, it ends once that many peers answered or at the deadline:
+/// the caller knows whom to wait for, and silence on a lossy network is no
+/// proof of absence. Without, it ends once no new peer has answered for the
+/// quiet window (counted from the probe), or at the deadline.
+#[derive(Debug)]
+pub(crate) struct Discovery {
+    expect: Option<usize>,
+    deadline: Instant,
+    quiet: Duration,
+    last_new: Instant,
+    retry: Retry,
+    probed: bool,
+    done: bool,
+    found: PeerSet,
+}
+
+impl Discovery {
+    pub fn new(now: Instant, timeout: Duration, expect: Option<usize>, quiet: Duration) -> Self {
+        Discovery {
+            expect,
+            deadline: after(now, timeout),
+            quiet,
+            last_new: now,
+            retry: Retry::new(now),
+            probed: false,
+            done: false,
+            found: PeerSet::default(),
+        }
+    }
+
+    fn end(&self) -> Instant {
+        match self.expect {
+            Some(_) => self.deadline,
+            None => self.deadline.min(self.last_new + self.quiet),
+        }
+    }
+
+    fn enough(&self) -> bool {
+        self.expect.is_some_and(|n| self.found.list.len() >= n)
+    }
+
+    /// The peers found, in the order they answered.
+    pub fn finish(self) -> Vec<PeerInfo> {
+        self.found.list
+    }
+}
+
+impl Machine for Discovery {
+    fn on_timer(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.done || self.enough() || now >= self.end() {
+            self.done = true;
+        } else if !self.probed {
+            self.probed = true;
+            out.push(Action::Multicast);
+        } else if now >= self.retry.at {
+            out.push(Action::Multicast);
+            self.retry.next(now);
+        }
+    }
+
+    fn on_event(&mut self, event: Event, now: Instant) {
+        if self.done {
+            return; // an answer after the end changes nothing
+        }
+        match event {
+            Event::Reply(peer) => {
+                if self.found.add(peer) {
+                    self.last_new = now;
+                }
+            }
+            Event::Gone(who) => {
+                self.found.remove(&who);
+            }
+            Event::Ack(_) => {}
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        if self.done || self.enough() {
+            return None;
+        }
+        Some(if self.probed { self.end().min(self.retry.at) } else { self.deadline })
+    }
+}
+
+/// A send: the message multicast once, then unicast with backoff to each
+/// target that has not acknowledged, until all have or the deadline.
+///
+/// A target that says goodbye is not sent to again, but its ack may still
+/// be in flight (it went out before the goodbye, to another of our
+/// sockets), so it is awaited for [`FIRST_RETRY`] more.
+#[derive(Debug)]
+pub(crate) struct Send {
+    start: Instant,
+    deadline: Instant,
+    /// False in the original's protocol, whose peers cannot tell a copy
+    /// from a new message.
+    resend: bool,
+    retry: Retry,
+    sent: bool,
+    done: bool,
+    pending: PeerSet,
+    leaving: PeerSet,
+    settle: Instant,
+    acked: Vec<PeerInfo>,
+    end: Instant,
+}
+
+impl Send {
+    pub fn new(now: Instant, timeout: Duration, targets: &[PeerInfo], resend: bool) -> Self {
+        let mut pending = PeerSet::default();
+        for t in targets {
+            pending.add(t.clone());
+        }
+        Send {
+            start: now,
+            deadline: after(now, timeout),
+            resend,
+            retry: Retry::new(now),
+            sent: false,
+            done: false,
+            pending,
+            leaving: PeerSet::default(),
+            settle: now,
+            acked: Vec::new(),
+            end: now,
+        }
+    }
+
+    /// Every target accounted for with no clock needed: all acked.
+    fn complete(&self) -> bool {
+        self.sent && self.pending.is_empty() && self.leaving.is_empty()
+    }
+
+    /// Who acknowledged and who did not, as of the end.
+    pub fn finish(self, id: u64) -> SendReport {
+        let mut missing = self.pending.list;
+        missing.extend(self.leaving.list);
+        SendReport { id, acked: self.acked, missing, elapsed: self.end - self.start }
+    }
+}
+
+impl Machine for Send {
+    fn on_timer(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.done {
+            return;
+        }
+        if !self.sent {
+            self.sent = true;
+            out.push(Action::Multicast);
+            return;
+        }
+        let settled = self.leaving.is_empty() || now >= self.settle;
+        if now >= self.deadline || (self.pending.is_empty() && settled) {
+            self.done = true;
+            self.end = now;
+        } else if self.resend && !self.pending.is_empty() && now >= self.retry.at {
+            out.extend(self.pending.list.iter().map(|p| Action::Resend(p.addr)));
+            self.retry.next(now);
+        }
+    }
+
+    fn on_event(&mut self, event: Event, now: Instant) {
+        if self.done {
+            return;
+        }
+        match event {
+            Event::Ack(from) => {
+                let who = self.pending.remove(&from).or_else(|| self.leaving.remove(&from));
+                self.acked.extend(who);
+                if self.complete() {
+                    self.done = true;
+                    self.end = now;
+                }
+            }
+            Event::Gone(who) => {
+                if let Some(p) = self.pending.remove(&who) {
+                    self.leaving.add(p);
+                    self.settle = now + FIRST_RETRY;
+                }
+            }
+            Event::Reply(_) => {}
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        if self.done {
+            return None;
+        }
+        if !self.sent {
+            return Some(self.start);
+        }
+        let mut wake = self.deadline;
+        if self.resend && !self.pending.is_empty() {
+            wake = wake.min(self.retry.at);
+        }
+        if !self.leaving.is_empty() {
+            wake = wake.min(self.settle);
+        }
+        if self.pending.is_empty() && self.leaving.is_empty() {
+            wake = self.start; // nothing to wait for: end at the next look
+        }
+        Some(wake)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn peer(n: u8) -> PeerInfo {
+        PeerInfo {
+            id: Uuid::from_bytes([n; 16]),
+            addr: SocketAddr::from(([127, 0, 0, 1], 4000 + u16::from(n))),
+            name: format!("p{n}"),
+        }
+    }
+
+    /// Steps `m` on a made-up clock to `until`, waking where it asks,
+    /// and returns when each batch of datagrams went out (ms after `t0`).
+    fn run_until(m: &mut impl Machine, t0: Instant, until: Duration) -> Vec<(u64, Vec<Action>)> {
+        let mut log = Vec::new();
+        let mut now = t0;
+        for _ in 0..10_000 {
+            if now > t0 + until {
+                break;
+            }
+            let mut out = Vec::new();
+            m.on_timer(now, &mut out);
+            if !out.is_empty() {
+                log.push(((now - t0).as_millis() as u64, out));
+            }
+            match m.next_wake() {
+                Some(wake) => now = now.max(wake), // a wake in the past: look again now
+                None => return log,
+            }
+        }
+        assert!(now > t0 + until, "the machine asked for the clock 10,000 times at one instant");
+        log
+    }
+
+    #[test]
+    fn a_probe_lost_twice_is_repeated_and_the_third_is_answered() {
+        let t0 = Instant::now();
+        let mut d = Discovery::new(t0, 1000 * MS, Some(1), 50 * MS);
+        let log = run_until(&mut d, t0, 35 * MS);
+        let times: Vec<u64> = log.iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [0, 10, 30], "first probe, then 10 and 20 ms later");
+        d.on_event(Event::Reply(peer(1)), t0 + 31 * MS);
+        assert_eq!(d.next_wake(), None);
+        assert_eq!(d.finish(), [peer(1)]);
+    }
+
+    #[test]
+    fn retransmission_backs_off_from_10_ms_doubling_to_50() {
+        let t0 = Instant::now();
+        let mut s = Send::new(t0, 300 * MS, &[peer(1), peer(2)], true);
+        let log = run_until(&mut s, t0, 300 * MS);
+        let times: Vec<u64> = log.iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [0, 10, 30, 70, 120, 170, 220, 270]);
+        assert_eq!(log[0].1, [Action::Multicast]);
+        assert_eq!(log[1].1, [Action::Resend(peer(1).addr), Action::Resend(peer(2).addr)]);
+        let report = s.finish(7);
+        assert!(report.acked.is_empty());
+        assert_eq!(report.missing, [peer(1), peer(2)]);
+        assert_eq!(report.elapsed, 300 * MS);
+    }
+
+    #[test]
+    fn only_the_unacknowledged_are_sent_again() {
+        let t0 = Instant::now();
+        let mut s = Send::new(t0, 1000 * MS, &[peer(1), peer(2)], true);
+        run_until(&mut s, t0, Duration::ZERO);
+        s.on_event(Event::Ack(peer(1).id), t0 + MS);
+        let log = run_until(&mut s, t0 + MS, 10 * MS);
+        assert_eq!(log, [(9, vec![Action::Resend(peer(2).addr)])]);
+        s.on_event(Event::Ack(peer(2).id), t0 + 12 * MS);
+        assert_eq!(s.next_wake(), None);
+        let report = s.finish(1);
+        assert_eq!(report.acked, [peer(1), peer(2)]);
+        assert_eq!(report.elapsed, 12 * MS);
+    }
+
+    #[test]
+    fn the_timeout_with_nobody_answering_ends_empty_at_the_deadline() {
+        let t0 = Instant::now();
+        let mut d = Discovery::new(t0, 200 * MS, Some(3), 50 * MS);
+        let log = run_until(&mut d, t0, 10_000 * MS);
+        assert_eq!(log.len(), 1 + 5, "the probe, then repeats at 10, 30, 70, 120, 170 ms");
+        assert_eq!(d.next_wake(), None);
+        assert!(d.finish().is_empty());
+    }
+
+    #[test]
+    fn without_expect_discovery_ends_after_the_quiet_window() {
+        let t0 = Instant::now();
+        let mut d = Discovery::new(t0, 1000 * MS, None, 50 * MS);
+        run_until(&mut d, t0, Duration::ZERO);
+        d.on_event(Event::Reply(peer(1)), t0 + 20 * MS);
+        d.on_event(Event::Reply(peer(1)), t0 + 40 * MS); // the same peer: not new
+        run_until(&mut d, t0 + 20 * MS, 1000 * MS);
+        assert_eq!(d.next_wake(), None);
+        // Ended at 20 + 50 ms: a later answer is not counted.
+        d.on_event(Event::Reply(peer(2)), t0 + 71 * MS);
+        assert_eq!(d.finish(), [peer(1)]);
+    }
+
+    #[test]
+    fn a_reply_after_the_quiet_window_is_not_counted() {
+        let t0 = Instant::now();
+        let mut d = Discovery::new(t0, 1000 * MS, None, 50 * MS);
+        run_until(&mut d, t0, 60 * MS);
+        assert_eq!(d.next_wake(), None);
+        d.on_event(Event::Reply(peer(1)), t0 + 51 * MS);
+        assert!(d.finish().is_empty());
+    }
+
+    #[test]
+    fn a_peer_that_says_goodbye_during_discovery_is_dropped() {
+        let t0 = Instant::now();
+        let mut d = Discovery::new(t0, 1000 * MS, Some(2), 50 * MS);
+        run_until(&mut d, t0, Duration::ZERO);
+        d.on_event(Event::Reply(peer(1)), t0 + MS);
+        d.on_event(Event::Gone(peer(1).id), t0 + 2 * MS);
+        d.on_event(Event::Reply(peer(2)), t0 + 3 * MS);
+        assert!(d.next_wake().is_some(), "one of two: still waiting");
+    }
+
+    #[test]
+    fn an_ack_after_a_goodbye_still_counts_within_the_settle_time() {
+        let t0 = Instant::now();
+        let mut s = Send::new(t0, 1000 * MS, &[peer(1), peer(2)], true);
+        run_until(&mut s, t0, Duration::ZERO);
+        s.on_event(Event::Gone(peer(1).id), t0 + MS);
+        s.on_event(Event::Ack(peer(2).id), t0 + MS);
+        assert_eq!(s.next_wake(), Some(t0 + 11 * MS), "waits for the leaver's ack");
+        s.on_event(Event::Ack(peer(1).id), t0 + 2 * MS);
+        assert_eq!(s.next_wake(), None);
+        let report = s.finish(1);
+        assert_eq!(report.acked, [peer(2), peer(1)]);
+        assert!(report.missing.is_empty());
+    }
+
+    #[test]
+    fn a_goodbye_with_no_ack_is_missing_once_the_settle_time_passes() {
+        let t0 = Instant::now();
+        let mut s = Send::new(t0, 1000 * MS, &[peer(1)], true);
+        run_until(&mut s, t0, Duration::ZERO);
+        s.on_event(Event::Gone(peer(1).id), t0 + MS);
+        let log = run_until(&mut s, t0 + MS, 1000 * MS);
+        assert!(log.is_empty(), "a peer that left is not sent to again");
+        let report = s.finish(1);
+        assert_eq!(report.missing, [peer(1)]);
+        assert_eq!(report.elapsed, 11 * MS);
+    }
+
+    #[test]
+    fn a_legacy_send_is_never_repeated() {
+        let t0 = Instant::now();
+        let mut s = Send::new(t0, 100 * MS, &[peer(1)], false);
+        let log = run_until(&mut s, t0, 100 * MS);
+        assert_eq!(log, [(0, vec![Action::Multicast])]);
+    }
+
+    #[test]
+    fn a_send_with_no_targets_ends_after_its_one_multicast() {
+        let t0 = Instant::now();
+        let mut s = Send::new(t0, 100 * MS, &[], true);
+        let log = run_until(&mut s, t0, 100 * MS);
+        assert_eq!(log, [(0, vec![Action::Multicast])]);
+        assert_eq!(s.finish(1).elapsed, Duration::ZERO);
+    }
+}

@@ -1,0 +1,222 @@
+//! Operations in flight: which discovery or send waits for which answers.
+//!
+//! Each operation registers a [`Route`] and gets its own event channel, so
+//! concurrent operations never wait for each other; the reader threads look
+//! the route up for every reply or ack and pass it on. The lock is held
+//! only for that look-up.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use super::PeerInfo;
+use super::lock;
+use super::stats::{Counters, bump};
+
+/// Events held for one operation; more are dropped and counted (the
+/// operation probes or retransmits again, so nothing is lost for good).
+/// The channel grows as it fills: a preallocated one this deep would keep
+/// ~380 KiB resident.
+pub(crate) const EVENT_QUEUE: usize = 4096;
+/// How long, from its start, an operation polls for answers before it
+/// blocks: on a LAN or loopback the first answer is usually that close,
+/// and waking a blocked thread costs more than the wait (`make bench`).
+const SPIN: Duration = Duration::from_micros(50);
+
+/// What the reader threads tell an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A peer answered the probe.
+    Reply(PeerInfo),
+    /// This peer acknowledged the message.
+    Ack(Uuid),
+    /// This peer said goodbye.
+    Gone(Uuid),
+}
+
+/// Which answers an operation takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Native replies and acks that carry this id.
+    Native(u64),
+    /// The original's `discovered` answers to this peer.
+    LegacyDiscover,
+    /// The original's `response` answers that echo this text.
+    LegacySend(String),
+}
+
+#[derive(Debug)]
+struct Entry {
+    route: Route,
+    tx: Sender<Event>,
+    /// Events sent and not yet taken: the cap on the channel.
+    queued: Arc<AtomicUsize>,
+}
+
+/// The table of operations in flight.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    ops: Mutex<HashMap<u64, Entry>>,
+    /// Ids of probes and messages, and keys of the table.
+    next_id: AtomicU64,
+    counters: Arc<Counters>,
+}
+
+impl Pending {
+    pub fn new(counters: Arc<Counters>) -> Pending {
+        Pending { ops: Mutex::default(), next_id: AtomicU64::new(1), counters }
+    }
+
+    /// A fresh id for a probe or message.
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers an operation under `key` (its probe or message id); its
+    /// answers flow from here until the subscription is dropped.
+    pub fn register(&self, key: u64, route: Route) -> Subscription<'_> {
+        let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let entry = Entry { route, tx, queued: Arc::clone(&queued) };
+        lock(&self.ops).insert(key, entry);
+        Subscription { pending: self, key, rx, queued, spin_until: Instant::now() + SPIN }
+    }
+
+    /// A native reply or ack for operation `id`, if one waits for it; the
+    /// event is built only then, so unsolicited answers cost no allocation.
+    pub fn native(&self, id: u64, event: impl FnOnce() -> Event) {
+        let ops = lock(&self.ops);
+        if let Some(entry) = ops.get(&id).filter(|e| e.route == Route::Native(id)) {
+            self.notify(entry, event());
+        }
+    }
+
+    /// A legacy answer, to every operation whose route `wants` it.
+    pub fn legacy(&self, wants: impl Fn(&Route) -> bool, event: impl Fn() -> Event) {
+        for entry in lock(&self.ops).values().filter(|e| wants(&e.route)) {
+            self.notify(entry, event());
+        }
+    }
+
+    /// A goodbye, to every operation in flight.
+    pub fn gone(&self, who: Uuid) {
+        for entry in lock(&self.ops).values() {
+            self.notify(entry, Event::Gone(who));
+        }
+    }
+
+    fn notify(&self, entry: &Entry, event: Event) {
+        if entry.queued.fetch_add(1, Ordering::AcqRel) >= EVENT_QUEUE {
+            entry.queued.fetch_sub(1, Ordering::AcqRel);
+            bump(&self.counters.events_dropped);
+        } else if entry.tx.send(event).is_err() {
+            entry.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// One operation's answers; dropping it unregisters the operation.
+#[derive(Debug)]
+pub(crate) struct Subscription<'a> {
+    pending: &'a Pending,
+    key: u64,
+    rx: Receiver<Event>,
+    queued: Arc<AtomicUsize>,
+    /// Polling ends here; after it, waits block.
+    spin_until: Instant,
+}
+
+impl Subscription<'_> {
+    /// The next event, or `None` once `until` has passed. In the first
+    /// microseconds of an operation it polls, yielding the CPU between polls
+    /// so that on a busy core the reader thread with the answer gets to run;
+    /// after that it blocks, leaving the CPU to the peers.
+    pub fn next_event(&self, until: Instant) -> Option<Event> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(event) => return Some(self.taken(event)),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if now >= self.spin_until || now >= until {
+                break;
+            }
+            thread::yield_now();
+        }
+        let event = self.rx.recv_timeout(until.saturating_duration_since(Instant::now()));
+        event.ok().map(|e| self.taken(e))
+    }
+
+    fn taken(&self, event: Event) -> Event {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        event
+    }
+}
+
+impl Drop for Subscription<'_> {
+    fn drop(&mut self) {
+        lock(&self.pending.ops).remove(&self.key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(n: u8) -> PeerInfo {
+        PeerInfo {
+            id: Uuid::from_bytes([n; 16]),
+            addr: "127.0.0.1:9".parse().unwrap(),
+            name: String::new(),
+        }
+    }
+
+    #[test]
+    fn answers_reach_only_the_operation_they_are_for() {
+        let pending = Pending::new(Arc::default());
+        let (a, b) = (pending.next_id(), pending.next_id());
+        let sub_a = pending.register(a, Route::Native(a));
+        let sub_b = pending.register(b, Route::Native(b));
+        pending.native(b, || Event::Reply(peer(2)));
+        pending.native(99, || Event::Reply(peer(3))); // no such operation
+        let now = Instant::now();
+        assert_eq!(sub_a.next_event(now), None);
+        assert_eq!(sub_b.next_event(now), Some(Event::Reply(peer(2))));
+        pending.gone(peer(1).id);
+        assert_eq!(sub_a.next_event(now), Some(Event::Gone(peer(1).id)));
+        assert_eq!(sub_b.next_event(now), Some(Event::Gone(peer(1).id)));
+        drop(sub_a);
+        pending.native(a, || Event::Ack(peer(1).id)); // ended: nobody to tell
+        assert!(lock(&pending.ops).get(&a).is_none());
+    }
+
+    #[test]
+    fn legacy_answers_go_by_route() {
+        let pending = Pending::new(Arc::default());
+        let send = pending.register(1, Route::LegacySend("hi".into()));
+        let other = pending.register(2, Route::LegacySend("yo".into()));
+        let wants = |r: &Route| *r == Route::LegacySend("hi".into());
+        pending.legacy(wants, || Event::Ack(peer(1).id));
+        let now = Instant::now();
+        assert_eq!(send.next_event(now), Some(Event::Ack(peer(1).id)));
+        assert_eq!(other.next_event(now), None);
+    }
+
+    #[test]
+    fn a_flooded_operation_drops_and_counts_past_its_cap() {
+        let counters = Arc::new(Counters::default());
+        let pending = Pending::new(Arc::clone(&counters));
+        let sub = pending.register(1, Route::Native(1));
+        for _ in 0..EVENT_QUEUE + 10 {
+            pending.native(1, || Event::Ack(Uuid::nil()));
+        }
+        assert_eq!(counters.snapshot().events_dropped, 10);
+        assert!(sub.next_event(Instant::now()).is_some());
+    }
+}

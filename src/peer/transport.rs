@@ -1,0 +1,171 @@
+//! Every socket a peer owns, and the threads that read them.
+//!
+//! Two sockets today: the group socket, bound to group:port and shared with
+//! every peer on the host, and the unicast socket that sends everything and
+//! takes the answers. Each has one reader thread that sleeps in a blocking
+//! read, so an idle peer uses no CPU, and hands each datagram to a
+//! [`Handler`]. Nothing here knows what a datagram means.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+
+use socket2::SockRef;
+
+use super::net::{self, Read};
+use super::stats::{Counters, bump};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::wire::{self, legacy};
+
+/// Receive buffer: one byte more than the largest valid datagram of either
+/// protocol. A longer datagram is cut to this, and the decoders reject the
+/// cut one by its length, so no special case is needed here.
+const RECV_BUF: usize = 1 + if wire::MAX_DATAGRAM > legacy::MAX_LEGACY_DATAGRAM {
+    wire::MAX_DATAGRAM
+} else {
+    legacy::MAX_LEGACY_DATAGRAM
+};
+
+/// What the reader threads hand datagrams to.
+pub(crate) trait Handler: Send + Sync + 'static {
+    /// The transport whose sockets the readers read.
+    fn transport(&self) -> &Transport;
+    /// One datagram from `src`; must never panic on any input.
+    fn on_datagram(&self, buf: &[u8], src: SocketAddr);
+    /// A read side was shut down by someone other than [`Transport::stop`]
+    /// (a signal handler): the peer is asked to close.
+    fn on_shutdown(&self);
+}
+
+/// The sockets of one peer.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    group: SocketAddr,
+    group_sock: UdpSocket,
+    unicast_sock: UdpSocket,
+    /// The unicast socket's address, as advertised in probe replies.
+    local: SocketAddr,
+    /// Set by [`Transport::stop`] before it wakes the readers.
+    stopped: AtomicBool,
+    counters: Arc<Counters>,
+}
+
+/// A request to close a peer that a signal handler can make: shutting down
+/// the read side of this descriptor (`shutdown(2)` is async-signal-safe)
+/// wakes a reader thread, which closes the peer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Closer(RawFd);
+
+impl Closer {
+    pub(crate) fn fd(self) -> RawFd {
+        self.0
+    }
+}
+
+impl Transport {
+    /// Opens and joins, with errors a user can act on.
+    pub fn open(config: &Config, counters: Arc<Counters>) -> Result<Transport> {
+        let group_sock = net::group_socket(config)?;
+        let unicast_sock = net::unicast_socket(config)?;
+        let local =
+            unicast_sock.local_addr().map_err(crate::error::io("read the socket address"))?;
+        Ok(Transport {
+            group: SocketAddr::from((config.group, config.port)),
+            group_sock,
+            unicast_sock,
+            local,
+            stopped: AtomicBool::new(false),
+            counters,
+        })
+    }
+
+    /// The group address and port.
+    pub fn group(&self) -> SocketAddr {
+        self.group
+    }
+
+    /// Where this peer takes unicast traffic.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Sends one datagram to one address, counting it.
+    pub fn send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+        let res = self.unicast_sock.send_to(bytes, to).map(drop);
+        match &res {
+            Ok(()) => bump(&self.counters.datagrams_out),
+            Err(_) => bump(&self.counters.io_errors),
+        }
+        res
+    }
+
+    /// Sends one datagram to the group, with the error a user can act on.
+    pub fn multicast(&self, bytes: &[u8]) -> Result<()> {
+        self.send(bytes, self.group).map_err(net::send_error)
+    }
+
+    /// The handle a signal handler uses to ask for a close.
+    pub fn closer(&self) -> Closer {
+        Closer(self.group_sock.as_raw_fd())
+    }
+
+    /// Stops the readers, once: on Linux, shutting down the read side of a
+    /// UDP socket makes a blocked read return, with no datagram that could
+    /// be lost on the way.
+    pub fn stop(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        for sock in [&self.group_sock, &self.unicast_sock] {
+            let _ = SockRef::from(sock).shutdown(std::net::Shutdown::Read);
+        }
+    }
+
+    /// Starts one reader thread per socket.
+    ///
+    /// # Errors
+    /// [`Error::Thread`]; threads already started are the caller's to join
+    /// after [`Transport::stop`].
+    pub fn spawn_readers<H: Handler>(
+        handler: &Arc<H>,
+        threads: &mut Vec<JoinHandle<()>>,
+    ) -> Result<()> {
+        for (name, group) in [("simplep2p-group", true), ("simplep2p-unicast", false)] {
+            let handler = Arc::clone(handler);
+            let handle = thread::Builder::new()
+                .name(name.into())
+                .spawn(move || read_loop(&*handler, group))
+                .map_err(Error::Thread)?;
+            threads.push(handle);
+        }
+        Ok(())
+    }
+}
+
+/// A reader thread: read, hand over, until the transport stops.
+fn read_loop<H: Handler>(handler: &H, group: bool) {
+    let transport = handler.transport();
+    let sock = if group { &transport.group_sock } else { &transport.unicast_sock };
+    let mut buf = vec![0u8; RECV_BUF];
+    loop {
+        let read = net::read(sock, &mut buf);
+        if transport.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        match read {
+            Read::Datagram(n, src) => {
+                bump(&transport.counters.datagrams_in);
+                handler.on_datagram(&buf[..n], src);
+            }
+            Read::Shutdown => {
+                handler.on_shutdown();
+                return;
+            }
+            Read::Failed => bump(&transport.counters.io_errors),
+        }
+    }
+}
