@@ -482,6 +482,22 @@ mod tests {
     }
 
     #[test]
+    fn a_ttl_over_255_is_an_argument_error_that_says_the_range() {
+        let config = CConfig {
+            group: std::ptr::null(),
+            port: free_port(),
+            interface: c"127.0.0.1".as_ptr(),
+            ttl: 256,
+            name: std::ptr::null(),
+        };
+        let mut peer = std::ptr::null_mut();
+        // SAFETY: valid pointers.
+        assert_eq!(unsafe { sp2p_open(&config, &mut peer) }, SP2P_ERR_ARG);
+        assert!(peer.is_null());
+        assert!(last_error().contains("pass 0 to 255"), "{}", last_error());
+    }
+
+    #[test]
     fn a_short_buffer_keeps_the_message_for_the_next_call() {
         let port = free_port();
         let a = open_loopback(port);

@@ -54,8 +54,9 @@ pub const PROBE_LEN: usize = HEADER_LEN + MAX_REPLY_BODY;
 /// Largest datagram this version produces or accepts.
 pub const MAX_DATAGRAM: usize = HEADER_LEN + 1 + MAX_NAME + MAX_MESSAGE;
 
-/// What a datagram is for; the byte at offset 5.
+/// What a datagram is for; the byte at offset 5. Grows with the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// "Who is there?", multicast to the group.
     Probe = 1,
@@ -95,8 +96,9 @@ pub struct Frame<'a> {
     pub body: Body<'a>,
 }
 
-/// The kind-specific part of a [`Frame`].
+/// The kind-specific part of a [`Frame`]. Grows with the protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Body<'a> {
     /// A probe, padded with `padding` zero bytes.
     Probe {

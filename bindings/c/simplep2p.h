@@ -36,13 +36,16 @@ extern "C" {
 /* Largest message, in bytes. */
 #define SP2P_MAX_MESSAGE 16384
 
-/* How to open a peer. NULL strings and zero numbers mean the defaults. */
+/* How to open a peer. NULL strings and zero numbers mean the defaults, so a
+ * zero-initialised struct ({0}) is a valid configuration. sp2p_open checks
+ * it as every other interface does: a TTL over 255 or a name over 64 bytes
+ * is SP2P_ERR_ARG, with a message that says the range. */
 typedef struct sp2p_config {
     const char *group;     /* multicast group, default "239.255.0.1" */
     uint16_t port;         /* group port, default 30001 */
     const char *interface; /* interface address, default "0.0.0.0" (the kernel's choice);
                               "127.0.0.1" keeps all traffic on this host */
-    uint32_t ttl;          /* multicast TTL, default 1 */
+    uint32_t ttl;          /* multicast TTL, 1..255, default 1 */
     const char *name;      /* name other peers see, at most 64 bytes; default none */
 } sp2p_config;
 

@@ -148,6 +148,12 @@ class Peer:
         """Join `group` (default 239.255.0.1) on `port` (default 30001) via
         `interface` (default 0.0.0.0; 127.0.0.1 stays on this host)."""
         self._handle = None  # so that __del__ works if opening fails
+        # Zero means "the default" only in C's struct; here, as in Rust and
+        # the CLI, port 0 is refused (peers meet on a fixed port).
+        if port is not None and int(port) == 0:
+            raise SimpleP2PError(
+                -2, "port 0 is not allowed: peers meet on a fixed port, pass one between 1 and 65535"
+            )
         config = _Config(
             group.encode() if group else None,
             int(port or 0),
@@ -250,7 +256,7 @@ def _default_peer():
     if _default is None:
         _default = Peer(
             group=os.environ.get("SIMPLEP2P_GROUP"),
-            port=int(os.environ.get("SIMPLEP2P_PORT") or 0),
+            port=int(os.environ["SIMPLEP2P_PORT"]) if os.environ.get("SIMPLEP2P_PORT") else None,
             interface=os.environ.get("SIMPLEP2P_INTERFACE"),
         )
     return _default

@@ -113,6 +113,17 @@ class PeerTest(unittest.TestCase):
         with self.assertRaises(simplep2p.SimpleP2PError):
             closed.recv(timeout=0.01)
 
+    def test_config_is_refused_as_in_rust_c_and_the_cli(self):
+        for kw, says in [
+            (dict(port=0), "between 1 and 65535"),
+            (dict(port=self.port, ttl=256), "0 to 255"),
+            (dict(port=self.port, name="n" * 65), "64 bytes"),
+        ]:
+            with self.assertRaises(simplep2p.SimpleP2PError, msg=kw) as bad:
+                simplep2p.Peer(interface="127.0.0.1", **kw)
+            self.assertEqual(bad.exception.code, -2, kw)
+            self.assertIn(says, str(bad.exception))
+
     def test_ctrl_c_in_recv_raises_promptly_and_the_peer_stays_usable(self):
         with loopback_peer(self.port) as a, loopback_peer(self.port) as b:
             timer = threading.Timer(0.1, signal.raise_signal, (signal.SIGINT,))
