@@ -69,14 +69,15 @@ fn deliver(core: &Core, frame: &Frame<'_>, name: &str, payload: &[u8], src: Sock
         name: name.to_owned(),
         data: payload.to_vec(),
     };
-    let ack = || {
+    let ack = |pushed| {
+        if pushed == Pushed::Duplicate {
+            bump(&core.counters.duplicates);
+        }
         if let Some(bytes) = core.encode_or_count(&core.frame(frame.id, Body::Ack)) {
             let _ = core.transport.send(&bytes, src);
         }
     };
-    match core.inbox.push(Some((frame.sender, frame.id)), msg, ack) {
-        Pushed::Queued | Pushed::Closed => {}
-        Pushed::Duplicate => bump(&core.counters.duplicates),
-        Pushed::Full => bump(&core.counters.queue_full),
+    if core.inbox.push(Some((frame.sender, frame.id)), msg, ack) == Pushed::Full {
+        bump(&core.counters.queue_full);
     }
 }

@@ -56,21 +56,22 @@ impl Inbox {
     }
 
     /// Queues `msg` unless `key` (sender, message id) was queued recently,
-    /// and runs `ack` under the lock when it is queued or a duplicate. A
+    /// and runs `ack` under the lock when it is queued or a duplicate, told
+    /// which (so that what is counted is counted before the ack is out). A
     /// message with no key (the original's protocol has no ids) is always
     /// new. The reader is woken only after `ack`, so that it does not delay it.
     pub fn push(
         &self,
         key: Option<(Uuid, u64)>,
         msg: impl FnOnce() -> Message,
-        ack: impl FnOnce(),
+        ack: impl FnOnce(Pushed),
     ) -> Pushed {
         let mut state = lock(&self.state);
         if state.closed {
             return Pushed::Closed;
         }
         if key.is_some_and(|k| state.dedupe.contains(&k)) {
-            ack();
+            ack(Pushed::Duplicate);
             return Pushed::Duplicate;
         }
         if state.queue.len() >= state.capacity {
@@ -80,7 +81,7 @@ impl Inbox {
         if let Some(k) = key {
             state.dedupe.insert(k);
         }
-        ack();
+        ack(Pushed::Queued);
         drop(state);
         self.arrived.notify_one();
         Pushed::Queued
@@ -167,8 +168,8 @@ mod tests {
         let inbox = Inbox::new(4);
         let mut acks = 0;
         let key = Some((Uuid::nil(), 7));
-        assert_eq!(inbox.push(key, || msg(b"a"), || acks += 1), Pushed::Queued);
-        assert_eq!(inbox.push(key, || msg(b"a"), || acks += 1), Pushed::Duplicate);
+        assert_eq!(inbox.push(key, || msg(b"a"), |_| acks += 1), Pushed::Queued);
+        assert_eq!(inbox.push(key, || msg(b"a"), |_| acks += 1), Pushed::Duplicate);
         assert_eq!(acks, 2);
         assert_eq!(inbox.pop(Some(Instant::now())).unwrap().unwrap().data, b"a");
         assert_eq!(inbox.pop(Some(Instant::now())).unwrap(), None);
@@ -177,21 +178,21 @@ mod tests {
     #[test]
     fn a_full_queue_neither_queues_nor_acknowledges() {
         let inbox = Inbox::new(1);
-        assert_eq!(inbox.push(None, || msg(b"a"), || {}), Pushed::Queued);
+        assert_eq!(inbox.push(None, || msg(b"a"), |_| {}), Pushed::Queued);
         let mut acked = false;
-        assert_eq!(inbox.push(None, || msg(b"b"), || acked = true), Pushed::Full);
+        assert_eq!(inbox.push(None, || msg(b"b"), |_| acked = true), Pushed::Full);
         assert!(!acked);
     }
 
     #[test]
     fn close_says_goodbye_once_then_drains_then_ends() {
         let inbox = Inbox::new(4);
-        inbox.push(None, || msg(b"a"), || {});
+        inbox.push(None, || msg(b"a"), |_| {});
         let mut goodbyes = 0;
         assert!(inbox.close(|| goodbyes += 1));
         assert!(!inbox.close(|| goodbyes += 1));
         assert_eq!(goodbyes, 1);
-        assert_eq!(inbox.push(None, || msg(b"b"), || panic!("acked")), Pushed::Closed);
+        assert_eq!(inbox.push(None, || msg(b"b"), |_| panic!("acked")), Pushed::Closed);
         assert_eq!(inbox.pop(None).unwrap().unwrap().data, b"a");
         assert!(matches!(inbox.pop(None), Err(Error::Closed)));
     }

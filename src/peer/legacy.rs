@@ -33,7 +33,7 @@ pub(super) fn handle(core: &Core, buf: &[u8], src: SocketAddr) {
                 data: text.as_bytes().to_vec(),
             };
             // No message id to dedupe on: each copy is a new message.
-            let ack = || answer(&Legacy::Response { sender, peer: me, text });
+            let ack = |_| answer(&Legacy::Response { sender, peer: me, text });
             if core.inbox.push(None, msg, ack) == super::inbox::Pushed::Full {
                 bump(&core.counters.queue_full);
             }

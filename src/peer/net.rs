@@ -4,7 +4,7 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
 use crate::config::Config;
 use crate::error::{Error, Result, io};
@@ -84,13 +84,22 @@ pub(crate) enum Read {
     Failed,
 }
 
-/// Reads one datagram. After `shutdown(SHUT_RD)` Linux's recvfrom returns 0
-/// bytes with no source address, which std reports as `InvalidInput` (checked
-/// on Rust 1.95: an error, not a panic); no other recvfrom failure maps to it.
+/// Reads one datagram, with no `unsafe`: the sender is peeked first
+/// (socket2 reads the address with its length), then the bytes are read.
+///
+/// Not std's `recv_from`: after `shutdown(SHUT_RD)` Linux returns 0 bytes
+/// and an address length of 0, and std (Rust 1.95) then inspects an address
+/// family it never initialised; in a loop that garbage is often AF_INET and
+/// std panics on the length (seen in `make bench`). One reader per socket,
+/// so nothing can take the peeked datagram between the two calls.
 pub(crate) fn read(sock: &UdpSocket, buf: &mut [u8]) -> Read {
-    match sock.recv_from(buf) {
-        Ok((n, src)) => Read::Datagram(n, src),
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput => Read::Shutdown,
+    let src = match SockRef::from(sock).peek_sender() {
+        Ok(addr) => addr.as_socket(),
+        Err(_) => return Read::Failed,
+    };
+    let Some(src) = src else { return Read::Shutdown };
+    match sock.recv(buf) {
+        Ok(n) => Read::Datagram(n, src),
         Err(_) => Read::Failed,
     }
 }
