@@ -170,6 +170,13 @@ fn check_expect(expect: Option<usize>) -> Result<(), Failure> {
     }
 }
 
+fn check_quiet(ms: u64) -> Result<Duration, Failure> {
+    if ms == 0 {
+        return Err(usage("--quiet must be at least 1 millisecond"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
 fn check_timeout(ms: u64) -> Result<Duration, Failure> {
     if ms == 0 {
         return Err(usage("--timeout must be at least 1 millisecond"));

@@ -322,11 +322,10 @@ pub unsafe extern "C" fn sp2p_send(
             // SAFETY: `data` points to `len` readable bytes, as the caller guarantees.
             unsafe { std::slice::from_raw_parts(data, len) }
         };
-        let targets = p.peer.known_peers();
-        let report = p.peer.send_to(bytes, &targets, Duration::from_millis(timeout_ms.into()))?;
+        let report = p.peer.send_within(bytes, Duration::from_millis(timeout_ms.into()))?;
         // SAFETY: NULL or writable, as the caller guarantees.
         if let Some(t) = unsafe { targeted.as_mut() } {
-            *t = targets.len();
+            *t = report.acked.len() + report.missing.len();
         }
         let acked = c_int::try_from(report.acked.len()).unwrap_or(c_int::MAX);
         *crate::peer::lock(&p.missing) = report.missing;

@@ -25,7 +25,7 @@ pub use self::inbox::DEDUPE_WINDOW;
 use self::inbox::Inbox;
 use self::members::Members;
 pub use self::ops::MAX_PEERS;
-use self::ops::{Action, Discovery, Send};
+use self::ops::{Action, Discovery, Reach, Send};
 use self::pending::{Pending, Route};
 pub use self::stats::Stats;
 use self::stats::{Counters, bump};
@@ -151,6 +151,7 @@ impl Core {
             }
         });
         self.transport.stop();
+        self.pending.close();
     }
 }
 
@@ -282,40 +283,65 @@ impl Peer {
         expect: Option<usize>,
         timeout: Duration,
     ) -> Result<Vec<PeerInfo>> {
-        let answers = self.core.pending.register(key, route);
+        let answers = self.core.pending.register(key, route)?;
         let mut discovery = Discovery::new(Instant::now(), timeout, expect, self.timeouts.quiet);
         ops::drive(&mut discovery, &answers, |_| self.core.transport.multicast(probe))?;
         Ok(discovery.finish())
     }
 
     /// Sends `data` to the peers of the last discovery and waits at most the
-    /// configured send timeout; see [`Peer::send_to`].
+    /// configured send timeout; see [`Peer::send_within`].
     ///
     /// # Errors
-    /// As [`Peer::send_to`].
+    /// As [`Peer::send_within`].
     pub fn send(&self, data: &[u8]) -> Result<SendReport> {
-        let targets = self.known_peers();
-        self.send_to(data, &targets, self.timeouts.send)
+        self.send_within(data, self.timeouts.send)
     }
 
-    /// Multicasts `data` once, then sends it again, unicast with backoff, to
-    /// each target that has not acknowledged, until all have or `timeout`
-    /// passes. A target that says goodbye meanwhile is reported missing.
+    /// Sends `data` to the peers of the last discovery, as [`Peer::send_to`]
+    /// does. With none known yet it discovers first, as
+    /// [`Peer::discover_and_send`] does, so that a first send is never
+    /// "0 of 0" while the group receives it.
     ///
     /// # Errors
-    /// [`Error::MessageTooLarge`] before anything is sent;
-    /// [`Error::NoMulticastRoute`] or [`Error::Io`] if the first copy
-    /// cannot be sent.
+    /// As [`Peer::send_to`] and [`Peer::discover_and_send`].
+    pub fn send_within(&self, data: &[u8], timeout: Duration) -> Result<SendReport> {
+        let targets = self.known_peers();
+        if targets.is_empty() {
+            return self.discover_and_send(data, None, timeout, false);
+        }
+        self.send_to(data, &targets, timeout)
+    }
+
+    /// Sends `data` to `targets` only: unicast to each, then again with
+    /// backoff to each that has not acknowledged, until all have or
+    /// `timeout` passes. Other peers in the group never receive it (though
+    /// without a key anyone on the segment can read the bytes). A target
+    /// that says goodbye meanwhile is reported missing.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] before anything is sent; [`Error::Closed`]
+    /// if the peer is or gets closed.
     pub fn send_to(
         &self,
         data: &[u8],
         targets: &[PeerInfo],
         timeout: Duration,
     ) -> Result<SendReport> {
+        self.send_native(data, targets, timeout, Reach::Targets)
+    }
+
+    fn send_native(
+        &self,
+        data: &[u8],
+        targets: &[PeerInfo],
+        timeout: Duration,
+        reach: Reach,
+    ) -> Result<SendReport> {
         check_message(data, false)?;
         let id = self.core.pending.next_id();
         let msg = self.core.encode(id, Body::Message { name: &self.core.name, payload: data })?;
-        self.send_op(Route::Native(id), id, &msg, targets, timeout, true)
+        self.send_op(Route::Native(id), id, &msg, targets, timeout, reach)
     }
 
     /// A send in the original SimpleP2P's protocol: multicasts
@@ -336,7 +362,7 @@ impl Peer {
         let msg = legacy::message(&self.core, text)?;
         let id = self.core.pending.next_id();
         // Registered before the message goes out, so no response is missed.
-        self.send_op(Route::LegacySend(text.to_owned()), id, &msg, targets, timeout, false)
+        self.send_op(Route::LegacySend(text.to_owned()), id, &msg, targets, timeout, Reach::Legacy)
     }
 
     fn send_op(
@@ -346,13 +372,14 @@ impl Peer {
         msg: &[u8],
         targets: &[PeerInfo],
         timeout: Duration,
-        resend: bool,
+        reach: Reach,
     ) -> Result<SendReport> {
-        let answers = self.core.pending.register(id, route);
-        let mut send = Send::new(Instant::now(), timeout, targets, resend);
+        let answers = self.core.pending.register(id, route)?;
+        let mut send = Send::new(Instant::now(), timeout, targets, reach);
         let transport = &self.core.transport;
         ops::drive(&mut send, &answers, |action| match action {
             Action::Multicast => transport.multicast(msg),
+            Action::Unicast(to) => transport.send(msg, to).map_err(crate::error::io("send")),
             Action::Resend(to) => {
                 transport.send(msg, to).map_err(crate::error::io("send again"))?;
                 bump(&self.core.counters.retransmissions);
@@ -362,11 +389,13 @@ impl Peer {
         Ok(send.finish(id))
     }
 
-    /// Discovers, then sends to the peers found: the whole of the CLI's
-    /// `send`. Discovery may take three quarters of `timeout`, so that the
-    /// message still reaches the peers found when fewer than `expect`
-    /// answer; the send takes what is left. With nobody found, nothing is
-    /// sent and the report is empty.
+    /// Discovers, then sends to the whole group: the CLI's `send`.
+    /// Discovery may take three quarters of `timeout`, so that the message
+    /// still reaches the peers found when fewer than `expect` answer; the
+    /// send takes what is left. The message is multicast once, then sent
+    /// again, unicast, to each peer found that has not acknowledged; the
+    /// report counts the peers found. With nobody found, nothing is sent and
+    /// the report is empty.
     ///
     /// # Errors
     /// As [`check_message`] before anything is sent; then as
@@ -396,7 +425,7 @@ impl Peer {
             // Checked above: legacy text is printable ASCII.
             self.send_legacy(&String::from_utf8_lossy(data), &found, left)
         } else {
-            self.send_to(data, &found, left)
+            self.send_native(data, &found, left, Reach::Group)
         }
     }
 

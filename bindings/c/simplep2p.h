@@ -76,8 +76,9 @@ void sp2p_close(sp2p_peer *peer);
 
 /* Discovers the other peers. Returns as soon as `expect` have answered or
  * timeout_ms has passed; with expect <= 0 (no target), once none new has
- * answered for 50 ms or timeout_ms has passed. Returns how many answered;
- * they become the targets of sp2p_send. */
+ * answered for 50 ms since the last new answer (or, with no answer at all,
+ * once timeout_ms has passed). Returns how many answered; they become the
+ * targets of sp2p_send. */
 int sp2p_discover(const sp2p_peer *peer, int expect, uint32_t timeout_ms);
 
 /* Writes up to `cap` of the peers of the last discovery (less those that
@@ -85,9 +86,11 @@ int sp2p_discover(const sp2p_peer *peer, int expect, uint32_t timeout_ms);
 int sp2p_peers(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
 
 /* Sends `len` bytes (any bytes, at most SP2P_MAX_MESSAGE) to the peers of
- * the last discovery and waits at most timeout_ms until each has
- * acknowledged it (it is in that peer's queue), sending it again to those
- * that have not. Returns how many acknowledged; *targeted (if not NULL) is
+ * the last discovery only (unicast; other peers never receive it) and waits
+ * at most timeout_ms until each has acknowledged it (it is in that peer's
+ * queue), sending it again to those that have not. With no discovery yet,
+ * it discovers first within three quarters of timeout_ms and sends to the
+ * group found. Returns how many acknowledged; *targeted (if not NULL) is
  * set to how many were sent to. */
 int sp2p_send(const sp2p_peer *peer, const uint8_t *data, size_t len, uint32_t timeout_ms,
               size_t *targeted);

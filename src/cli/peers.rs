@@ -7,7 +7,7 @@ use argh::FromArgs;
 use simplep2p::{Config, Peer, PeerInfo};
 
 use super::output::{peer_json, peer_line};
-use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_timeout, write_failed};
+use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, write_failed};
 
 #[derive(FromArgs, Debug)]
 /// Discover the peers and list them, one per line: uuid, address, name;
@@ -21,6 +21,12 @@ pub(super) struct PeersArgs {
     /// give up after this many milliseconds (default 1000)
     #[argh(option, default = "1000")]
     timeout: u64,
+
+    /// without --expect, stop once no new peer has answered for this many
+    /// milliseconds since the last new answer (default 50); with no answer
+    /// at all, discovery waits for --timeout
+    #[argh(option, default = "50")]
+    quiet: u64,
 
     /// print the result as one JSON object
     #[argh(switch)]
@@ -36,7 +42,7 @@ pub(super) fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
     check_expect(cmd.expect)?;
     let timeout = check_timeout(cmd.timeout)?;
     let start = Instant::now();
-    let peer = Peer::start(config)?;
+    let peer = Peer::start(config.quiet_window(check_quiet(cmd.quiet)?))?;
     let found = discover(&peer, cmd.legacy, cmd.expect, timeout)?;
     let elapsed = start.elapsed();
     let ok = found.len() >= cmd.expect.unwrap_or(1);

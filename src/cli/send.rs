@@ -9,7 +9,7 @@ use simplep2p::wire;
 use simplep2p::{Config, Peer, PeerInfo, SendReport};
 
 use super::output::{peer_json, peer_line};
-use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_timeout, usage, write_failed};
+use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, usage, write_failed};
 
 #[derive(FromArgs, Debug)]
 /// Discover the peers, send them a message and wait until every one has
@@ -27,8 +27,8 @@ pub(super) struct SendArgs {
     #[argh(switch)]
     stdin: bool,
 
-    /// stop discovering once this many peers answer (without it, once none
-    /// new has answered for 50 ms), and fail with fewer
+    /// stop discovering once this many peers answer (without it, after the
+    /// --quiet window), and fail with fewer
     #[argh(option)]
     expect: Option<usize>,
 
@@ -36,6 +36,12 @@ pub(super) struct SendArgs {
     /// take three quarters (default 1000)
     #[argh(option, default = "1000")]
     timeout: u64,
+
+    /// without --expect, stop once no new peer has answered for this many
+    /// milliseconds since the last new answer (default 50); with no answer
+    /// at all, discovery waits for --timeout
+    #[argh(option, default = "50")]
+    quiet: u64,
 
     /// print the result as one JSON object
     #[argh(switch)]
@@ -73,7 +79,7 @@ pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     // Refused before any socket is opened: nothing is sent.
     simplep2p::check_message(&data, cmd.legacy)?;
     let start = Instant::now();
-    let peer = Peer::start(config)?;
+    let peer = Peer::start(config.quiet_window(check_quiet(cmd.quiet)?))?;
     let report = peer.discover_and_send(&data, cmd.expect, timeout, cmd.legacy)?;
     let found = report.acked.len() + report.missing.len();
     let elapsed = start.elapsed();

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::pending::{Event, Subscription};
 use super::{PeerInfo, SendReport};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// First gap before a probe or message is sent again.
 pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(10);
@@ -36,8 +36,25 @@ pub(crate) fn after(start: Instant, timeout: Duration) -> Instant {
 pub(crate) enum Action {
     /// To the group. Failing to send it fails the operation.
     Multicast,
+    /// The first copy, to one target of a targeted send. A failure is only
+    /// counted: the target stays unacknowledged and is sent to again.
+    Unicast(SocketAddr),
     /// Again, to one peer that has not answered. A failure is only counted.
     Resend(SocketAddr),
+}
+
+/// How a send reaches its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// To the whole group just discovered: one multicast, then unicast
+    /// again to those that have not acknowledged.
+    Group,
+    /// To these peers only: unicast to each, then again to those that have
+    /// not acknowledged. Others in the group never receive it.
+    Targets,
+    /// The original's protocol: one multicast, never repeated, since its
+    /// peers cannot tell a copy from a new message.
+    Legacy,
 }
 
 /// A discovery or send, told the time and the answers.
@@ -66,14 +83,16 @@ pub(crate) fn drive(
         for action in actions.drain(..) {
             match action {
                 Action::Multicast => send(action)?,
-                Action::Resend(_) => {
+                Action::Unicast(_) | Action::Resend(_) => {
                     let _ = send(action);
                 }
             }
         }
         let Some(wake) = machine.next_wake() else { return Ok(()) };
-        if let Some(event) = answers.next_event(wake) {
-            machine.on_event(event, Instant::now());
+        match answers.next_event(wake) {
+            Some(Event::Closed) => return Err(Error::Closed),
+            Some(event) => machine.on_event(event, Instant::now()),
+            None => {}
         }
     }
 }
@@ -132,13 +151,16 @@ impl PeerSet {
 /// With `expect`, it ends once that many peers answered or at the deadline:
 /// the caller knows whom to wait for, and silence on a lossy network is no
 /// proof of absence. Without, it ends once no new peer has answered for the
-/// quiet window (counted from the probe), or at the deadline.
+/// quiet window since the last new answer, or at the deadline; with no
+/// answer at all it waits for the deadline, since a peer that is merely
+/// slow (paused, swapped out, on a loaded core) is not absent.
 #[derive(Debug)]
 pub(crate) struct Discovery {
     expect: Option<usize>,
     deadline: Instant,
     quiet: Duration,
-    last_new: Instant,
+    /// When the last new peer answered; `None` until one has.
+    last_new: Option<Instant>,
     retry: Retry,
     probed: bool,
     done: bool,
@@ -151,7 +173,7 @@ impl Discovery {
             expect,
             deadline: after(now, timeout),
             quiet,
-            last_new: now,
+            last_new: None,
             retry: Retry::new(now),
             probed: false,
             done: false,
@@ -160,9 +182,9 @@ impl Discovery {
     }
 
     fn end(&self) -> Instant {
-        match self.expect {
-            Some(_) => self.deadline,
-            None => self.deadline.min(self.last_new + self.quiet),
+        match (self.expect, self.last_new) {
+            (None, Some(last)) => self.deadline.min(last + self.quiet),
+            _ => self.deadline,
         }
     }
 
@@ -196,13 +218,13 @@ impl Machine for Discovery {
         match event {
             Event::Reply(peer) => {
                 if self.found.add(peer) {
-                    self.last_new = now;
+                    self.last_new = Some(now);
                 }
             }
             Event::Gone(who) => {
                 self.found.remove(&who);
             }
-            Event::Ack(_) => {}
+            Event::Ack(_) | Event::Closed => {}
         }
     }
 
@@ -224,9 +246,7 @@ impl Machine for Discovery {
 pub(crate) struct Send {
     start: Instant,
     deadline: Instant,
-    /// False in the original's protocol, whose peers cannot tell a copy
-    /// from a new message.
-    resend: bool,
+    reach: Reach,
     retry: Retry,
     sent: bool,
     done: bool,
@@ -238,7 +258,7 @@ pub(crate) struct Send {
 }
 
 impl Send {
-    pub fn new(now: Instant, timeout: Duration, targets: &[PeerInfo], resend: bool) -> Self {
+    pub fn new(now: Instant, timeout: Duration, targets: &[PeerInfo], reach: Reach) -> Self {
         let mut pending = PeerSet::default();
         for t in targets {
             pending.add(t.clone());
@@ -246,7 +266,7 @@ impl Send {
         Send {
             start: now,
             deadline: after(now, timeout),
-            resend,
+            reach,
             retry: Retry::new(now),
             sent: false,
             done: false,
@@ -256,6 +276,10 @@ impl Send {
             acked: Vec::new(),
             end: now,
         }
+    }
+
+    fn resends(&self) -> bool {
+        self.reach != Reach::Legacy
     }
 
     /// Every target accounted for with no clock needed: all acked.
@@ -278,14 +302,19 @@ impl Machine for Send {
         }
         if !self.sent {
             self.sent = true;
-            out.push(Action::Multicast);
+            match self.reach {
+                Reach::Group | Reach::Legacy => out.push(Action::Multicast),
+                Reach::Targets => {
+                    out.extend(self.pending.list.iter().map(|p| Action::Unicast(p.addr)));
+                }
+            }
             return;
         }
         let settled = self.leaving.is_empty() || now >= self.settle;
         if now >= self.deadline || (self.pending.is_empty() && settled) {
             self.done = true;
             self.end = now;
-        } else if self.resend && !self.pending.is_empty() && now >= self.retry.at {
+        } else if self.resends() && !self.pending.is_empty() && now >= self.retry.at {
             out.extend(self.pending.list.iter().map(|p| Action::Resend(p.addr)));
             self.retry.next(now);
         }
@@ -310,7 +339,7 @@ impl Machine for Send {
                     self.settle = now + FIRST_RETRY;
                 }
             }
-            Event::Reply(_) => {}
+            Event::Reply(_) | Event::Closed => {}
         }
     }
 
@@ -322,7 +351,7 @@ impl Machine for Send {
             return Some(self.start);
         }
         let mut wake = self.deadline;
-        if self.resend && !self.pending.is_empty() {
+        if self.resends() && !self.pending.is_empty() {
             wake = wake.min(self.retry.at);
         }
         if !self.leaving.is_empty() {
@@ -387,7 +416,7 @@ mod tests {
     #[test]
     fn retransmission_backs_off_from_10_ms_doubling_to_50() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 300 * MS, &[peer(1), peer(2)], true);
+        let mut s = Send::new(t0, 300 * MS, &[peer(1), peer(2)], Reach::Group);
         let log = run_until(&mut s, t0, 300 * MS);
         let times: Vec<u64> = log.iter().map(|(t, _)| *t).collect();
         assert_eq!(times, [0, 10, 30, 70, 120, 170, 220, 270]);
@@ -402,7 +431,7 @@ mod tests {
     #[test]
     fn only_the_unacknowledged_are_sent_again() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 1000 * MS, &[peer(1), peer(2)], true);
+        let mut s = Send::new(t0, 1000 * MS, &[peer(1), peer(2)], Reach::Group);
         run_until(&mut s, t0, Duration::ZERO);
         s.on_event(Event::Ack(peer(1).id), t0 + MS);
         let log = run_until(&mut s, t0 + MS, 10 * MS);
@@ -439,13 +468,32 @@ mod tests {
     }
 
     #[test]
-    fn a_reply_after_the_quiet_window_is_not_counted() {
+    fn with_nobody_answering_the_quiet_window_never_starts_and_the_timeout_ends_it() {
         let t0 = Instant::now();
         let mut d = Discovery::new(t0, 1000 * MS, None, 50 * MS);
-        run_until(&mut d, t0, 60 * MS);
-        assert_eq!(d.next_wake(), None);
-        d.on_event(Event::Reply(peer(1)), t0 + 51 * MS);
-        assert!(d.finish().is_empty());
+        run_until(&mut d, t0, 500 * MS);
+        assert!(d.next_wake().is_some(), "silence is not absence: still waiting at 500 ms");
+        // A peer paused for a while answers late, and is found.
+        d.on_event(Event::Reply(peer(1)), t0 + 510 * MS);
+        run_until(&mut d, t0 + 510 * MS, 49 * MS);
+        assert!(d.next_wake().is_some(), "within the quiet window of its answer");
+        run_until(&mut d, t0 + 559 * MS, 2 * MS);
+        assert_eq!(d.next_wake(), None, "ended 50 ms after the last new answer");
+        assert_eq!(d.finish(), [peer(1)]);
+    }
+
+    #[test]
+    fn each_new_answer_restarts_the_quiet_window() {
+        let t0 = Instant::now();
+        let mut d = Discovery::new(t0, 1000 * MS, None, 50 * MS);
+        run_until(&mut d, t0, Duration::ZERO);
+        d.on_event(Event::Reply(peer(1)), t0 + 10 * MS);
+        run_until(&mut d, t0 + 10 * MS, 40 * MS);
+        d.on_event(Event::Reply(peer(2)), t0 + 50 * MS);
+        run_until(&mut d, t0 + 50 * MS, 45 * MS);
+        assert!(d.next_wake().is_some(), "at 95 ms, 45 ms after the second answer");
+        run_until(&mut d, t0 + 95 * MS, 10 * MS);
+        assert_eq!(d.finish(), [peer(1), peer(2)]);
     }
 
     #[test]
@@ -462,7 +510,7 @@ mod tests {
     #[test]
     fn an_ack_after_a_goodbye_still_counts_within_the_settle_time() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 1000 * MS, &[peer(1), peer(2)], true);
+        let mut s = Send::new(t0, 1000 * MS, &[peer(1), peer(2)], Reach::Group);
         run_until(&mut s, t0, Duration::ZERO);
         s.on_event(Event::Gone(peer(1).id), t0 + MS);
         s.on_event(Event::Ack(peer(2).id), t0 + MS);
@@ -477,7 +525,7 @@ mod tests {
     #[test]
     fn a_goodbye_with_no_ack_is_missing_once_the_settle_time_passes() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 1000 * MS, &[peer(1)], true);
+        let mut s = Send::new(t0, 1000 * MS, &[peer(1)], Reach::Group);
         run_until(&mut s, t0, Duration::ZERO);
         s.on_event(Event::Gone(peer(1).id), t0 + MS);
         let log = run_until(&mut s, t0 + MS, 1000 * MS);
@@ -488,9 +536,20 @@ mod tests {
     }
 
     #[test]
+    fn a_targeted_send_goes_to_each_target_and_never_to_the_group() {
+        let t0 = Instant::now();
+        let mut s = Send::new(t0, 25 * MS, &[peer(1), peer(2)], Reach::Targets);
+        let log = run_until(&mut s, t0, 25 * MS);
+        let to_both = vec![Action::Unicast(peer(1).addr), Action::Unicast(peer(2).addr)];
+        assert_eq!(log[0], (0, to_both));
+        assert_eq!(log[1], (10, vec![Action::Resend(peer(1).addr), Action::Resend(peer(2).addr)]));
+        assert!(log.iter().all(|(_, a)| !a.contains(&Action::Multicast)));
+    }
+
+    #[test]
     fn a_legacy_send_is_never_repeated() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 100 * MS, &[peer(1)], false);
+        let mut s = Send::new(t0, 100 * MS, &[peer(1)], Reach::Legacy);
         let log = run_until(&mut s, t0, 100 * MS);
         assert_eq!(log, [(0, vec![Action::Multicast])]);
     }
@@ -498,7 +557,7 @@ mod tests {
     #[test]
     fn a_send_with_no_targets_ends_after_its_one_multicast() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 100 * MS, &[], true);
+        let mut s = Send::new(t0, 100 * MS, &[], Reach::Group);
         let log = run_until(&mut s, t0, 100 * MS);
         assert_eq!(log, [(0, vec![Action::Multicast])]);
         assert_eq!(s.finish(1).elapsed, Duration::ZERO);

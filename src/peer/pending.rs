@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::PeerInfo;
 use super::lock;
 use super::stats::{Counters, bump};
+use crate::error::{Error, Result};
 
 /// Events held for one operation; more are dropped and counted (the
 /// operation probes or retransmits again, so nothing is lost for good).
@@ -37,6 +38,8 @@ pub(crate) enum Event {
     Ack(Uuid),
     /// This peer said goodbye.
     Gone(Uuid),
+    /// Our own peer was closed: the operation ends with [`Error::Closed`](crate::Error::Closed).
+    Closed,
 }
 
 /// Which answers an operation takes.
@@ -61,7 +64,8 @@ struct Entry {
 /// The table of operations in flight.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    ops: Mutex<HashMap<u64, Entry>>,
+    /// `None` once closed: no operation starts after that.
+    ops: Mutex<Option<HashMap<u64, Entry>>>,
     /// Ids of probes and messages, and keys of the table.
     next_id: AtomicU64,
     counters: Arc<Counters>,
@@ -69,7 +73,7 @@ pub(crate) struct Pending {
 
 impl Pending {
     pub fn new(counters: Arc<Counters>) -> Pending {
-        Pending { ops: Mutex::default(), next_id: AtomicU64::new(1), counters }
+        Pending { ops: Mutex::new(Some(HashMap::new())), next_id: AtomicU64::new(1), counters }
     }
 
     /// A fresh id for a probe or message.
@@ -79,33 +83,48 @@ impl Pending {
 
     /// Registers an operation under `key` (its probe or message id); its
     /// answers flow from here until the subscription is dropped.
-    pub fn register(&self, key: u64, route: Route) -> Subscription<'_> {
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the peer is closed.
+    pub fn register(&self, key: u64, route: Route) -> Result<Subscription<'_>> {
         let (tx, rx) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let entry = Entry { route, tx, queued: Arc::clone(&queued) };
-        lock(&self.ops).insert(key, entry);
-        Subscription { pending: self, key, rx, queued, spin_until: Instant::now() + SPIN }
+        lock(&self.ops).as_mut().ok_or(Error::Closed)?.insert(key, entry);
+        Ok(Subscription { pending: self, key, rx, queued, spin_until: Instant::now() + SPIN })
+    }
+
+    /// Ends every operation in flight with [`Event::Closed`] and refuses new
+    /// ones. The event bypasses the cap: it must arrive.
+    pub fn close(&self) {
+        if let Some(ops) = lock(&self.ops).take() {
+            for entry in ops.values() {
+                let _ = entry.tx.send(Event::Closed);
+                entry.queued.fetch_add(1, Ordering::AcqRel);
+            }
+        }
     }
 
     /// A native reply or ack for operation `id`, if one waits for it; the
     /// event is built only then, so unsolicited answers cost no allocation.
     pub fn native(&self, id: u64, event: impl FnOnce() -> Event) {
         let ops = lock(&self.ops);
-        if let Some(entry) = ops.get(&id).filter(|e| e.route == Route::Native(id)) {
+        let entry = ops.as_ref().and_then(|ops| ops.get(&id));
+        if let Some(entry) = entry.filter(|e| e.route == Route::Native(id)) {
             self.notify(entry, event());
         }
     }
 
     /// A legacy answer, to every operation whose route `wants` it.
     pub fn legacy(&self, wants: impl Fn(&Route) -> bool, event: impl Fn() -> Event) {
-        for entry in lock(&self.ops).values().filter(|e| wants(&e.route)) {
+        for entry in lock(&self.ops).iter().flat_map(|o| o.values()).filter(|e| wants(&e.route)) {
             self.notify(entry, event());
         }
     }
 
     /// A goodbye, to every operation in flight.
     pub fn gone(&self, who: Uuid) {
-        for entry in lock(&self.ops).values() {
+        for entry in lock(&self.ops).iter().flat_map(|o| o.values()) {
             self.notify(entry, Event::Gone(who));
         }
     }
@@ -161,7 +180,9 @@ impl Subscription<'_> {
 
 impl Drop for Subscription<'_> {
     fn drop(&mut self) {
-        lock(&self.pending.ops).remove(&self.key);
+        if let Some(ops) = lock(&self.pending.ops).as_mut() {
+            ops.remove(&self.key);
+        }
     }
 }
 
@@ -181,8 +202,8 @@ mod tests {
     fn answers_reach_only_the_operation_they_are_for() {
         let pending = Pending::new(Arc::default());
         let (a, b) = (pending.next_id(), pending.next_id());
-        let sub_a = pending.register(a, Route::Native(a));
-        let sub_b = pending.register(b, Route::Native(b));
+        let sub_a = pending.register(a, Route::Native(a)).unwrap();
+        let sub_b = pending.register(b, Route::Native(b)).unwrap();
         pending.native(b, || Event::Reply(peer(2)));
         pending.native(99, || Event::Reply(peer(3))); // no such operation
         let now = Instant::now();
@@ -193,14 +214,14 @@ mod tests {
         assert_eq!(sub_b.next_event(now), Some(Event::Gone(peer(1).id)));
         drop(sub_a);
         pending.native(a, || Event::Ack(peer(1).id)); // ended: nobody to tell
-        assert!(lock(&pending.ops).get(&a).is_none());
+        assert!(lock(&pending.ops).as_ref().unwrap().get(&a).is_none());
     }
 
     #[test]
     fn legacy_answers_go_by_route() {
         let pending = Pending::new(Arc::default());
-        let send = pending.register(1, Route::LegacySend("hi".into()));
-        let other = pending.register(2, Route::LegacySend("yo".into()));
+        let send = pending.register(1, Route::LegacySend("hi".into())).unwrap();
+        let other = pending.register(2, Route::LegacySend("yo".into())).unwrap();
         let wants = |r: &Route| *r == Route::LegacySend("hi".into());
         pending.legacy(wants, || Event::Ack(peer(1).id));
         let now = Instant::now();
@@ -209,10 +230,24 @@ mod tests {
     }
 
     #[test]
+    fn close_ends_every_operation_even_a_flooded_one_and_refuses_new_ones() {
+        let pending = Pending::new(Arc::default());
+        let sub = pending.register(1, Route::Native(1)).unwrap();
+        for _ in 0..EVENT_QUEUE + 1 {
+            pending.native(1, || Event::Ack(Uuid::nil()));
+        }
+        pending.close();
+        let far = Instant::now() + Duration::from_secs(60);
+        let last = std::iter::from_fn(|| sub.next_event(far)).take(EVENT_QUEUE + 1).last();
+        assert_eq!(last, Some(Event::Closed));
+        assert!(matches!(pending.register(2, Route::Native(2)), Err(Error::Closed)));
+    }
+
+    #[test]
     fn a_flooded_operation_drops_and_counts_past_its_cap() {
         let counters = Arc::new(Counters::default());
         let pending = Pending::new(Arc::clone(&counters));
-        let sub = pending.register(1, Route::Native(1));
+        let sub = pending.register(1, Route::Native(1)).unwrap();
         for _ in 0..EVENT_QUEUE + 10 {
             pending.native(1, || Event::Ack(Uuid::nil()));
         }

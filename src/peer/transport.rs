@@ -93,8 +93,12 @@ impl Transport {
         self.local
     }
 
-    /// Sends one datagram to one address, counting it.
+    /// Sends one datagram to one address, counting it. A stopped transport
+    /// sends nothing more.
     pub fn send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(io::ErrorKind::NotConnected.into());
+        }
         let res = self.unicast_sock.send_to(bytes, to).map(drop);
         match &res {
             Ok(()) => bump(&self.counters.datagrams_out),
@@ -105,6 +109,9 @@ impl Transport {
 
     /// Sends one datagram to the group, with the error a user can act on.
     pub fn multicast(&self, bytes: &[u8]) -> Result<()> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
         self.send(bytes, self.group).map_err(net::send_error)
     }
 

@@ -1,0 +1,125 @@
+//! Answers that are true: silence is not absence, a message for some peers
+//! reaches only them, and a closed peer's operations end at once.
+
+mod common;
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{DEADLINE, config, free_port, raw_member};
+use simplep2p::wire::{self, Body, Frame};
+use simplep2p::{Error, Peer, PeerInfo, Uuid};
+
+/// A hand-made peer that answers the first probe only once `late` has
+/// passed since it arrived: a peer that was paused, not absent.
+fn late_answerer(port: u16, late: Duration) -> (Uuid, thread::JoinHandle<()>) {
+    let member = raw_member(port);
+    let id = Uuid::new_v4();
+    let handle = thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        loop {
+            let (n, src) = member.recv_from(&mut buf).expect("a probe");
+            let Ok(Frame { id: probe, body: Body::Probe { .. }, .. }) = wire::decode(&buf[..n])
+            else {
+                continue;
+            };
+            // The pause being simulated, not a wait for an event.
+            thread::sleep(late);
+            let body = Body::ProbeReply { addr: member.local_addr().unwrap(), name: "late" };
+            let reply = Frame { flags: 0, sender: id, id: probe, body }.to_vec().unwrap();
+            member.send_to(&reply, src).unwrap();
+            return;
+        }
+    });
+    (id, handle)
+}
+
+#[test]
+fn discovery_without_expect_waits_past_the_quiet_window_for_a_first_answer() {
+    let port = free_port();
+    let (id, answerer) = late_answerer(port, Duration::from_millis(150));
+    let me = Peer::start(config(port)).unwrap();
+    let found = me.discover_within(None, DEADLINE).unwrap();
+    answerer.join().unwrap();
+    assert_eq!(found.iter().map(|p| p.id).collect::<Vec<_>>(), [id]);
+}
+
+#[test]
+fn the_cli_finds_a_paused_peer_and_takes_quiet_from_the_command_line() {
+    let port = free_port();
+    let (id, answerer) = late_answerer(port, Duration::from_millis(150));
+    let (code, out, err) = common::run(port, &["peers", "--quiet", "20", "--timeout", "5000"]);
+    answerer.join().unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&id.to_string()) && out.ends_with("1 peer\n"), "{out}");
+}
+
+fn three(port: u16) -> (Peer, Peer, Peer) {
+    let start = |name: &str| Peer::start(config(port).name(name)).unwrap();
+    (start("alice"), start("bob"), start("carol"))
+}
+
+fn info(peer: &Peer) -> PeerInfo {
+    PeerInfo { id: peer.id(), addr: peer.local_addr(), name: peer.name().into() }
+}
+
+#[test]
+fn send_to_one_peer_is_delivered_by_it_alone() {
+    let port = free_port();
+    let (alice, bob, carol) = three(port);
+    assert_eq!(alice.discover(Some(2)).unwrap().len(), 2);
+    let report = alice.send_to(b"private to bob", &[info(&bob)], DEADLINE).unwrap();
+    assert_eq!(report.acked, [info(&bob)]);
+    assert_eq!(bob.recv().unwrap().data, b"private to bob");
+    // Both go from alice's one socket: had carol been sent the first, it
+    // would be in her queue before the second.
+    let report = alice.send_to(b"for carol", &[info(&carol)], DEADLINE).unwrap();
+    assert!(report.all_acked());
+    assert_eq!(carol.recv().unwrap().data, b"for carol");
+    assert_eq!(carol.try_recv().unwrap(), None);
+}
+
+#[test]
+fn a_first_send_with_nobody_known_discovers_instead_of_reporting_0_of_0() {
+    let port = free_port();
+    let (alice, bob, carol) = three(port);
+    let report = alice.send(b"hello").unwrap();
+    assert_eq!(report.acked.len(), 2, "{report:?}");
+    assert!(report.all_acked());
+    assert_eq!(bob.recv().unwrap().data, b"hello");
+    assert_eq!(carol.recv().unwrap().data, b"hello");
+    assert_eq!(alice.known_peers().len(), 2);
+}
+
+/// A target that never answers: a socket nobody reads.
+fn silent_target() -> (std::net::UdpSocket, PeerInfo) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let info = PeerInfo { id: Uuid::new_v4(), addr: sock.local_addr().unwrap(), name: "".into() };
+    (sock, info)
+}
+
+#[test]
+fn close_ends_a_send_and_a_discovery_in_flight_with_closed() {
+    let port = free_port();
+    let me = Peer::start(config(port)).unwrap();
+    let (_sock, target) = silent_target();
+    let long = Duration::from_secs(60);
+    let (send, discover) = thread::scope(|s| {
+        let send = s.spawn(|| me.send_to(b"x", &[target.clone()], long));
+        let discover = s.spawn(|| me.discover_within(Some(5), long));
+        // Let both start: each has sent its first datagram by then.
+        common::eventually("both operations sent", || me.stats().datagrams_out >= 2);
+        let closed = Instant::now();
+        me.close();
+        let results = (send.join().unwrap(), discover.join().unwrap());
+        assert!(closed.elapsed() < long / 4, "ended by the close, not the timeout");
+        results
+    });
+    assert!(matches!(send, Err(Error::Closed)), "{send:?}");
+    assert!(matches!(discover, Err(Error::Closed)), "{discover:?}");
+    // And a closed peer starts nothing and sends nothing more.
+    let sent = me.stats().datagrams_out;
+    assert!(matches!(me.discover_within(None, long), Err(Error::Closed)));
+    assert!(matches!(me.send_to(b"y", &[target], long), Err(Error::Closed)));
+    assert_eq!(me.stats().datagrams_out, sent);
+}
