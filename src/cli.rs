@@ -27,11 +27,15 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAIL: i32 = 1;
 /// Bad arguments or a network set-up error: nothing was tried.
 pub const EXIT_USAGE: i32 = 2;
+/// The operation succeeded but its result could not be written (standard
+/// output closed): a script must not take this for a failed send and retry.
+pub const EXIT_OUTPUT: i32 = 3;
 
 #[derive(FromArgs, Debug)]
 /// Find the programs on this network segment and exchange messages with them
 /// over UDP multicast, with no server. Exit codes: 0 success, 1 no peer or
-/// not every peer acknowledged, 2 bad arguments or network set-up error.
+/// not every peer acknowledged, 2 bad arguments or network set-up error,
+/// 3 standard output closed (the operation itself succeeded).
 struct Args {
     /// multicast group to join (default 239.255.0.1)
     #[argh(option, default = "DEFAULT_GROUP")]
@@ -158,9 +162,10 @@ fn usage(message: impl Into<String>) -> Failure {
     Failure { message: message.into(), code: EXIT_USAGE }
 }
 
-/// Output that cannot be written (a closed pipe) ends the command with exit 1.
+/// Output that cannot be written (a closed pipe) ends the command with its
+/// own code: the operation itself succeeded, or it would have failed first.
 fn write_failed(_: io::Error) -> Failure {
-    Failure { message: "standard output closed".into(), code: EXIT_FAIL }
+    Failure { message: "standard output closed".into(), code: EXIT_OUTPUT }
 }
 
 fn check_expect(expect: Option<usize>) -> Result<(), Failure> {

@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::peer::AckWhen;
 use crate::wire;
 
 /// Settings for [`Peer::start`](crate::Peer::start). Build with the setters:
@@ -25,6 +26,7 @@ pub struct Config {
     pub(crate) send_timeout: Duration,
     pub(crate) queue_capacity: usize,
     pub(crate) legacy: bool,
+    pub(crate) ack_when: AckWhen,
 }
 
 /// The original SimpleP2P's group, so both can share a network.
@@ -47,6 +49,7 @@ impl Default for Config {
             send_timeout: Duration::from_secs(1),
             queue_capacity: 256,
             legacy: true,
+            ack_when: AckWhen::Queued,
         }
     }
 }
@@ -118,6 +121,17 @@ impl Config {
     /// [`Peer::discover_legacy`]: crate::Peer::discover_legacy
     pub fn legacy(mut self, on: bool) -> Self {
         self.legacy = on;
+        self
+    }
+
+    /// When this peer acknowledges a message. Off (the default), as soon as
+    /// it is in the queue: a PASS means every target has it queued. On,
+    /// only when the application takes it with `recv`, `recv_timeout` or
+    /// `try_recv`: a PASS means every target's application has it, and a
+    /// message still queued when the peer closes was never acknowledged.
+    /// Copies that arrive while it waits are dropped, not acknowledged.
+    pub fn ack_on_recv(mut self, on: bool) -> Self {
+        self.ack_when = if on { AckWhen::Taken } else { AckWhen::Queued };
         self
     }
 

@@ -21,11 +21,12 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
+pub(crate) use self::inbox::AckWhen;
 pub use self::inbox::DEDUPE_WINDOW;
 use self::inbox::Inbox;
 use self::members::Members;
 pub use self::ops::MAX_PEERS;
-use self::ops::{Action, Discovery, Reach, Send};
+use self::ops::{Action, Discovery, Reach, SendOp};
 use self::pending::{Pending, Route};
 pub use self::stats::Stats;
 use self::stats::{Counters, bump};
@@ -111,8 +112,40 @@ struct Core {
     transport: Transport,
     pending: Pending,
     inbox: Inbox,
+    /// Where messages go instead of the inbox, if the application said so.
+    sink: Option<Sink>,
     members: Members,
     counters: Arc<Counters>,
+}
+
+/// What a delivery handler ([`Peer::start_with_handler`]) did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// It has the message: acknowledge it.
+    Ack,
+    /// It has the message and takes no more: acknowledge it, then leave
+    /// the group (as [`Peer::close`] does).
+    AckAndLeave,
+    /// It could not take the message (its output closed, say): do not
+    /// acknowledge it, and leave the group, so that the sender learns at
+    /// once that this peer is gone rather than waiting for its timeout.
+    Leave,
+}
+
+/// The application's delivery handler, called one message at a time.
+struct Sink {
+    handler: Box<dyn Fn(&Message) -> Verdict + Send + Sync>,
+    /// Held from the call to the ack (and the leave it may ask for), so that
+    /// a handler told "no more" on one reader thread cannot close the peer
+    /// between another's "I have it" and its ack.
+    one_at_a_time: Mutex<()>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink(..)")
+    }
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
@@ -165,6 +198,28 @@ impl Peer {
     /// [`Error::PortInUse`], [`Error::Thread`], or [`Error::Io`] for any
     /// other socket failure.
     pub fn start(config: Config) -> Result<Peer> {
+        Peer::start_inner(config, None)
+    }
+
+    /// Starts a peer whose messages go to `handler` instead of the queue:
+    /// it runs on the reader thread that received the message, one message
+    /// at a time, and the message is acknowledged only
+    /// when it returns [`Verdict::Ack`] or [`Verdict::AckAndLeave`]. Copies
+    /// of a message are held until it returns. `recv` then only waits for
+    /// the peer to close. This is how the CLI's `recv` acknowledges a
+    /// message only once its line is written.
+    ///
+    /// # Errors
+    /// As [`Peer::start`].
+    pub fn start_with_handler(
+        config: Config,
+        handler: impl Fn(&Message) -> Verdict + Send + Sync + 'static,
+    ) -> Result<Peer> {
+        let sink = Sink { handler: Box::new(handler), one_at_a_time: Mutex::new(()) };
+        Peer::start_inner(config, Some(sink))
+    }
+
+    fn start_inner(config: Config, sink: Option<Sink>) -> Result<Peer> {
         config.validate()?;
         let counters = Arc::new(Counters::default());
         let transport = Transport::open(&config, Arc::clone(&counters))?;
@@ -174,7 +229,8 @@ impl Peer {
             legacy: config.legacy,
             transport,
             pending: Pending::new(Arc::clone(&counters)),
-            inbox: Inbox::new(config.queue_capacity),
+            inbox: Inbox::new(config.queue_capacity, config.ack_when),
+            sink,
             members: Members::default(),
             counters,
             name: config.name,
@@ -375,7 +431,7 @@ impl Peer {
         reach: Reach,
     ) -> Result<SendReport> {
         let answers = self.core.pending.register(id, route)?;
-        let mut send = Send::new(Instant::now(), timeout, targets, reach);
+        let mut send = SendOp::new(Instant::now(), timeout, targets, reach);
         let transport = &self.core.transport;
         ops::drive(&mut send, &answers, |action| match action {
             Action::Multicast => transport.multicast(msg),
@@ -445,7 +501,7 @@ impl Peer {
     /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn recv(&self) -> Result<Message> {
         loop {
-            if let Some(m) = self.core.inbox.pop(None)? {
+            if let Some(m) = self.next_message(None)? {
                 return Ok(m);
             }
         }
@@ -456,7 +512,7 @@ impl Peer {
     /// # Errors
     /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Message>> {
-        self.core.inbox.pop(Some(ops::after(Instant::now(), timeout)))
+        self.next_message(Some(ops::after(Instant::now(), timeout)))
     }
 
     /// The next message if one is waiting; never blocks.
@@ -464,7 +520,22 @@ impl Peer {
     /// # Errors
     /// [`Error::Closed`] once the peer is closed and its queue is empty.
     pub fn try_recv(&self) -> Result<Option<Message>> {
-        self.core.inbox.pop(Some(Instant::now()))
+        self.next_message(Some(Instant::now()))
+    }
+
+    /// Takes the next message, sending the ack it still owes if the peer
+    /// acknowledges on `recv` ([`Config::ack_on_recv`]).
+    fn next_message(&self, deadline: Option<Instant>) -> Result<Option<Message>> {
+        self.core.inbox.pop(deadline, |ack| {
+            let _ = self.core.transport.send(&ack.bytes, ack.to);
+        })
+    }
+
+    /// Waits until the peer is closed (by [`Peer::close`], a delivery
+    /// handler, or a signal through [`close_on_termination`](crate::close_on_termination)),
+    /// at most `timeout` (`None`: for ever). Returns whether it is closed.
+    pub fn wait_closed(&self, timeout: Option<Duration>) -> bool {
+        self.core.inbox.wait_closed(timeout.map(|t| ops::after(Instant::now(), t)))
     }
 }
 

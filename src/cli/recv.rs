@@ -1,20 +1,36 @@
 //! The `recv` command: run a peer and print the messages it receives.
+//!
+//! A message is acknowledged only once its line is written and flushed to
+//! standard output, so a sender's PASS means "printed", not "received and
+//! perhaps lost at exit". The reader thread that received the message
+//! writes the line itself (no hand-off to another thread on the way).
 
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use argh::FromArgs;
-use simplep2p::{Config, Peer};
+use simplep2p::{Config, Message, Peer, Verdict};
 
 use super::output::{escape, message_json};
-use super::{EXIT_OK, EXIT_USAGE, Failure, write_failed};
+use super::{EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, Failure, write_failed};
+
+/// How often the main thread looks for a signal that the reader threads
+/// could not act on because both were blocked writing to a full pipe. A
+/// signal normally closes the peer at once through the readers.
+const SIGNAL_FALLBACK: Duration = Duration::from_millis(200);
 
 #[derive(FromArgs, Debug)]
-/// Run a peer: answer discovery, acknowledge messages and print one line per
-/// message, `<sender-uuid> <message>` with non-printable bytes escaped as
-/// \n, \t, \r, \\ or \xNN. Prints a `ready` line on stderr once it listens.
+/// Run a peer: answer discovery, print one line per message and acknowledge
+/// it once the line is written: `<sender-uuid> <message>`, with
+/// non-printable bytes escaped as \n, \t, \r, \\ or \xNN. Prints a `ready`
+/// line on stderr once it listens. SIGINT, SIGTERM and SIGHUP make it leave
+/// the group (goodbye) and exit 0. Exit codes: 0 done, 2 set-up error, 3
+/// standard output closed (the peer left; no later message was acknowledged).
 #[argh(subcommand, name = "recv")]
 pub(super) struct RecvArgs {
-    /// exit 0 after this many messages (default: run until killed)
+    /// exit 0 after printing this many messages, acknowledging exactly
+    /// those (default: run until a signal)
     #[argh(option)]
     count: Option<u64>,
 
@@ -30,11 +46,36 @@ pub(super) struct RecvArgs {
     stats: bool,
 }
 
+/// What the writing reader threads share.
+#[derive(Debug, Default)]
+struct Printed {
+    lines: u64,
+    /// Standard output failed: nothing more is printed or acknowledged.
+    closed: bool,
+}
+
+fn line(msg: &Message, json: bool) -> String {
+    if json { message_json(msg) } else { format!("{} {}", msg.sender, escape(&msg.data)) }
+}
+
 pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
-    let peer = Peer::start(config)?;
-    // SIGINT and SIGTERM close the peer (goodbye, threads stopped), which
-    // ends the loop below: a clean exit 0 rather than a kill.
-    let _signals = simplep2p::close_on_termination(&peer).map_err(|e| Failure {
+    let printed = Arc::new(Mutex::new(Printed::default()));
+    let shared = Arc::clone(&printed);
+    let (count, json) = (cmd.count, cmd.json);
+    let peer = Peer::start_with_handler(config, move |msg| {
+        let mut printed = shared.lock().unwrap_or_else(PoisonError::into_inner);
+        if printed.closed || count.is_some_and(|n| printed.lines >= n) {
+            return Verdict::Leave;
+        }
+        let mut out = io::stdout().lock();
+        if writeln!(out, "{}", line(msg, json)).and_then(|()| out.flush()).is_err() {
+            printed.closed = true;
+            return Verdict::Leave;
+        }
+        printed.lines += 1;
+        if count == Some(printed.lines) { Verdict::AckAndLeave } else { Verdict::Ack }
+    })?;
+    let signals = simplep2p::close_on_termination(&peer).map_err(|e| Failure {
         message: format!("could not set up signal handling: {e}"),
         code: EXIT_USAGE,
     })?;
@@ -49,34 +90,35 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
         peer.group(),
         peer.local_addr()
     );
-    let stdout = io::stdout();
-    let mut seen = 0u64;
-    while cmd.count.is_none_or(|n| seen < n) {
-        let msg = match peer.recv() {
-            Ok(msg) => msg,
-            Err(simplep2p::Error::Closed) => break, // a signal closed the peer
-            Err(e) => return Err(e.into()),
-        };
-
-        let mut out = stdout.lock();
-        let line = if cmd.json {
-            message_json(&msg)
-        } else {
-            format!("{} {}", msg.sender, escape(&msg.data))
-        };
-        writeln!(out, "{line}").and_then(|()| out.flush()).map_err(write_failed)?;
-        seen += 1;
+    if count == Some(0) {
+        peer.close();
     }
+    while !peer.wait_closed(Some(SIGNAL_FALLBACK)) {
+        if signals.terminated() {
+            peer.close(); // the goodbye goes out even if a writer is stuck
+        }
+    }
+    // A writer stuck on a full pipe still holds the output: leave it be.
+    let free = printed.try_lock().map(|p| !p.closed).ok();
+    let code = if free == Some(false) { EXIT_OUTPUT } else { EXIT_OK };
     if cmd.stats {
         let named = peer.stats().named();
-        if cmd.json {
+        if cmd.json && free == Some(true) {
             let fields: Vec<String> = named.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-            let mut out = stdout.lock();
+            let mut out = io::stdout().lock();
             writeln!(out, "{{\"stats\":{{{}}}}}", fields.join(",")).map_err(write_failed)?;
         } else {
             let fields: Vec<String> = named.iter().map(|(k, v)| format!("{k}={v}")).collect();
             eprintln!("simplep2p: stats: {}", fields.join(" "));
         }
     }
-    Ok(EXIT_OK)
+    if code == EXIT_OUTPUT {
+        eprintln!("simplep2p: standard output closed: left the group");
+    }
+    drop(signals);
+    // The peer is closed: its goodbye is out. Joining its threads could wait
+    // for ever on one blocked writing to a full pipe, so the process exits
+    // without dropping it.
+    std::mem::forget(peer);
+    Ok(code)
 }

@@ -9,7 +9,9 @@ use simplep2p::wire;
 use simplep2p::{Config, Peer, PeerInfo, SendReport};
 
 use super::output::{peer_json, peer_line};
-use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, usage, write_failed};
+use super::{
+    EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, usage, write_failed,
+};
 
 #[derive(FromArgs, Debug)]
 /// Discover the peers, send them a message and wait until every one has

@@ -1,42 +1,62 @@
-//! SIGINT and SIGTERM as a clean leave instead of a kill.
+//! SIGINT, SIGTERM and SIGHUP as a clean leave instead of a kill.
 
 use std::ffi::c_int;
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use crate::Peer;
 
-/// The group socket of the peer to close on a signal; -1 for none.
-static CLOSE_FD: AtomicI32 = AtomicI32::new(-1);
+/// The sockets of the peer to close on a signal; -1 for none.
+static CLOSE_FDS: [AtomicI32; 2] = [AtomicI32::new(-1), AtomicI32::new(-1)];
+/// Set by the handler, for a caller that must act on a signal itself.
+static TERMINATED: AtomicBool = AtomicBool::new(false);
 
-const SIGNALS: [c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+/// SIGHUP too: a closed terminal means "leave", not "die without a goodbye".
+const SIGNALS: [c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 extern "C" fn on_signal(_signal: c_int) {
-    let fd = CLOSE_FD.load(Ordering::Acquire);
-    if fd >= 0 {
-        // SAFETY: shutdown(2) is async-signal-safe, and `fd` belongs to a
-        // peer that the SignalGuard's lifetime keeps open.
-        unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+    TERMINATED.store(true, Ordering::Release);
+    for fd in &CLOSE_FDS {
+        let fd = fd.load(Ordering::Acquire);
+        if fd >= 0 {
+            // SAFETY: shutdown(2) is async-signal-safe, and `fd` belongs to a
+            // peer that the SignalGuard's lifetime keeps open.
+            unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+        }
     }
 }
 
-/// While this lives, SIGINT and SIGTERM close the peer it was made for (as
-/// [`Peer::close`] does: goodbye, threads stopped, a blocked `recv` returns
-/// [`crate::Error::Closed`]) instead of killing the process. Dropping it
-/// restores the default actions.
+/// While this lives, SIGINT, SIGTERM and SIGHUP close the peer it was made
+/// for (as [`Peer::close`] does: goodbye, threads stopped, a blocked `recv`
+/// returns [`crate::Error::Closed`]) instead of killing the process.
+/// Dropping it restores the default actions.
 #[derive(Debug)]
 pub struct SignalGuard<'a> {
     peer: PhantomData<&'a Peer>,
 }
 
-/// Makes SIGINT and SIGTERM close `peer` for as long as the returned guard
-/// lives. One peer per process at a time: a second call replaces the first.
+impl SignalGuard<'_> {
+    /// Whether one of the signals arrived. The close it asks for is carried
+    /// out by the peer's reader threads; a program whose delivery handler
+    /// may block (writing to a full pipe, say) checks this while it waits
+    /// and closes the peer itself.
+    pub fn terminated(&self) -> bool {
+        TERMINATED.load(Ordering::Acquire)
+    }
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP close `peer` for as long as the returned
+/// guard lives. One peer per process at a time: a second call replaces the
+/// first.
 ///
 /// # Errors
 /// The system's error if a handler cannot be installed.
 pub fn close_on_termination(peer: &Peer) -> io::Result<SignalGuard<'_>> {
-    CLOSE_FD.store(peer.closer().fd(), Ordering::Release);
+    for (slot, fd) in CLOSE_FDS.iter().zip(peer.closer().fds()) {
+        slot.store(fd, Ordering::Release);
+    }
+    TERMINATED.store(false, Ordering::Release);
     for signal in SIGNALS {
         install(signal, on_signal as extern "C" fn(c_int) as libc::sighandler_t)?;
     }
@@ -48,7 +68,9 @@ impl Drop for SignalGuard<'_> {
         for signal in SIGNALS {
             let _ = install(signal, libc::SIG_DFL);
         }
-        CLOSE_FD.store(-1, Ordering::Release);
+        for slot in &CLOSE_FDS {
+            slot.store(-1, Ordering::Release);
+        }
     }
 }
 

@@ -5,11 +5,11 @@
 
 use std::net::SocketAddr;
 
-use super::inbox::Pushed;
+use super::inbox::{Ack, Begin, Key, Pushed};
 use super::pending::Event;
 use super::stats::bump;
 use super::transport::{Handler, Transport};
-use super::{Core, Message, PeerInfo, legacy};
+use super::{Core, Message, PeerInfo, Verdict, legacy, lock};
 use crate::wire::{self, Body, Frame, WireError};
 
 impl Handler for Core {
@@ -60,8 +60,8 @@ fn answer_probe(core: &Core, probe: &Frame<'_>, probe_len: usize, src: SocketAdd
     }
 }
 
-/// Queues a message once and acknowledges every copy that is, or already
-/// was, in the queue; the ack goes out under the inbox lock.
+/// Queues a message once, or hands it to the delivery handler, and
+/// acknowledges it when it is due; see [`super::inbox`].
 fn deliver(core: &Core, frame: &Frame<'_>, name: &str, payload: &[u8], src: SocketAddr) {
     let msg = || Message {
         sender: frame.sender,
@@ -69,15 +69,43 @@ fn deliver(core: &Core, frame: &Frame<'_>, name: &str, payload: &[u8], src: Sock
         name: name.to_owned(),
         data: payload.to_vec(),
     };
-    let ack = |pushed| {
-        if pushed == Pushed::Duplicate {
-            bump(&core.counters.duplicates);
-        }
-        if let Some(bytes) = core.encode_or_count(&core.frame(frame.id, Body::Ack)) {
-            let _ = core.transport.send(&bytes, src);
-        }
+    let Some(bytes) = core.encode_or_count(&core.frame(frame.id, Body::Ack)) else { return };
+    accept(core, Some((frame.sender, frame.id)), msg, Ack { bytes, to: src });
+}
+
+/// Takes in one message of either protocol, whose acknowledgement is `ack`.
+pub(super) fn accept(core: &Core, key: Option<Key>, msg: impl FnOnce() -> Message, ack: Ack) {
+    let send = |a: &Ack| {
+        let _ = core.transport.send(&a.bytes, a.to);
     };
-    if core.inbox.push(Some((frame.sender, frame.id)), msg, ack) == Pushed::Full {
-        bump(&core.counters.queue_full);
+    let Some(sink) = &core.sink else {
+        let pushed = core.inbox.push(key, msg, ack, |a, duplicate| {
+            if duplicate {
+                bump(&core.counters.duplicates); // before the ack is out
+            }
+            send(a);
+        });
+        match pushed {
+            Pushed::Full => bump(&core.counters.queue_full),
+            Pushed::Held => bump(&core.counters.duplicates),
+            Pushed::Queued | Pushed::Duplicate | Pushed::Closed => {}
+        }
+        return;
+    };
+    let again = |a: &Ack| {
+        bump(&core.counters.duplicates);
+        send(a);
+    };
+    match core.inbox.begin(key, &ack, again) {
+        Begin::Fresh => {
+            let _one = lock(&sink.one_at_a_time);
+            let verdict = (sink.handler)(&msg());
+            core.inbox.finish(key, verdict != Verdict::Leave, &ack, send);
+            if verdict != Verdict::Ack {
+                core.close();
+            }
+        }
+        Begin::Held => bump(&core.counters.duplicates),
+        Begin::Acked | Begin::Closed => {}
     }
 }

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use super::inbox::Ack;
 use super::pending::{Event, Route};
 use super::stats::bump;
 use super::{Core, Message, PeerInfo};
@@ -32,11 +33,10 @@ pub(super) fn handle(core: &Core, buf: &[u8], src: SocketAddr) {
                 name: String::new(),
                 data: text.as_bytes().to_vec(),
             };
+            let bytes = legacy::encode(&Legacy::Response { sender, peer: me, text });
+            let ack = Ack { bytes, to: core.transport.group() };
             // No message id to dedupe on: each copy is a new message.
-            let ack = |_| answer(&Legacy::Response { sender, peer: me, text });
-            if core.inbox.push(None, msg, ack) == super::inbox::Pushed::Full {
-                bump(&core.counters.queue_full);
-            }
+            super::dispatch::accept(core, None, msg, ack);
         }
         Legacy::Discovered { asker, peer } if asker == me && peer != me => {
             let event = || Event::Reply(PeerInfo { id: peer, addr: src, name: String::new() });

@@ -243,7 +243,7 @@ impl Machine for Discovery {
 /// be in flight (it went out before the goodbye, to another of our
 /// sockets), so it is awaited for [`FIRST_RETRY`] more.
 #[derive(Debug)]
-pub(crate) struct Send {
+pub(crate) struct SendOp {
     start: Instant,
     deadline: Instant,
     reach: Reach,
@@ -257,13 +257,13 @@ pub(crate) struct Send {
     end: Instant,
 }
 
-impl Send {
+impl SendOp {
     pub fn new(now: Instant, timeout: Duration, targets: &[PeerInfo], reach: Reach) -> Self {
         let mut pending = PeerSet::default();
         for t in targets {
             pending.add(t.clone());
         }
-        Send {
+        SendOp {
             start: now,
             deadline: after(now, timeout),
             reach,
@@ -295,7 +295,7 @@ impl Send {
     }
 }
 
-impl Machine for Send {
+impl Machine for SendOp {
     fn on_timer(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.done {
             return;
@@ -416,7 +416,7 @@ mod tests {
     #[test]
     fn retransmission_backs_off_from_10_ms_doubling_to_50() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 300 * MS, &[peer(1), peer(2)], Reach::Group);
+        let mut s = SendOp::new(t0, 300 * MS, &[peer(1), peer(2)], Reach::Group);
         let log = run_until(&mut s, t0, 300 * MS);
         let times: Vec<u64> = log.iter().map(|(t, _)| *t).collect();
         assert_eq!(times, [0, 10, 30, 70, 120, 170, 220, 270]);
@@ -431,7 +431,7 @@ mod tests {
     #[test]
     fn only_the_unacknowledged_are_sent_again() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 1000 * MS, &[peer(1), peer(2)], Reach::Group);
+        let mut s = SendOp::new(t0, 1000 * MS, &[peer(1), peer(2)], Reach::Group);
         run_until(&mut s, t0, Duration::ZERO);
         s.on_event(Event::Ack(peer(1).id), t0 + MS);
         let log = run_until(&mut s, t0 + MS, 10 * MS);
@@ -510,7 +510,7 @@ mod tests {
     #[test]
     fn an_ack_after_a_goodbye_still_counts_within_the_settle_time() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 1000 * MS, &[peer(1), peer(2)], Reach::Group);
+        let mut s = SendOp::new(t0, 1000 * MS, &[peer(1), peer(2)], Reach::Group);
         run_until(&mut s, t0, Duration::ZERO);
         s.on_event(Event::Gone(peer(1).id), t0 + MS);
         s.on_event(Event::Ack(peer(2).id), t0 + MS);
@@ -525,7 +525,7 @@ mod tests {
     #[test]
     fn a_goodbye_with_no_ack_is_missing_once_the_settle_time_passes() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 1000 * MS, &[peer(1)], Reach::Group);
+        let mut s = SendOp::new(t0, 1000 * MS, &[peer(1)], Reach::Group);
         run_until(&mut s, t0, Duration::ZERO);
         s.on_event(Event::Gone(peer(1).id), t0 + MS);
         let log = run_until(&mut s, t0 + MS, 1000 * MS);
@@ -538,7 +538,7 @@ mod tests {
     #[test]
     fn a_targeted_send_goes_to_each_target_and_never_to_the_group() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 25 * MS, &[peer(1), peer(2)], Reach::Targets);
+        let mut s = SendOp::new(t0, 25 * MS, &[peer(1), peer(2)], Reach::Targets);
         let log = run_until(&mut s, t0, 25 * MS);
         let to_both = vec![Action::Unicast(peer(1).addr), Action::Unicast(peer(2).addr)];
         assert_eq!(log[0], (0, to_both));
@@ -549,7 +549,7 @@ mod tests {
     #[test]
     fn a_legacy_send_is_never_repeated() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 100 * MS, &[peer(1)], Reach::Legacy);
+        let mut s = SendOp::new(t0, 100 * MS, &[peer(1)], Reach::Legacy);
         let log = run_until(&mut s, t0, 100 * MS);
         assert_eq!(log, [(0, vec![Action::Multicast])]);
     }
@@ -557,7 +557,7 @@ mod tests {
     #[test]
     fn a_send_with_no_targets_ends_after_its_one_multicast() {
         let t0 = Instant::now();
-        let mut s = Send::new(t0, 100 * MS, &[], Reach::Group);
+        let mut s = SendOp::new(t0, 100 * MS, &[], Reach::Group);
         let log = run_until(&mut s, t0, 100 * MS);
         assert_eq!(log, [(0, vec![Action::Multicast])]);
         assert_eq!(s.finish(1).elapsed, Duration::ZERO);

@@ -55,13 +55,14 @@ pub(crate) struct Transport {
 }
 
 /// A request to close a peer that a signal handler can make: shutting down
-/// the read side of this descriptor (`shutdown(2)` is async-signal-safe)
-/// wakes a reader thread, which closes the peer.
+/// the read side of these descriptors (`shutdown(2)` is async-signal-safe)
+/// wakes the reader threads, and the first to wake closes the peer. Both,
+/// so that one reader busy in a delivery handler does not delay it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Closer(RawFd);
+pub(crate) struct Closer([RawFd; 2]);
 
 impl Closer {
-    pub(crate) fn fd(self) -> RawFd {
+    pub(crate) fn fds(self) -> [RawFd; 2] {
         self.0
     }
 }
@@ -117,7 +118,7 @@ impl Transport {
 
     /// The handle a signal handler uses to ask for a close.
     pub fn closer(&self) -> Closer {
-        Closer(self.group_sock.as_raw_fd())
+        Closer([self.group_sock.as_raw_fd(), self.unicast_sock.as_raw_fd()])
     }
 
     /// Stops the readers, once: on Linux, shutting down the read side of a
