@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{RecvProcess, config, free_port, run, with_watchdog};
+use common::{RecvProcess, config, free_port, group, raw_socket, run, with_watchdog};
 use simplep2p::wire::legacy::{self, Legacy};
 use simplep2p::{Peer, Uuid};
 
@@ -105,10 +104,7 @@ fn malformed_legacy_text_is_counted_and_the_peer_keeps_answering() {
     let port = free_port();
     let victim = Peer::start(config(port)).unwrap();
     let me = Peer::start(config(port)).unwrap();
-    let raw = UdpSocket::bind("127.0.0.1:0").unwrap();
-    // Without this, multicast would follow the default route off the host.
-    socket2::SockRef::from(&raw).set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
-    let group = SocketAddr::from((simplep2p::DEFAULT_GROUP, port));
+    let raw = raw_socket();
     let a = Uuid::new_v4().to_string();
     let junk: Vec<Vec<u8>> = vec![
         b"".to_vec(),
@@ -126,7 +122,7 @@ fn malformed_legacy_text_is_counted_and_the_peer_keeps_answering() {
         b"hello".to_vec(),
     ];
     for j in &junk {
-        raw.send_to(j, group).unwrap();
+        raw.send_to(j, group(port)).unwrap();
     }
     // Afterwards it still answers both protocols.
     let found = me.discover_legacy(Some(1), Duration::from_secs(2)).unwrap();
@@ -153,10 +149,8 @@ fn legacy_answers_are_what_the_original_expects() {
         common::spawn_ready(cmd, "ready")
     };
     let asker = Uuid::new_v4();
-    let raw = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket2::SockRef::from(&raw).set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
-    let group = SocketAddr::from((simplep2p::DEFAULT_GROUP, port));
-    raw.send_to(&legacy::encode(&Legacy::Discover { asker }), group).unwrap();
+    let raw = raw_socket();
+    raw.send_to(&legacy::encode(&Legacy::Discover { asker }), group(port)).unwrap();
     let out = with_watchdog(child.id(), || {
         let mut s = String::new();
         std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut s).unwrap();

@@ -3,10 +3,10 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{config, free_port};
+use common::{config, eventually, free_port, group, raw_member, raw_socket};
 use simplep2p::wire::{self, Body, Frame};
 use simplep2p::{Error, Peer, Uuid};
 
@@ -90,19 +90,6 @@ fn oversize_message_is_refused_before_anything_is_sent() {
     assert!(me.send(&vec![0u8; wire::MAX_MESSAGE]).unwrap().all_acked());
 }
 
-/// A raw socket on loopback that speaks the wire format by hand.
-fn raw_socket() -> UdpSocket {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    // Without this, multicast would follow the default route off the host.
-    socket2::SockRef::from(&sock).set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    sock
-}
-
-fn group(port: u16) -> SocketAddr {
-    SocketAddr::from((simplep2p::DEFAULT_GROUP, port))
-}
-
 #[test]
 fn a_retransmitted_message_is_delivered_once_and_acknowledged_every_time() {
     let port = free_port();
@@ -159,12 +146,10 @@ fn dropping_a_peer_is_prompt_and_others_forget_it() {
     eprintln!("drop took {took:?}");
     assert!(took < Duration::from_millis(100), "drop took {took:?}");
 
-    // The goodbye arrives on me's helper thread; wait for it with a deadline.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while me.known_peers().iter().any(|p| p.id == leaving_id) {
-        assert!(Instant::now() < deadline, "goodbye not processed");
-        std::thread::yield_now();
-    }
+    // The goodbye arrives on me's helper thread.
+    eventually("me forgets the peer that left", || {
+        me.known_peers().iter().all(|p| p.id != leaving_id)
+    });
     let found = me.discover(None).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, others[0].id());
@@ -218,11 +203,10 @@ fn malformed_datagrams_are_counted_and_ignored() {
     assert!(me.send(b"still alive").unwrap().all_acked());
     assert_eq!(victim.recv().unwrap().data, b"still alive");
     // The garbage went to the unicast socket, whose thread may still be
-    // reading it: wait for the count, with a deadline.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while victim.stats().malformed < garbage.len() as u64 && Instant::now() < deadline {
-        std::thread::yield_now();
-    }
+    // reading it.
+    eventually("every garbage datagram is counted", || {
+        victim.stats().malformed >= garbage.len() as u64
+    });
     assert_eq!(victim.stats().malformed, garbage.len() as u64);
 }
 
@@ -283,18 +267,6 @@ fn concurrent_sends_from_two_threads_do_not_steal_each_others_acks() {
     });
 }
 
-/// A hand-made group member on loopback: joined to the group, replying by hand.
-fn raw_member(port: u16) -> UdpSocket {
-    use socket2::{Domain, Socket, Type};
-    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
-    sock.set_reuse_address(true).unwrap();
-    sock.bind(&SocketAddr::from((simplep2p::DEFAULT_GROUP, port)).into()).unwrap();
-    sock.join_multicast_v4(&simplep2p::DEFAULT_GROUP, &Ipv4Addr::LOCALHOST).unwrap();
-    let sock: UdpSocket = sock.into();
-    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    sock
-}
-
 #[test]
 fn a_lost_probe_is_repeated_and_a_double_answer_counted_once() {
     let port = free_port();
@@ -346,9 +318,5 @@ fn close_from_another_thread_ends_a_blocked_recv_after_the_queue() {
     });
     assert!(matches!(other.recv_timeout(Duration::from_millis(1)), Err(Error::Closed)));
     // The goodbye went out: `me` forgets it.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !me.known_peers().is_empty() {
-        assert!(Instant::now() < deadline, "goodbye not seen");
-        std::thread::yield_now();
-    }
+    eventually("me forgets the closed peer", || me.known_peers().is_empty());
 }

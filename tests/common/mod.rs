@@ -4,17 +4,30 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use simplep2p::Config;
+use simplep2p::{Config, DEFAULT_GROUP};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_simplep2p");
-/// Longest any test waits for a process to get ready or finish.
+/// Longest any test waits for a process to get ready or finish, or for an
+/// event (see [`eventually`]).
 pub const DEADLINE: Duration = Duration::from_secs(10);
+/// How often [`eventually`] looks again.
+const POLL: Duration = Duration::from_millis(2);
+
+/// Polls `cond` every few milliseconds until it holds; fails the test,
+/// saying `what` was awaited, if it does not within [`DEADLINE`].
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "not within {DEADLINE:?}: {what}");
+        thread::sleep(POLL);
+    }
+}
 
 /// A UDP port nobody on this host is using right now, from the OS.
 pub fn free_port() -> u16 {
@@ -30,6 +43,84 @@ pub fn config(port: u16) -> Config {
 /// The global options that keep a `simplep2p` process on loopback and `port`.
 pub fn net_args(port: u16) -> Vec<String> {
     vec!["--interface".into(), "127.0.0.1".into(), "--port".into(), port.to_string()]
+}
+
+/// The group's address on `port`.
+pub fn group(port: u16) -> SocketAddr {
+    SocketAddr::from((DEFAULT_GROUP, port))
+}
+
+/// A socket on loopback for speaking the wire format by hand; its multicast
+/// stays on loopback, and a read gives up after [`DEADLINE`].
+pub fn raw_socket() -> UdpSocket {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Without this, multicast would follow the default route off the host.
+    socket2::SockRef::from(&sock).set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    sock
+}
+
+/// A hand-made group member on loopback: joined to the group on `port`, to
+/// read what is multicast there and reply by hand. A read gives up after
+/// [`DEADLINE`].
+pub fn raw_member(port: u16) -> UdpSocket {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    sock.set_reuse_address(true).unwrap();
+    sock.bind(&group(port).into()).unwrap();
+    sock.join_multicast_v4(&DEFAULT_GROUP, &Ipv4Addr::LOCALHOST).unwrap();
+    let sock: UdpSocket = sock.into();
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    sock
+}
+
+/// Peak resident memory of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// User plus system CPU time of a process, in clock ticks (1/100 s here).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// The /proc/net/udp rows of a process's UDP sockets, split into fields.
+pub fn udp_rows(pid: u32) -> Vec<Vec<String>> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .filter(|f| f.len() > 12 && inodes.contains(&f[9]))
+        .collect()
+}
+
+/// Datagrams the kernel dropped for a process's UDP sockets (full buffers).
+pub fn kernel_drops(pid: u32) -> u64 {
+    udp_rows(pid).iter().map(|f| f[f.len() - 1].parse::<u64>().unwrap()).sum()
+}
+
+/// Waits (see [`eventually`]) until a process has read everything queued
+/// on its UDP sockets.
+pub fn wait_drained(pid: u32) {
+    // The rx_queue half of "tx_queue:rx_queue", in hex.
+    eventually("the process drains its UDP sockets", || {
+        udp_rows(pid).iter().all(|f| f[4].ends_with(":00000000"))
+    });
 }
 
 /// A `simplep2p recv` process, started and seen ready.
