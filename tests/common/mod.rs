@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -29,10 +29,25 @@ pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// A UDP port nobody on this host is using right now, from the OS.
+/// Sockets that hold the ports handed out by [`free_port`].
+static RESERVED: Mutex<Vec<UdpSocket>> = Mutex::new(Vec::new());
+
+/// A UDP port nobody on this host is using right now, from the OS, and
+/// never handed out twice. A socket on 127.0.0.1 keeps it for the rest of
+/// the test process, so that neither this process nor another test run on
+/// the host (which asks the OS the same way) gets it again meanwhile; it
+/// is in nobody's way, since peers bind the group address on it.
 pub fn free_port() -> u16 {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    sock.local_addr().unwrap().port()
+    loop {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = sock.local_addr().unwrap().port();
+        // Someone's group socket may hold it already: binding it without
+        // SO_REUSEADDR fails then.
+        if UdpSocket::bind((DEFAULT_GROUP, port)).is_ok() {
+            RESERVED.lock().unwrap().push(sock);
+            return port;
+        }
+    }
 }
 
 /// A loopback-only configuration on `port`.
