@@ -41,7 +41,7 @@ fn send_legacy_drives_five_original_peers() {
     for p in peers {
         let uuid = p.uuid.clone();
         assert!(out.contains(&uuid), "{uuid} not listed in {out}");
-        assert_eq!(p.stop(), "hello_there\n");
+        assert_eq!(p.stop_after_lines(1), "hello_there\n");
     }
 }
 
@@ -53,7 +53,7 @@ fn an_original_sender_finds_and_hears_five_simplep2p_peers() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(out, "discovered 5 responded 5\nPASS\n");
     for p in peers {
-        let printed = p.stop();
+        let printed = p.stop_after_lines(1);
         let (sender, text) = printed.trim_end().split_once(' ').expect("one message line");
         assert_eq!(text, "hello_there");
         assert_eq!(sender.len(), 36, "sender is the original's UUID: {sender}");
@@ -79,11 +79,11 @@ fn mixed_groups_count_everyone_once_in_both_directions() {
     let (code, out, _) = run(port, &["send", "native only"]);
     assert!(code == 0 && out.starts_with("PASS 3/3 "), "{out}");
     for p in old {
-        assert_eq!(p.stop(), "mixed\nagain\nfrom_old\n");
+        assert_eq!(p.stop_after_lines(3), "mixed\nagain\nfrom_old\n");
     }
 
     for p in new {
-        let printed = p.stop();
+        let printed = p.stop_after_lines(4);
         let texts: Vec<&str> = printed.lines().map(|l| l.split_once(' ').unwrap().1).collect();
         assert_eq!(texts, ["mixed", "again", "from_old", "native only"]);
     }

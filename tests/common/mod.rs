@@ -164,21 +164,40 @@ impl RecvProcess {
         RecvProcess { child, uuid }
     }
 
-    /// Waits for the process to exit by itself and returns its stdout.
+    /// Waits (at most [`DEADLINE`]) for the process to exit by itself and
+    /// returns its exit code and stdout.
     pub fn wait_output(mut self) -> (i32, String) {
-        let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let mut stdout = self.child.stdout.take().unwrap();
+        let out = with_watchdog(self.child.id(), || {
+            let mut out = String::new();
+            stdout.read_to_string(&mut out).unwrap();
+            out
+        });
         let status = self.child.wait().unwrap();
         (status.code().unwrap_or(-1), out)
     }
 
-    /// Stops the process and returns what it printed on stdout.
-    pub fn stop(mut self) -> String {
+    /// Waits (at most [`DEADLINE`]) until the process has printed `lines`
+    /// lines on stdout, then stops it and returns all it printed. A `recv`
+    /// acknowledges a message before it prints it, so a sender's PASS does
+    /// not mean the line is out yet.
+    pub fn stop_after_lines(mut self, lines: usize) -> String {
+        let mut stdout = self.child.stdout.take().unwrap();
+        let mut out = with_watchdog(self.child.id(), || {
+            let mut out = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while out.iter().filter(|&&b| b == b'\n').count() < lines {
+                match stdout.read(&mut chunk).unwrap() {
+                    0 => break, // it exited (or the watchdog killed it)
+                    n => out.extend_from_slice(&chunk[..n]),
+                }
+            }
+            out
+        });
         let _ = self.child.kill();
-        let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        stdout.read_to_end(&mut out).unwrap();
         let _ = self.child.wait();
-        out
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 
