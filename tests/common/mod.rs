@@ -1,6 +1,12 @@
 //! Helpers shared by the integration tests. Every peer uses interface
 //! 127.0.0.1 and a port of its own, so tests run in parallel and no
 //! datagram leaves the host.
+//!
+//! The tests assert behaviour, not speed (speed is `make bench`'s job), so
+//! that they hold on a busy machine: an event is waited for with
+//! [`eventually`], a discovery or send that should succeed gets [`TIMEOUT`]
+//! (it returns as soon as it has succeeded, so a long timeout costs nothing),
+//! and wall-clock bounds are only generous deadlines against hangs.
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::io::{BufRead, BufReader, Read};
@@ -16,6 +22,18 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_simplep2p");
 /// Longest any test waits for a process to get ready or finish, or for an
 /// event (see [`eventually`]).
 pub const DEADLINE: Duration = Duration::from_secs(10);
+/// The timeout of a discovery (with an expected count) or a send that is
+/// expected to succeed: it returns as soon as it has, so this is only how
+/// long a busy machine may take. Below [`DEADLINE`], so that a process
+/// waiting it out is not killed by the watchdog first.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// [`TIMEOUT`] as the CLI's `--timeout` option takes it.
+pub const TIMEOUT_MS: &str = "5000";
+/// The timeout of a discovery or send that waits for someone who never
+/// answers (a killed peer, a second peer that does not exist), and so runs
+/// to its end, while live peers must still answer: hundreds of times what
+/// they usually take, short enough for a test to do it a few times.
+pub const ABSENT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often [`eventually`] looks again.
 const POLL: Duration = Duration::from_millis(2);
 
@@ -50,9 +68,14 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// A loopback-only configuration on `port`.
+/// A loopback-only configuration on `port`, with [`TIMEOUT`] for
+/// discoveries and sends.
 pub fn config(port: u16) -> Config {
-    Config::default().interface(Ipv4Addr::LOCALHOST).port(port)
+    Config::default()
+        .interface(Ipv4Addr::LOCALHOST)
+        .port(port)
+        .discover_timeout(TIMEOUT)
+        .send_timeout(TIMEOUT)
 }
 
 /// The global options that keep a `simplep2p` process on loopback and `port`.
