@@ -4,7 +4,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{RecvProcess, config, free_port, run, run_with_stdin};
+use common::{
+    ABSENT_TIMEOUT, RecvProcess, TIMEOUT_MS, config, eventually, free_port, run, run_with_stdin,
+};
 use simplep2p::Peer;
 
 fn start(port: u16, n: usize) -> Vec<RecvProcess> {
@@ -18,33 +20,36 @@ fn reported_ms(line: &str) -> f64 {
 }
 
 #[test]
-fn send_with_no_peers_fails_within_its_timeout() {
+fn send_with_no_peers_fails_without_hanging() {
     let port = free_port();
     let start = Instant::now();
     let (code, out, _) = run(port, &["send", "hello", "--timeout", "300"]);
     let took = start.elapsed();
     assert_eq!(code, 1, "{out}");
     assert!(out.starts_with("FAIL no peers found in "), "{out}");
-    assert!(took < Duration::from_millis(800), "took {took:?}");
+    // A deadline against a hang, not a measure of speed (that is make bench).
+    assert!(took < Duration::from_secs(5), "took {took:?}");
     let (code, out, _) = run(port, &["send", "hello", "--expect", "2", "--timeout", "200"]);
     assert_eq!(code, 1);
     assert!(out.contains("(expected 2)"), "{out}");
 }
 
 #[test]
-fn send_to_five_peers_passes_in_milliseconds_and_each_prints_the_message() {
+fn send_to_five_peers_passes_and_each_prints_the_message() {
     let port = free_port();
     let peers = start(port, 5);
-    let (code, out, err) = run(port, &["send", "hello there", "--expect", "5"]);
+    let (code, out, err) =
+        run(port, &["send", "hello there", "--expect", "5", "--timeout", TIMEOUT_MS]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("PASS 5/5 peers acknowledged in "), "{out}");
     let ms = reported_ms(out.lines().next().unwrap());
-    assert!(ms < 100.0, "took {ms} ms");
-    let (code, out, _) = run(port, &["send", "--json", "again"]);
+    assert!(ms.is_finite() && ms >= 0.0, "the time it took, in ms: {out}");
+    let (code, out, _) =
+        run(port, &["send", "--json", "again", "--expect", "5", "--timeout", TIMEOUT_MS]);
     assert_eq!(code, 0);
     assert!(out.starts_with("{\"result\":\"PASS\",\"acknowledged\":5,\"peers\":5,"), "{out}");
     for p in peers {
-        let printed = p.stop();
+        let printed = p.stop_after_lines(2);
         let lines: Vec<&str> = printed.lines().collect();
         assert_eq!(lines.len(), 2, "{printed}");
         assert!(lines[0].ends_with(" hello there"), "{printed}");
@@ -56,8 +61,8 @@ fn send_to_five_peers_passes_in_milliseconds_and_each_prints_the_message() {
 fn peers_lists_every_peer_then_the_count() {
     let port = free_port();
     let procs = start(port, 3);
-    let (code, out, _) = run(port, &["peers", "--expect", "3"]);
-    assert_eq!(code, 0);
+    let (code, out, _) = run(port, &["peers", "--expect", "3", "--timeout", TIMEOUT_MS]);
+    assert_eq!(code, 0, "{out}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
     assert_eq!(lines[3], "3 peers");
@@ -74,7 +79,8 @@ fn any_bytes_arrive_byte_exact() {
     let receiver = RecvProcess::start(port, &["--json", "--count", "1"]);
     let mut data = "spaces and\nnewlines\r\n, UTF-8 ✓ é, binary: ".as_bytes().to_vec();
     data.extend([0, 1, 0x7f, 0x80, 0xfe, 0xff]);
-    let (code, out, err) = run_with_stdin(port, &["send", "--stdin", "--expect", "1"], Some(&data));
+    let args = ["send", "--stdin", "--expect", "1", "--timeout", TIMEOUT_MS];
+    let (code, out, err) = run_with_stdin(port, &args, Some(&data));
     assert_eq!(code, 0, "{out}{err}");
     let (code, printed) = receiver.wait_output();
     assert_eq!(code, 0);
@@ -87,8 +93,9 @@ fn text_output_escapes_so_one_message_is_one_line() {
     let port = free_port();
     let receiver = RecvProcess::start(port, &["--count", "1"]);
     let uuid = receiver.uuid.clone();
-    let (code, ..) = run(port, &["send", "tab\there\nnext line \\ done ✓", "--expect", "1"]);
-    assert_eq!(code, 0);
+    let text = "tab\there\nnext line \\ done ✓";
+    let (code, out, _) = run(port, &["send", text, "--expect", "1", "--timeout", TIMEOUT_MS]);
+    assert_eq!(code, 0, "{out}");
     let (_, printed) = receiver.wait_output();
     assert!(printed.ends_with(" tab\\there\\nnext line \\\\ done ✓\n"), "{printed}");
     let (sender, _) = printed.split_once(' ').unwrap();
@@ -101,9 +108,9 @@ fn recv_count_exits_after_that_many_messages() {
     let port = free_port();
     let receiver = RecvProcess::start(port, &["--count", "2"]);
     for word in ["one", "two"] {
-        assert_eq!(run(port, &["send", word, "--expect", "1"]).0, 0);
+        assert_eq!(run(port, &["send", word, "--expect", "1", "--timeout", TIMEOUT_MS]).0, 0);
     }
-    let (code, printed) = common::with_watchdog(receiver.child.id(), || receiver.wait_output());
+    let (code, printed) = receiver.wait_output();
     assert_eq!(code, 0);
     assert_eq!(printed.lines().count(), 2, "{printed}");
 }
@@ -117,16 +124,17 @@ fn a_peer_killed_with_sigkill_is_reported_missing_and_nothing_hangs() {
     let mut victim = procs.remove(1);
     victim.child.kill().unwrap(); // SIGKILL: no goodbye
     victim.child.wait().unwrap();
+    // The victim never answers, so the send waits out its timeout.
     let start = Instant::now();
-    let report =
-        me.send_to(b"still there?", &me.known_peers(), Duration::from_millis(300)).unwrap();
-    assert!(start.elapsed() < Duration::from_secs(1));
+    let report = me.send_to(b"still there?", &me.known_peers(), ABSENT_TIMEOUT).unwrap();
+    let took = start.elapsed();
+    assert!(took < ABSENT_TIMEOUT + Duration::from_secs(5), "the send hung: {took:?}");
     assert_eq!(report.acked.len(), 2);
     assert_eq!(report.missing.len(), 1);
     assert_eq!(report.missing[0].id.to_string(), victim.uuid);
     // A fresh CLI send sees the two that are left, plus `me`.
-    let (code, out, _) = run(port, &["send", "x"]);
-    assert_eq!(code, 0);
+    let (code, out, _) = run(port, &["send", "x", "--expect", "3", "--timeout", TIMEOUT_MS]);
+    assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("PASS 3/3 "), "{out}");
 }
 
@@ -192,27 +200,22 @@ fn help_and_version_exit_0_on_stdout() {
 }
 
 #[test]
-fn sigint_and_sigterm_make_recv_say_goodbye_and_exit_0_within_100_ms() {
+fn sigint_and_sigterm_make_recv_say_goodbye_and_exit_0() {
     let port = free_port();
     let me = Peer::start(config(port)).unwrap();
     for signal in ["-INT", "-TERM"] {
         let mut proc = RecvProcess::start(port, &[]);
         assert_eq!(me.discover(Some(1)).unwrap().len(), 1);
-        let start = Instant::now();
         let pid = proc.child.id().to_string();
         let sent = std::process::Command::new("kill").args([signal, &pid]).status();
         assert!(sent.unwrap().success());
-
+        // A recv that does not exit is killed by the watchdog: no exit code.
         let status = common::with_watchdog(proc.child.id(), || proc.child.wait().unwrap());
-        let took = start.elapsed();
-        assert_eq!(status.code(), Some(0), "{signal}");
-        assert!(took < Duration::from_millis(100), "{signal}: exit took {took:?}");
+        assert_eq!(status.code(), Some(0), "{signal}: {status}");
         // Its goodbye reaches `me`, which forgets it without any probe.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while !me.known_peers().is_empty() {
-            assert!(Instant::now() < deadline, "{signal}: no goodbye");
-            std::thread::yield_now();
-        }
+        eventually(&format!("{signal}: me forgets recv on its goodbye"), || {
+            me.known_peers().is_empty()
+        });
     }
 }
 
@@ -230,7 +233,7 @@ fn recv_stats_prints_the_counters_on_exit() {
     let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let ready = common::with_watchdog(child.id(), || lines.next().unwrap().unwrap());
     assert!(ready.starts_with("simplep2p: ready: "), "{ready}");
-    assert_eq!(run(port, &["send", "counted", "--expect", "1"]).0, 0);
+    assert_eq!(run(port, &["send", "counted", "--expect", "1", "--timeout", TIMEOUT_MS]).0, 0);
     let line = common::with_watchdog(child.id(), || lines.next().unwrap().unwrap());
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(line.starts_with("simplep2p: stats: datagrams_in="), "{line}");

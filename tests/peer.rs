@@ -3,10 +3,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{config, free_port};
+use common::{
+    ABSENT_TIMEOUT, DEADLINE, config, eventually, free_port, group, raw_member, raw_socket,
+};
 use simplep2p::wire::{self, Body, Frame};
 use simplep2p::{Error, Peer, Uuid};
 
@@ -15,32 +17,39 @@ fn peers(port: u16, n: usize) -> Vec<Peer> {
 }
 
 #[test]
-fn discovery_with_expect_returns_in_milliseconds_and_never_counts_itself() {
+fn discovery_with_expect_returns_once_all_answered_and_never_counts_itself() {
     let port = free_port();
     let me = Peer::start(config(port)).unwrap();
     let others = peers(port, 5);
+    let timeout = Duration::from_secs(60);
     let start = Instant::now();
-    let found = me.discover(Some(5)).unwrap();
+    let found = me.discover_within(Some(5), timeout).unwrap();
     let took = start.elapsed();
     let ids: HashSet<Uuid> = found.iter().map(|p| p.id).collect();
     let want: HashSet<Uuid> = others.iter().map(Peer::id).collect();
     assert_eq!(ids, want);
     assert!(!ids.contains(&me.id()));
-    assert!(took < Duration::from_millis(50), "discovery took {took:?}");
+    // It returned when the five had answered, not at its timeout (a
+    // generous deadline, not a measure of speed).
+    assert!(took < Duration::from_secs(5), "discovery took {took:?} of its {timeout:?}");
     assert_eq!(found.iter().find(|p| p.id == others[2].id()).unwrap().name, "p2");
 }
 
 #[test]
 fn discovery_without_expect_ends_after_the_quiet_window() {
     let port = free_port();
-    let me = Peer::start(config(port).quiet_window(Duration::from_millis(30))).unwrap();
+    // A window long enough for every peer to answer on a busy machine, and
+    // a timeout much longer still, so that which one ended it is plain.
+    let quiet = Duration::from_secs(1);
+    let timeout = Duration::from_secs(60);
+    let me = Peer::start(config(port).quiet_window(quiet)).unwrap();
     let _others = peers(port, 3);
     let start = Instant::now();
-    let found = me.discover(None).unwrap();
+    let found = me.discover_within(None, timeout).unwrap();
     let took = start.elapsed();
     assert_eq!(found.len(), 3);
-    assert!(took >= Duration::from_millis(30), "returned before the quiet window: {took:?}");
-    assert!(took < Duration::from_millis(500), "quiet window ignored: {took:?}");
+    assert!(took >= quiet, "returned before the quiet window: {took:?}");
+    assert!(took < quiet + Duration::from_secs(10), "quiet window ignored: {took:?}");
 }
 
 #[test]
@@ -66,7 +75,7 @@ fn send_reaches_every_peer_byte_exact_and_once() {
     assert!(report.all_acked(), "{report:?}");
     assert_eq!(report.acked.len(), 4);
     for p in &others {
-        let msg = p.recv_timeout(Duration::from_secs(2)).unwrap().expect("message arrives");
+        let msg = p.recv_timeout(DEADLINE).unwrap().expect("message arrives");
         assert_eq!(msg.data, data);
         assert_eq!(msg.sender, me.id());
         assert_eq!(msg.name, "sender");
@@ -90,19 +99,6 @@ fn oversize_message_is_refused_before_anything_is_sent() {
     assert!(me.send(&vec![0u8; wire::MAX_MESSAGE]).unwrap().all_acked());
 }
 
-/// A raw socket on loopback that speaks the wire format by hand.
-fn raw_socket() -> UdpSocket {
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    // Without this, multicast would follow the default route off the host.
-    socket2::SockRef::from(&sock).set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    sock
-}
-
-fn group(port: u16) -> SocketAddr {
-    SocketAddr::from((simplep2p::DEFAULT_GROUP, port))
-}
-
 #[test]
 fn a_retransmitted_message_is_delivered_once_and_acknowledged_every_time() {
     let port = free_port();
@@ -122,7 +118,7 @@ fn a_retransmitted_message_is_delivered_once_and_acknowledged_every_time() {
         let ack = wire::decode(&buf[..n]).unwrap();
         assert_eq!((ack.id, ack.sender, ack.body), (42, receiver.id(), Body::Ack));
     }
-    let msg = receiver.recv_timeout(Duration::from_secs(1)).unwrap().unwrap();
+    let msg = receiver.recv_timeout(DEADLINE).unwrap().expect("the message is queued");
     assert_eq!((msg.sender, msg.data.as_slice(), msg.name.as_str()), (sender, &b"once"[..], "raw"));
     assert_eq!(receiver.try_recv().unwrap(), None);
     assert_eq!(receiver.stats().duplicates, 2);
@@ -134,19 +130,26 @@ fn a_full_queue_refuses_and_does_not_acknowledge() {
     let me = Peer::start(config(port)).unwrap();
     let slow = Peer::start(config(port).queue_capacity(1)).unwrap();
     me.discover(Some(1)).unwrap();
-    let timeout = Duration::from_millis(200);
-    let first = me.send_to(b"one", &me.known_peers(), timeout).unwrap();
+    let first = me.send(b"one").unwrap();
     assert!(first.all_acked());
-    let second = me.send_to(b"two", &me.known_peers(), timeout).unwrap();
+    let resent = me.stats().retransmissions;
+    let second = me.send_to(b"two", &me.known_peers(), ABSENT_TIMEOUT).unwrap();
     assert_eq!(second.missing.len(), 1, "a full queue must not acknowledge");
-    assert!(slow.stats().queue_full >= 1);
-    assert_eq!(slow.recv().unwrap().data, b"one");
+    // Every copy of "two" (the multicast one and each retransmission) is
+    // refused; wait until `slow` has read them all, or a late one would
+    // take the room that "one" leaves below, and "three" would find the
+    // queue full.
+    let copies = 1 + me.stats().retransmissions - resent;
+    eventually("slow refuses every copy of the second message", || {
+        slow.stats().queue_full >= copies
+    });
+    assert_eq!(slow.recv_timeout(DEADLINE).unwrap().expect("the first message").data, b"one");
     // Room again: the next send is acknowledged.
-    assert!(me.send_to(b"three", &me.known_peers(), timeout).unwrap().all_acked());
+    assert!(me.send(b"three").unwrap().all_acked());
 }
 
 #[test]
-fn dropping_a_peer_is_prompt_and_others_forget_it() {
+fn dropping_a_peer_returns_and_others_forget_it() {
     let port = free_port();
     let me = Peer::start(config(port)).unwrap();
     let mut others = peers(port, 2);
@@ -156,16 +159,16 @@ fn dropping_a_peer_is_prompt_and_others_forget_it() {
     let start = Instant::now();
     drop(leaving);
     let took = start.elapsed();
-    eprintln!("drop took {took:?}");
-    assert!(took < Duration::from_millis(100), "drop took {took:?}");
+    // A deadline against a hang, not a measure of speed (that is make bench).
+    assert!(took < Duration::from_secs(5), "drop took {took:?}");
 
-    // The goodbye arrives on me's helper thread; wait for it with a deadline.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while me.known_peers().iter().any(|p| p.id == leaving_id) {
-        assert!(Instant::now() < deadline, "goodbye not processed");
-        std::thread::yield_now();
-    }
-    let found = me.discover(None).unwrap();
+    // The goodbye arrives on me's helper thread.
+    eventually("me forgets the peer that left", || {
+        me.known_peers().iter().all(|p| p.id != leaving_id)
+    });
+    // Waits out a timeout for a second peer, so that the one that left
+    // would be found if it still answered.
+    let found = me.discover_within(Some(2), ABSENT_TIMEOUT).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, others[0].id());
 }
@@ -176,19 +179,24 @@ fn a_peer_that_vanishes_is_reported_missing_within_the_timeout() {
     let me = Peer::start(config(port)).unwrap();
     let stays = Peer::start(config(port)).unwrap();
     let found = me.discover(Some(1)).unwrap();
-    // A target that never answers: an address where nobody listens.
+    // A target that never answers: a socket nobody reads. It is kept open
+    // for the test so that no other test's socket gets its port meanwhile.
+    let ghost_sock = raw_socket();
     let ghost = simplep2p::PeerInfo {
         id: Uuid::new_v4(),
-        addr: raw_socket().local_addr().unwrap(),
+        addr: ghost_sock.local_addr().unwrap(),
         name: String::new(),
     };
     let targets = [found[0].clone(), ghost.clone()];
     let start = Instant::now();
-    let report = me.send_to(b"hi", &targets, Duration::from_millis(150)).unwrap();
+    let report = me.send_to(b"hi", &targets, ABSENT_TIMEOUT).unwrap();
     let took = start.elapsed();
     assert_eq!(report.acked.iter().map(|p| p.id).collect::<Vec<_>>(), [stays.id()]);
     assert_eq!(report.missing, [ghost]);
-    assert!(took >= Duration::from_millis(150) && took < Duration::from_millis(400), "{took:?}");
+    // It waited for the ghost until the timeout, and then returned (a
+    // generous deadline against a hang, not a measure of speed).
+    assert!(took >= ABSENT_TIMEOUT, "returned before its timeout: {took:?}");
+    assert!(took < ABSENT_TIMEOUT + Duration::from_secs(5), "the send hung: {took:?}");
     assert!(me.stats().retransmissions >= 2, "missing peers get the message again");
 }
 
@@ -216,13 +224,13 @@ fn malformed_datagrams_are_counted_and_ignored() {
     // Still answers discovery and acknowledges messages afterwards.
     assert_eq!(me.discover(Some(1)).unwrap()[0].id, victim.id());
     assert!(me.send(b"still alive").unwrap().all_acked());
-    assert_eq!(victim.recv().unwrap().data, b"still alive");
+    let msg = victim.recv_timeout(DEADLINE).unwrap().expect("the message is queued");
+    assert_eq!(msg.data, b"still alive");
     // The garbage went to the unicast socket, whose thread may still be
-    // reading it: wait for the count, with a deadline.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while victim.stats().malformed < garbage.len() as u64 && Instant::now() < deadline {
-        std::thread::yield_now();
-    }
+    // reading it.
+    eventually("every garbage datagram is counted", || {
+        victim.stats().malformed >= garbage.len() as u64
+    });
     assert_eq!(victim.stats().malformed, garbage.len() as u64);
 }
 
@@ -231,7 +239,6 @@ fn probes_too_small_for_the_reply_are_not_answered() {
     let port = free_port();
     let victim = Peer::start(config(port).name("x".repeat(wire::MAX_NAME))).unwrap();
     let raw = raw_socket();
-    raw.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let small = Frame { flags: 0, sender: Uuid::new_v4(), id: 9, body: Body::Probe { padding: 0 } };
     raw.send_to(&small.to_vec().unwrap(), group(port)).unwrap();
     let full =
@@ -242,8 +249,12 @@ fn probes_too_small_for_the_reply_are_not_answered() {
     let (n, _) = raw.recv_from(&mut buf).expect("the padded probe is answered");
     assert!(n <= full.len());
     assert!(matches!(wire::decode(&buf[..n]).unwrap().body, Body::ProbeReply { .. }));
-    assert!(raw.recv_from(&mut buf).is_err(), "the small probe was answered too");
+    // The group socket's thread takes the probes in order: it had refused
+    // the small one before it answered the padded one, so an answer to the
+    // small one would have come first, and the count is already up.
     assert_eq!(victim.stats().probes_refused, 1);
+    raw.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    assert!(raw.recv_from(&mut buf).is_err(), "the small probe was answered too");
 }
 
 #[test]
@@ -283,18 +294,6 @@ fn concurrent_sends_from_two_threads_do_not_steal_each_others_acks() {
     });
 }
 
-/// A hand-made group member on loopback: joined to the group, replying by hand.
-fn raw_member(port: u16) -> UdpSocket {
-    use socket2::{Domain, Socket, Type};
-    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
-    sock.set_reuse_address(true).unwrap();
-    sock.bind(&SocketAddr::from((simplep2p::DEFAULT_GROUP, port)).into()).unwrap();
-    sock.join_multicast_v4(&simplep2p::DEFAULT_GROUP, &Ipv4Addr::LOCALHOST).unwrap();
-    let sock: UdpSocket = sock.into();
-    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    sock
-}
-
 #[test]
 fn a_lost_probe_is_repeated_and_a_double_answer_counted_once() {
     let port = free_port();
@@ -319,7 +318,9 @@ fn a_lost_probe_is_repeated_and_a_double_answer_counted_once() {
             }
         }
     });
-    let found = me.discover(None).unwrap();
+    // Waits out a timeout for a second peer, so that a double answer
+    // counted twice would show.
+    let found = me.discover_within(Some(2), ABSENT_TIMEOUT).unwrap();
     answerer.join().unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!((found[0].id, found[0].name.as_str()), (member_id, "raw"));
@@ -346,9 +347,5 @@ fn close_from_another_thread_ends_a_blocked_recv_after_the_queue() {
     });
     assert!(matches!(other.recv_timeout(Duration::from_millis(1)), Err(Error::Closed)));
     // The goodbye went out: `me` forgets it.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !me.known_peers().is_empty() {
-        assert!(Instant::now() < deadline, "goodbye not seen");
-        std::thread::yield_now();
-    }
+    eventually("me forgets the closed peer", || me.known_peers().is_empty());
 }

@@ -1,35 +1,164 @@
 //! Helpers shared by the integration tests. Every peer uses interface
 //! 127.0.0.1 and a port of its own, so tests run in parallel and no
 //! datagram leaves the host.
+//!
+//! The tests assert behaviour, not speed (speed is `make bench`'s job), so
+//! that they hold on a busy machine: an event is waited for with
+//! [`eventually`], a discovery or send that should succeed gets [`TIMEOUT`]
+//! (it returns as soon as it has succeeded, so a long timeout costs nothing),
+//! and wall-clock bounds are only generous deadlines against hangs.
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use simplep2p::Config;
+use simplep2p::{Config, DEFAULT_GROUP};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_simplep2p");
-/// Longest any test waits for a process to get ready or finish.
+/// Longest any test waits for a process to get ready or finish, or for an
+/// event (see [`eventually`]).
 pub const DEADLINE: Duration = Duration::from_secs(10);
+/// The timeout of a discovery (with an expected count) or a send that is
+/// expected to succeed: it returns as soon as it has, so this is only how
+/// long a busy machine may take. Below [`DEADLINE`], so that a process
+/// waiting it out is not killed by the watchdog first.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// [`TIMEOUT`] as the CLI's `--timeout` option takes it.
+pub const TIMEOUT_MS: &str = "5000";
+/// The timeout of a discovery or send that waits for someone who never
+/// answers (a killed peer, a second peer that does not exist), and so runs
+/// to its end, while live peers must still answer: hundreds of times what
+/// they usually take, short enough for a test to do it a few times.
+pub const ABSENT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often [`eventually`] looks again.
+const POLL: Duration = Duration::from_millis(2);
 
-/// A UDP port nobody on this host is using right now, from the OS.
-pub fn free_port() -> u16 {
-    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    sock.local_addr().unwrap().port()
+/// Polls `cond` every few milliseconds until it holds; fails the test,
+/// saying `what` was awaited, if it does not within [`DEADLINE`].
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "not within {DEADLINE:?}: {what}");
+        thread::sleep(POLL);
+    }
 }
 
-/// A loopback-only configuration on `port`.
+/// Sockets that hold the ports handed out by [`free_port`].
+static RESERVED: Mutex<Vec<UdpSocket>> = Mutex::new(Vec::new());
+
+/// A UDP port nobody on this host is using right now, from the OS, and
+/// never handed out twice. A socket on 127.0.0.1 keeps it for the rest of
+/// the test process, so that neither this process nor another test run on
+/// the host (which asks the OS the same way) gets it again meanwhile; it
+/// is in nobody's way, since peers bind the group address on it.
+pub fn free_port() -> u16 {
+    loop {
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = sock.local_addr().unwrap().port();
+        // Someone's group socket may hold it already: binding it without
+        // SO_REUSEADDR fails then.
+        if UdpSocket::bind((DEFAULT_GROUP, port)).is_ok() {
+            RESERVED.lock().unwrap().push(sock);
+            return port;
+        }
+    }
+}
+
+/// A loopback-only configuration on `port`, with [`TIMEOUT`] for
+/// discoveries and sends.
 pub fn config(port: u16) -> Config {
-    Config::default().interface(Ipv4Addr::LOCALHOST).port(port)
+    Config::default()
+        .interface(Ipv4Addr::LOCALHOST)
+        .port(port)
+        .discover_timeout(TIMEOUT)
+        .send_timeout(TIMEOUT)
 }
 
 /// The global options that keep a `simplep2p` process on loopback and `port`.
 pub fn net_args(port: u16) -> Vec<String> {
     vec!["--interface".into(), "127.0.0.1".into(), "--port".into(), port.to_string()]
+}
+
+/// The group's address on `port`.
+pub fn group(port: u16) -> SocketAddr {
+    SocketAddr::from((DEFAULT_GROUP, port))
+}
+
+/// A socket on loopback for speaking the wire format by hand; its multicast
+/// stays on loopback, and a read gives up after [`DEADLINE`].
+pub fn raw_socket() -> UdpSocket {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Without this, multicast would follow the default route off the host.
+    socket2::SockRef::from(&sock).set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    sock
+}
+
+/// A hand-made group member on loopback: joined to the group on `port`, to
+/// read what is multicast there and reply by hand. A read gives up after
+/// [`DEADLINE`].
+pub fn raw_member(port: u16) -> UdpSocket {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None).unwrap();
+    sock.set_reuse_address(true).unwrap();
+    sock.bind(&group(port).into()).unwrap();
+    sock.join_multicast_v4(&DEFAULT_GROUP, &Ipv4Addr::LOCALHOST).unwrap();
+    let sock: UdpSocket = sock.into();
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    sock
+}
+
+/// Peak resident memory of a process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// User plus system CPU time of a process, in clock ticks (1/100 s here).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the ")" that closes the command name; utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// The /proc/net/udp rows of a process's UDP sockets, split into fields.
+pub fn udp_rows(pid: u32) -> Vec<Vec<String>> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/udp").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .filter(|f| f.len() > 12 && inodes.contains(&f[9]))
+        .collect()
+}
+
+/// Datagrams the kernel dropped for a process's UDP sockets (full buffers).
+pub fn kernel_drops(pid: u32) -> u64 {
+    udp_rows(pid).iter().map(|f| f[f.len() - 1].parse::<u64>().unwrap()).sum()
+}
+
+/// Waits (see [`eventually`]) until a process has read everything queued
+/// on its UDP sockets.
+pub fn wait_drained(pid: u32) {
+    // The rx_queue half of "tx_queue:rx_queue", in hex.
+    eventually("the process drains its UDP sockets", || {
+        udp_rows(pid).iter().all(|f| f[4].ends_with(":00000000"))
+    });
 }
 
 /// A `simplep2p recv` process, started and seen ready.
@@ -58,21 +187,40 @@ impl RecvProcess {
         RecvProcess { child, uuid }
     }
 
-    /// Waits for the process to exit by itself and returns its stdout.
+    /// Waits (at most [`DEADLINE`]) for the process to exit by itself and
+    /// returns its exit code and stdout.
     pub fn wait_output(mut self) -> (i32, String) {
-        let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        let mut stdout = self.child.stdout.take().unwrap();
+        let out = with_watchdog(self.child.id(), || {
+            let mut out = String::new();
+            stdout.read_to_string(&mut out).unwrap();
+            out
+        });
         let status = self.child.wait().unwrap();
         (status.code().unwrap_or(-1), out)
     }
 
-    /// Stops the process and returns what it printed on stdout.
-    pub fn stop(mut self) -> String {
+    /// Waits (at most [`DEADLINE`]) until the process has printed `lines`
+    /// lines on stdout, then stops it and returns all it printed. A `recv`
+    /// acknowledges a message before it prints it, so a sender's PASS does
+    /// not mean the line is out yet.
+    pub fn stop_after_lines(mut self, lines: usize) -> String {
+        let mut stdout = self.child.stdout.take().unwrap();
+        let mut out = with_watchdog(self.child.id(), || {
+            let mut out = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while out.iter().filter(|&&b| b == b'\n').count() < lines {
+                match stdout.read(&mut chunk).unwrap() {
+                    0 => break, // it exited (or the watchdog killed it)
+                    n => out.extend_from_slice(&chunk[..n]),
+                }
+            }
+            out
+        });
         let _ = self.child.kill();
-        let mut out = String::new();
-        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        stdout.read_to_end(&mut out).unwrap();
         let _ = self.child.wait();
-        out
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 
