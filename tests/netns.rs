@@ -130,6 +130,31 @@ fn interface_127_0_0_1_works_without_any_route() {
 }
 
 #[test]
+fn with_the_kernels_interface_every_address_shown_is_real() {
+    // A veth with an address that exists only in this namespace, and the
+    // multicast route through it: the kernel picks it, nobody names it.
+    let bin = common::BIN;
+    let pid = std::env::temp_dir().join(format!("simplep2p-netns-{}.pid", std::process::id()));
+    let pid = pid.display();
+    let script = format!(
+        "ip link add sp0 type veth peer name sp1 && ip addr add 10.77.0.1/24 dev sp0 && \
+         ip link set sp1 up && ip link set sp0 up && ip route add 224.0.0.0/4 dev sp0 && \
+         ({bin} recv 2>&1 >/dev/null & echo $! > {pid}) | (read ready; echo \"$ready\"; \
+         {bin} peers --expect 1 --timeout {TIMEOUT_MS}; \
+         {bin} peers --legacy --expect 1 --timeout {TIMEOUT_MS}; kill $(cat {pid}); rm {pid})"
+    );
+    let Some(out) = in_netns(&script) else { return };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.len() >= 5, "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(lines[0].contains(", interface 10.77.0.1, unicast 10.77.0.1:"), "{stdout}");
+    for line in [lines[1], lines[3]] {
+        assert!(line.contains(" 10.77.0.1:"), "native and legacy agree: {stdout}");
+    }
+    assert!(!stdout.contains("0.0.0.0"), "{stdout}");
+}
+
+#[test]
 fn at_30_percent_loss_every_send_is_acknowledged_and_delivered_once_in_order() {
     if !inside_netns("at_30_percent_loss_every_send_is_acknowledged_and_delivered_once_in_order") {
         return;

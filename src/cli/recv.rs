@@ -84,8 +84,14 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     } else {
         format!(" ({})", escape(peer.name().as_bytes()))
     };
+    let ip = peer.local_addr().ip();
+    let interface = if ip.is_unspecified() {
+        "chosen by the kernel (it has no address of its own)".to_string()
+    } else {
+        ip.to_string()
+    };
     eprintln!(
-        "simplep2p: ready: peer {}{name} on group {}, unicast {}",
+        "simplep2p: ready: peer {}{name} on group {}, interface {interface}, unicast {}",
         peer.id(),
         peer.group(),
         peer.local_addr()

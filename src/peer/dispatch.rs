@@ -29,11 +29,11 @@ impl Handler for Core {
         }
         match frame.body {
             Body::Probe { .. } => answer_probe(self, &frame, buf.len(), src),
-            Body::ProbeReply { addr, name } => self.pending.native(frame.id, || {
-                // An unspecified address means "where this came from".
-                let ip = if addr.ip().is_unspecified() { src.ip() } else { addr.ip() };
-                let addr = SocketAddr::new(ip, addr.port());
-                Event::Reply(PeerInfo { id: frame.sender, addr, name: name.to_owned() })
+            // Where the reply came from, not the address it claims: replies
+            // leave from the unicast socket, so that is where the peer takes
+            // traffic, and a claim could point anywhere.
+            Body::ProbeReply { name, .. } => self.pending.native(frame.id, || {
+                Event::Reply(PeerInfo { id: frame.sender, addr: src, name: name.to_owned() })
             }),
             Body::Message { name, payload } => deliver(self, &frame, name, payload, src),
             Body::Ack => self.pending.native(frame.id, || Event::Ack(frame.sender)),

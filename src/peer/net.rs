@@ -52,6 +52,20 @@ pub(crate) fn unicast_socket(config: &Config) -> Result<UdpSocket> {
     Ok(sock.into())
 }
 
+/// The address our multicast leaves from: the configured interface, or,
+/// when the kernel chooses, the source address of its route to the group.
+/// Connecting a UDP socket sends nothing; it only asks the routing table.
+/// 0.0.0.0 when the route's interface has no address of link scope or
+/// wider (loopback with a multicast route, say): then nobody knows better.
+pub(crate) fn source_ip(config: &Config) -> std::net::IpAddr {
+    if !config.interface.is_unspecified() {
+        return config.interface.into();
+    }
+    let route = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|s| s.connect((config.group, config.port)).and(s.local_addr()));
+    route.map_or(config.interface.into(), |a| a.ip())
+}
+
 /// ENODEV means "no route" when the kernel chose the interface, and "no
 /// such interface" when the user named one.
 fn join_error(interface: Ipv4Addr, e: io::Error) -> Error {

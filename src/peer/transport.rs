@@ -47,7 +47,8 @@ pub(crate) struct Transport {
     group: SocketAddr,
     group_sock: UdpSocket,
     unicast_sock: UdpSocket,
-    /// The unicast socket's address, as advertised in probe replies.
+    /// The unicast socket's address, with the interface's address rather
+    /// than 0.0.0.0 when the kernel chose the interface.
     local: SocketAddr,
     /// Set by [`Transport::stop`] before it wakes the readers.
     stopped: AtomicBool,
@@ -72,8 +73,9 @@ impl Transport {
     pub fn open(config: &Config, counters: Arc<Counters>) -> Result<Transport> {
         let group_sock = net::group_socket(config)?;
         let unicast_sock = net::unicast_socket(config)?;
-        let local =
+        let bound =
             unicast_sock.local_addr().map_err(crate::error::io("read the socket address"))?;
+        let local = SocketAddr::new(net::source_ip(config), bound.port());
         Ok(Transport {
             group: SocketAddr::from((config.group, config.port)),
             group_sock,
@@ -89,7 +91,7 @@ impl Transport {
         self.group
     }
 
-    /// Where this peer takes unicast traffic.
+    /// Where this peer takes unicast traffic, as others see it.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
