@@ -105,7 +105,7 @@ fn close_ends_a_send_and_a_discovery_in_flight_with_closed() {
     let (_sock, target) = silent_target();
     let long = Duration::from_secs(60);
     let (send, discover) = thread::scope(|s| {
-        let send = s.spawn(|| me.send_to(b"x", &[target.clone()], long));
+        let send = s.spawn(|| me.send_to(b"x", std::slice::from_ref(&target), long));
         let discover = s.spawn(|| me.discover_within(Some(5), long));
         // Let both start: each has sent its first datagram by then.
         common::eventually("both operations sent", || me.stats().datagrams_out >= 2);
