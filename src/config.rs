@@ -27,6 +27,7 @@ pub struct Config {
     pub(crate) queue_capacity: usize,
     pub(crate) legacy: bool,
     pub(crate) ack_when: AckWhen,
+    pub(crate) receiver: bool,
 }
 
 /// The original SimpleP2P's group, so both can share a network.
@@ -50,6 +51,7 @@ impl Default for Config {
             queue_capacity: 256,
             legacy: true,
             ack_when: AckWhen::Queued,
+            receiver: true,
         }
     }
 }
@@ -132,6 +134,16 @@ impl Config {
     /// Copies that arrive while it waits are dropped, not acknowledged.
     pub fn ack_on_recv(mut self, on: bool) -> Self {
         self.ack_when = if on { AckWhen::Taken } else { AckWhen::Queued };
+        self
+    }
+
+    /// Whether this peer is a receiver: found by discovery, and taking and
+    /// acknowledging messages. Defaults to on. Off for a peer that only
+    /// discovers and sends, like the CLI's `send` and `peers`: it answers
+    /// no probe and takes no message, so no other sender mistakes it for a
+    /// receiver and gets a PASS for a message that left with it.
+    pub fn receiver(mut self, on: bool) -> Self {
+        self.receiver = on;
         self
     }
 

@@ -109,6 +109,8 @@ struct Core {
     local: SocketAddr,
     /// Whether the original's protocol is spoken.
     legacy: bool,
+    /// Whether probes are answered and messages taken ([`Config::receiver`]).
+    receiver: bool,
     transport: Transport,
     pending: Pending,
     inbox: Inbox,
@@ -227,6 +229,7 @@ impl Peer {
             id: Uuid::new_v4(),
             local: transport.local_addr(),
             legacy: config.legacy,
+            receiver: config.receiver,
             transport,
             pending: Pending::new(Arc::clone(&counters)),
             inbox: Inbox::new(config.queue_capacity, config.ack_when),

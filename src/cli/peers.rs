@@ -42,7 +42,9 @@ pub(super) fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
     check_expect(cmd.expect)?;
     let timeout = check_timeout(cmd.timeout)?;
     let start = Instant::now();
-    let peer = Peer::start(config.quiet_window(check_quiet(cmd.quiet)?))?;
+    // Not a receiver: another sender must never count this process.
+    let config = config.receiver(false).quiet_window(check_quiet(cmd.quiet)?);
+    let peer = Peer::start(config)?;
     let found = discover(&peer, cmd.legacy, cmd.expect, timeout)?;
     let elapsed = start.elapsed();
     let ok = found.len() >= cmd.expect.unwrap_or(1);

@@ -81,7 +81,9 @@ pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     // Refused before any socket is opened: nothing is sent.
     simplep2p::check_message(&data, cmd.legacy)?;
     let start = Instant::now();
-    let peer = Peer::start(config.quiet_window(check_quiet(cmd.quiet)?))?;
+    // Not a receiver: another sender must never count this process.
+    let config = config.receiver(false).quiet_window(check_quiet(cmd.quiet)?);
+    let peer = Peer::start(config)?;
     let report = peer.discover_and_send(&data, cmd.expect, timeout, cmd.legacy)?;
     let found = report.acked.len() + report.missing.len();
     let elapsed = start.elapsed();

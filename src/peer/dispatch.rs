@@ -28,14 +28,17 @@ impl Handler for Core {
             return; // our own multicast, looped back
         }
         match frame.body {
-            Body::Probe { .. } => answer_probe(self, &frame, buf.len(), src),
+            Body::Probe { .. } if self.receiver => answer_probe(self, &frame, buf.len(), src),
             // Where the reply came from, not the address it claims: replies
             // leave from the unicast socket, so that is where the peer takes
             // traffic, and a claim could point anywhere.
             Body::ProbeReply { name, .. } => self.pending.native(frame.id, || {
                 Event::Reply(PeerInfo { id: frame.sender, addr: src, name: name.to_owned() })
             }),
-            Body::Message { name, payload } => deliver(self, &frame, name, payload, src),
+            Body::Message { name, payload } if self.receiver => {
+                deliver(self, &frame, name, payload, src);
+            }
+            Body::Probe { .. } | Body::Message { .. } => {} // not a receiver
             Body::Ack => self.pending.native(frame.id, || Event::Ack(frame.sender)),
             Body::Goodbye => {
                 self.members.remove(frame.sender);

@@ -23,10 +23,10 @@ pub(super) fn handle(core: &Core, buf: &[u8], src: SocketAddr) {
         let _ = core.transport.send(&legacy::encode(datagram), core.transport.group());
     };
     match datagram {
-        Legacy::Discover { asker } if asker != me => {
+        Legacy::Discover { asker } if asker != me && core.receiver => {
             answer(&Legacy::Discovered { asker, peer: me });
         }
-        Legacy::Message { sender, text } if sender != me => {
+        Legacy::Message { sender, text } if sender != me && core.receiver => {
             let msg = || Message {
                 sender,
                 addr: src,
