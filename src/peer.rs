@@ -17,7 +17,7 @@ mod transport;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use uuid::Uuid;
 
@@ -58,6 +58,23 @@ pub struct Message {
     pub name: String,
     /// The bytes, exactly as sent.
     pub data: Vec<u8>,
+    /// When the sender sent it, by the sender's clock (`None` from the
+    /// original's protocol, which does not say).
+    pub sent_at: Option<SystemTime>,
+    /// When the sender stops waiting for acknowledgements, by its clock.
+    pub deadline: Option<SystemTime>,
+    /// When this peer read it from its socket, by this peer's clock.
+    pub received_at: SystemTime,
+}
+
+impl Message {
+    /// Whether it was read after its sender had stopped waiting, so that the
+    /// sender reported it unacknowledged (FAIL): this peer was paused, say.
+    /// Compares two clocks, so it is only as right as they agree (on one
+    /// host, exactly).
+    pub fn is_late(&self) -> bool {
+        self.deadline.is_some_and(|d| self.received_at > d)
+    }
 }
 
 /// What became of one [`Peer::send`].
@@ -399,7 +416,12 @@ impl Peer {
     ) -> Result<SendReport> {
         check_message(data, false)?;
         let id = self.core.pending.next_id();
-        let msg = self.core.encode(id, Body::Message { name: &self.core.name, payload: data })?;
+        let timing = Some(wire::Timing {
+            sent_at_ms: unix_ms(SystemTime::now()),
+            wait_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+        });
+        let body = Body::Message { timing, name: &self.core.name, payload: data };
+        let msg = self.core.encode(id, body)?;
         self.send_op(Route::Native(id), id, &msg, targets, timeout, reach)
     }
 
@@ -540,6 +562,12 @@ impl Peer {
     pub fn wait_closed(&self, timeout: Option<Duration>) -> bool {
         self.core.inbox.wait_closed(timeout.map(|t| ops::after(Instant::now(), t)))
     }
+}
+
+/// Milliseconds since the Unix epoch (0 for a clock set before it).
+fn unix_ms(t: SystemTime) -> u64 {
+    let ms = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
+    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 /// Whether `data` can be sent, checked before any socket is opened: at most

@@ -31,8 +31,13 @@ pub const MAX_NAME: usize = 64;
 /// Flag bits a receiver must understand: a datagram with an unknown one
 /// set is dropped. Bits outside this mask may be ignored by a receiver.
 pub const FLAGS_MUST_UNDERSTAND: u16 = 0x00ff;
-/// Flag bits this version understands (none yet).
-pub const FLAGS_KNOWN: u16 = 0;
+/// Must-understand flag: a message whose body starts with a [`Timing`].
+/// Peers that predate it drop such messages rather than misread them.
+pub const FLAG_TIMED: u16 = 0x0001;
+/// Flag bits this version understands.
+pub const FLAGS_KNOWN: u16 = FLAG_TIMED;
+/// Length of a [`Timing`] on the wire.
+pub const TIMING_LEN: usize = 8 + 4;
 
 mod field {
     use std::ops::Range;
@@ -52,7 +57,18 @@ pub const MAX_REPLY_BODY: usize = 1 + 16 + 2 + 1 + MAX_NAME;
 /// Size of a probe once padded so that no reply can be larger than it.
 pub const PROBE_LEN: usize = HEADER_LEN + MAX_REPLY_BODY;
 /// Largest datagram this version produces or accepts.
-pub const MAX_DATAGRAM: usize = HEADER_LEN + 1 + MAX_NAME + MAX_MESSAGE;
+pub const MAX_DATAGRAM: usize = HEADER_LEN + TIMING_LEN + 1 + MAX_NAME + MAX_MESSAGE;
+
+/// When a message was sent and how long its sender waits for acks, by the
+/// sender's clock: a receiver can tell a message that arrives after its
+/// sender gave up (a paused receiver, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Milliseconds since the Unix epoch when the first copy was sent.
+    pub sent_at_ms: u64,
+    /// Milliseconds after `sent_at_ms` that the sender stops waiting.
+    pub wait_ms: u32,
+}
 
 /// What a datagram is for; the byte at offset 5. Grows with the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +131,9 @@ pub enum Body<'a> {
     },
     /// Application data.
     Message {
+        /// When it was sent and until when its sender waits; sent with
+        /// [`FLAG_TIMED`].
+        timing: Option<Timing>,
         /// The sender's name, possibly empty.
         name: &'a str,
         /// The message bytes, at most [`MAX_MESSAGE`].
@@ -258,11 +277,15 @@ pub fn decode(buf: &[u8]) -> Result<Frame<'_>, WireError> {
         flags,
         sender: Uuid::from_bytes(sender),
         id: u64::from_be_bytes(id),
-        body: decode_body(kind, rest)?,
+        body: decode_body(kind, flags, rest)?,
     })
 }
 
-fn decode_body(kind: Kind, body: &[u8]) -> Result<Body<'_>, WireError> {
+fn decode_body(kind: Kind, flags: u16, body: &[u8]) -> Result<Body<'_>, WireError> {
+    let timed = flags & FLAG_TIMED != 0;
+    if timed && kind != Kind::Message {
+        return Err(WireError::UnknownFlags(FLAG_TIMED)); // not a flag this kind takes
+    }
     let mut r = Reader(body);
     let decoded = match kind {
         Kind::Probe => {
@@ -285,12 +308,19 @@ fn decode_body(kind: Kind, body: &[u8]) -> Result<Body<'_>, WireError> {
             Body::ProbeReply { addr: SocketAddr::new(ip, port), name }
         }
         Kind::Message => {
+            let timing = if timed {
+                let sent_at_ms = u64::from_be_bytes(r.array::<8>("sent at")?);
+                let wait_ms = u32::from_be_bytes(r.array::<4>("wait")?);
+                Some(Timing { sent_at_ms, wait_ms })
+            } else {
+                None
+            };
             let name = r.name()?;
             let payload = std::mem::take(&mut r.0);
             if payload.len() > MAX_MESSAGE {
                 return Err(WireError::MessageTooLarge(payload.len()));
             }
-            Body::Message { name, payload }
+            Body::Message { timing, name, payload }
         }
         Kind::Ack => Body::Ack,
         Kind::Goodbye => Body::Goodbye,
@@ -346,7 +376,9 @@ impl Frame<'_> {
                 let ip = if addr.is_ipv4() { 4 } else { 16 };
                 1 + ip + 2 + 1 + name.len()
             }
-            Body::Message { name, payload } => 1 + name.len() + payload.len(),
+            Body::Message { timing, name, payload } => {
+                timing.map_or(0, |_| TIMING_LEN) + 1 + name.len() + payload.len()
+            }
             Body::Ack | Body::Goodbye => 0,
         }
     }
@@ -372,7 +404,10 @@ impl Frame<'_> {
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
         out.push(self.body.kind() as u8);
-        out.extend_from_slice(&self.flags.to_be_bytes());
+        // The timed flag says whether the body has a timing: set from it.
+        let timed = matches!(self.body, Body::Message { timing: Some(_), .. });
+        let flags = (self.flags & !FLAG_TIMED) | if timed { FLAG_TIMED } else { 0 };
+        out.extend_from_slice(&flags.to_be_bytes());
         out.extend_from_slice(self.sender.as_bytes());
         out.extend_from_slice(&self.id.to_be_bytes());
         out.extend_from_slice(&body_len.to_be_bytes());
@@ -392,7 +427,11 @@ impl Frame<'_> {
                 out.extend_from_slice(&addr.port().to_be_bytes());
                 push_name(out, name);
             }
-            Body::Message { name, payload } => {
+            Body::Message { timing, name, payload } => {
+                if let Some(t) = timing {
+                    out.extend_from_slice(&t.sent_at_ms.to_be_bytes());
+                    out.extend_from_slice(&t.wait_ms.to_be_bytes());
+                }
                 push_name(out, name);
                 out.extend_from_slice(payload);
             }
@@ -438,6 +477,36 @@ mod tests {
         0x01, b'a', b'h', b'i', // name "a", payload "hi"
     ];
 
+    /// Sent at 2026-11-25 16:00:00 UTC, waiting one second.
+    const TIMING: Timing = Timing { sent_at_ms: 1_795_622_400_000, wait_ms: 1000 };
+
+    /// The same message, timed: the second example in PROTOCOL.md.
+    static TIMED_BYTES: [u8; 50] = [
+        0x53, 0x50, 0x32, 0x50, // magic "SP2P"
+        0x01, 0x03, 0x00, 0x01, // version 1, kind 3 (message), flags 0x0001 (timed)
+        0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x41, 0xd1, // sender
+        0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, // id 7
+        0x00, 0x10, // body length 16
+        0x00, 0x00, 0x01, 0xa2, 0x13, 0x6f, 0x70, 0x00, // sent at (ms since 1970)
+        0x00, 0x00, 0x03, 0xe8, // wait 1000 ms
+        0x01, b'a', b'h', b'i', // name "a", payload "hi"
+    ];
+
+    #[test]
+    fn timed_fixture_both_ways() {
+        let timed = Body::Message { timing: Some(TIMING), name: "a", payload: b"hi" };
+        assert_eq!(frame(timed.clone()).to_vec().unwrap(), TIMED_BYTES);
+        assert_eq!(decode(&TIMED_BYTES).unwrap(), Frame { flags: FLAG_TIMED, ..frame(timed) });
+    }
+
+    #[test]
+    fn the_timed_flag_on_another_kind_is_refused() {
+        let mut ack = frame(Body::Ack).to_vec().unwrap();
+        ack[7] = 0x01;
+        assert_eq!(decode(&ack), Err(WireError::UnknownFlags(FLAG_TIMED)));
+    }
+
     fn frame(body: Body<'_>) -> Frame<'_> {
         Frame { flags: 0, sender: SENDER, id: 7, body }
     }
@@ -448,8 +517,19 @@ mod tests {
             frame(Body::Probe { padding: 0 }),
             frame(Body::ProbeReply { addr: "127.0.0.1:4000".parse().unwrap(), name: "alice" }),
             frame(Body::ProbeReply { addr: "[::1]:4000".parse().unwrap(), name: "" }),
-            frame(Body::Message { name: "", payload: b"hello there\n\xff\x00" }),
-            frame(Body::Message { name: "n", payload: &[0xab; MAX_MESSAGE] }),
+            frame(Body::Message { timing: None, name: "", payload: b"hello there\n\xff\x00" }),
+            Frame {
+                flags: FLAG_TIMED,
+                ..frame(Body::Message { timing: Some(TIMING), name: "t", payload: b"x" })
+            },
+            Frame {
+                flags: FLAG_TIMED,
+                ..frame(Body::Message {
+                    timing: Some(TIMING),
+                    name: "n",
+                    payload: &[0xab; MAX_MESSAGE],
+                })
+            },
             frame(Body::Ack),
             frame(Body::Goodbye),
         ]
@@ -458,12 +538,13 @@ mod tests {
     #[test]
     fn deconstruct_fixture() {
         let f = decode(&MESSAGE_BYTES).unwrap();
-        assert_eq!(f, frame(Body::Message { name: "a", payload: b"hi" }));
+        assert_eq!(f, frame(Body::Message { timing: None, name: "a", payload: b"hi" }));
     }
 
     #[test]
     fn construct_fixture() {
-        let bytes = frame(Body::Message { name: "a", payload: b"hi" }).to_vec().unwrap();
+        let bytes =
+            frame(Body::Message { timing: None, name: "a", payload: b"hi" }).to_vec().unwrap();
         assert_eq!(bytes, MESSAGE_BYTES);
     }
 
@@ -522,8 +603,11 @@ mod tests {
     #[test]
     fn unknown_flags() {
         let mut bytes = MESSAGE_BYTES;
+        bytes[7] = 0x02;
+        assert_eq!(decode(&bytes), Err(WireError::UnknownFlags(2)));
+        // Timed, but the body is too short to hold the timing.
         bytes[7] = 0x01;
-        assert_eq!(decode(&bytes), Err(WireError::UnknownFlags(1)));
+        assert_eq!(decode(&bytes), Err(WireError::FieldTruncated("sent at")));
     }
 
     #[test]
@@ -611,10 +695,12 @@ mod tests {
     #[test]
     fn oversize_message() {
         let payload = vec![0u8; MAX_MESSAGE + 1];
-        let f = frame(Body::Message { name: "", payload: &payload });
+        let f = frame(Body::Message { timing: None, name: "", payload: &payload });
         assert_eq!(f.to_vec(), Err(WireError::MessageTooLarge(MAX_MESSAGE + 1)));
         // And a peer that sends one anyway is refused on decode.
-        let mut bytes = frame(Body::Message { name: "", payload: &payload[1..] }).to_vec().unwrap();
+        let mut bytes = frame(Body::Message { timing: None, name: "", payload: &payload[1..] })
+            .to_vec()
+            .unwrap();
         bytes.push(0);
         let len = (bytes.len() - HEADER_LEN) as u16;
         bytes[32..34].copy_from_slice(&len.to_be_bytes());

@@ -9,7 +9,7 @@
 
 use simplep2p::Uuid;
 use simplep2p::wire::legacy::{self, Legacy};
-use simplep2p::wire::{self, Body, Frame, HEADER_LEN};
+use simplep2p::wire::{self, Body, Frame, HEADER_LEN, Timing};
 
 /// SplitMix64: small, fast and good enough to pick mutations.
 struct Rng(u64);
@@ -42,7 +42,11 @@ fn valid_native(rng: &mut Rng, name: &str, payload: &[u8]) -> Vec<u8> {
     let body = match rng.below(5) {
         0 => Body::Probe { padding: rng.below(100) as u16 },
         1 => Body::ProbeReply { addr: ([127, 0, 0, 1], rng.next() as u16).into(), name },
-        2 => Body::Message { name, payload },
+        2 => {
+            let timing = (rng.below(2) == 0)
+                .then(|| Timing { sent_at_ms: rng.next(), wait_ms: rng.next() as u32 });
+            Body::Message { timing, name, payload }
+        }
         3 => Body::Ack,
         _ => Body::Goodbye,
     };

@@ -118,7 +118,7 @@ fn a_million_made_up_peers_leave_memory_bounded_and_behaviour_correct() {
         // Messages (delivered and remembered for dedupe), acks and replies
         // (for no operation), each from a UUID never seen before.
         let body = match i % 3 {
-            0 => Body::Message { name: "ghost", payload: b"boo" },
+            0 => Body::Message { timing: None, name: "ghost", payload: b"boo" },
             1 => Body::Ack,
             _ => Body::ProbeReply { addr: unicast, name: "ghost" },
         };

@@ -123,3 +123,47 @@ fn close_ends_a_send_and_a_discovery_in_flight_with_closed() {
     assert!(matches!(me.send_to(b"y", &[target], long), Err(Error::Closed)));
     assert_eq!(me.stats().datagrams_out, sent);
 }
+
+#[test]
+fn a_message_read_after_its_sender_gave_up_says_so() {
+    let port = free_port();
+    let receiver = Peer::start(config(port)).unwrap();
+    let raw = common::raw_socket();
+    let now_ms = |back: u64| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        now.as_millis() as u64 - back
+    };
+    for (id, sent_at_ms, late) in [(1, now_ms(10_000), true), (2, now_ms(0), false)] {
+        let timing = Some(wire::Timing { sent_at_ms, wait_ms: 1000 });
+        let body = Body::Message { timing, name: "", payload: b"t" };
+        let bytes = Frame { flags: 0, sender: Uuid::new_v4(), id, body }.to_vec().unwrap();
+        raw.send_to(&bytes, receiver.local_addr()).unwrap();
+        let msg = receiver.recv_timeout(DEADLINE).unwrap().expect("delivered all the same");
+        assert_eq!(msg.is_late(), late, "{msg:?}");
+        assert!(msg.sent_at.is_some() && msg.deadline.is_some());
+    }
+    // Our own sends carry their timing.
+    let sender = Peer::start(config(port)).unwrap();
+    sender.send_to(b"now", &[info(&receiver)], DEADLINE).unwrap();
+    let msg = receiver.recv_timeout(DEADLINE).unwrap().unwrap();
+    assert!(!msg.is_late());
+    assert!(msg.deadline.unwrap() > msg.sent_at.unwrap());
+}
+
+#[test]
+fn with_ack_on_recv_a_message_is_acknowledged_only_once_taken() {
+    let port = free_port();
+    let bob = Peer::start(config(port).ack_on_recv(true)).unwrap();
+    let alice = Peer::start(config(port)).unwrap();
+    let short = Duration::from_millis(300);
+    let report = alice.send_to(b"one", &[info(&bob)], short).unwrap();
+    assert!(report.acked.is_empty(), "queued is not taken: {report:?}");
+    assert_eq!(bob.recv().unwrap().data, b"one");
+    // Taken while the send still waits: acknowledged.
+    let report = thread::scope(|s| {
+        let send = s.spawn(|| alice.send_to(b"two", &[info(&bob)], DEADLINE));
+        assert_eq!(bob.recv().unwrap().data, b"two");
+        send.join().unwrap().unwrap()
+    });
+    assert!(report.all_acked(), "{report:?}");
+}

@@ -105,8 +105,12 @@ fn a_retransmitted_message_is_delivered_once_and_acknowledged_every_time() {
     let receiver = Peer::start(config(port)).unwrap();
     let raw = raw_socket();
     let sender = Uuid::new_v4();
-    let frame =
-        Frame { flags: 0, sender, id: 42, body: Body::Message { name: "raw", payload: b"once" } };
+    let frame = Frame {
+        flags: 0,
+        sender,
+        id: 42,
+        body: Body::Message { timing: None, name: "raw", payload: b"once" },
+    };
     let bytes = frame.to_vec().unwrap();
     // The first copy by multicast, then two retransmissions by unicast.
     raw.send_to(&bytes, group(port)).unwrap();

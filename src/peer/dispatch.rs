@@ -4,13 +4,14 @@
 //! original's datagrams take the same paths through [`super::legacy`].
 
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
 
 use super::inbox::{Ack, Begin, Key, Pushed};
 use super::pending::Event;
 use super::stats::bump;
 use super::transport::{Handler, Transport};
 use super::{Core, Message, PeerInfo, Verdict, legacy, lock};
-use crate::wire::{self, Body, Frame, WireError};
+use crate::wire::{self, Body, Frame, Timing, WireError};
 
 impl Handler for Core {
     fn transport(&self) -> &Transport {
@@ -35,8 +36,8 @@ impl Handler for Core {
             Body::ProbeReply { name, .. } => self.pending.native(frame.id, || {
                 Event::Reply(PeerInfo { id: frame.sender, addr: src, name: name.to_owned() })
             }),
-            Body::Message { name, payload } if self.receiver => {
-                deliver(self, &frame, name, payload, src);
+            Body::Message { timing, name, payload } if self.receiver => {
+                deliver(self, &frame, timing, name, payload, src);
             }
             Body::Probe { .. } | Body::Message { .. } => {} // not a receiver
             Body::Ack => self.pending.native(frame.id, || Event::Ack(frame.sender)),
@@ -65,12 +66,24 @@ fn answer_probe(core: &Core, probe: &Frame<'_>, probe_len: usize, src: SocketAdd
 
 /// Queues a message once, or hands it to the delivery handler, and
 /// acknowledges it when it is due; see [`super::inbox`].
-fn deliver(core: &Core, frame: &Frame<'_>, name: &str, payload: &[u8], src: SocketAddr) {
+fn deliver(
+    core: &Core,
+    frame: &Frame<'_>,
+    timing: Option<Timing>,
+    name: &str,
+    payload: &[u8],
+    src: SocketAddr,
+) {
+    let received_at = SystemTime::now();
+    let at = |ms: u64| SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(ms));
     let msg = || Message {
         sender: frame.sender,
         addr: src,
         name: name.to_owned(),
         data: payload.to_vec(),
+        sent_at: timing.and_then(|t| at(t.sent_at_ms)),
+        deadline: timing.and_then(|t| at(t.sent_at_ms.saturating_add(t.wait_ms.into()))),
+        received_at,
     };
     let Some(bytes) = core.encode_or_count(&core.frame(frame.id, Body::Ack)) else { return };
     accept(core, Some((frame.sender, frame.id)), msg, Ack { bytes, to: src });

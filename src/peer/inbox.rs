@@ -292,6 +292,9 @@ mod tests {
             addr: "127.0.0.1:9".parse().unwrap(),
             name: String::new(),
             data: data.to_vec(),
+            sent_at: None,
+            deadline: None,
+            received_at: std::time::SystemTime::now(),
         }
     }
 

@@ -32,6 +32,9 @@ pub(super) fn handle(core: &Core, buf: &[u8], src: SocketAddr) {
                 addr: src,
                 name: String::new(),
                 data: text.as_bytes().to_vec(),
+                sent_at: None,
+                deadline: None,
+                received_at: std::time::SystemTime::now(),
             };
             let bytes = legacy::encode(&Legacy::Response { sender, peer: me, text });
             let ack = Ack { bytes, to: core.transport.group() };
