@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::peer::AckWhen;
+use crate::peer::{AckWhen, Rate};
 use crate::wire;
 
 /// Settings for [`Peer::start`](crate::Peer::start). Build with the setters:
@@ -28,6 +28,8 @@ pub struct Config {
     pub(crate) legacy: bool,
     pub(crate) ack_when: AckWhen,
     pub(crate) receiver: bool,
+    pub(crate) answer_rate: Rate,
+    pub(crate) answer_rate_total: Rate,
 }
 
 /// The original SimpleP2P's group, so both can share a network.
@@ -52,6 +54,8 @@ impl Default for Config {
             legacy: true,
             ack_when: AckWhen::Queued,
             receiver: true,
+            answer_rate: Rate { per_second: 2000.0, burst: 500.0 },
+            answer_rate_total: Rate { per_second: 20_000.0, burst: 2000.0 },
         }
     }
 }
@@ -147,6 +151,19 @@ impl Config {
         self
     }
 
+    /// How often probes, challenges and the original's discoveries are
+    /// answered: `per_source` for each source address, `total` for all
+    /// together, so that a flood from one address or from many spoofed ones
+    /// yields a bounded rate of answers. Refusals are counted
+    /// (`rate_limited`). Defaults: 2,000 a second per source (bursts of
+    /// 500), 20,000 in total (bursts of 2,000): far above what discovery
+    /// needs (a probe, repeated at most 20 times a second while it waits).
+    pub fn answer_rate(mut self, per_source: Rate, total: Rate) -> Self {
+        self.answer_rate = per_source;
+        self.answer_rate_total = total;
+        self
+    }
+
     /// Checks every setting that can be wrong before anything is opened;
     /// [`Peer::start`](crate::Peer::start) calls it, and so do the CLI and
     /// the C and Python bindings, so all four refuse the same things.
@@ -168,6 +185,11 @@ impl Config {
         }
         if !(1..=MAX_QUEUE_CAPACITY).contains(&self.queue_capacity) {
             return Err(Error::BadQueueCapacity(self.queue_capacity));
+        }
+        for rate in [self.answer_rate, self.answer_rate_total] {
+            if !(rate.per_second >= 0.0 && rate.burst >= 1.0) {
+                return Err(Error::BadRate);
+            }
         }
         if !self.group.is_multicast() {
             return Err(Error::BadGroup(self.group));

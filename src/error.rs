@@ -32,6 +32,9 @@ pub enum Error {
     /// An application queue capacity outside 1..=65,536.
     /// Retrying does not help: pass one in range.
     BadQueueCapacity(usize),
+    /// An answer rate that is negative, not a number, or whose burst is
+    /// under 1. Retrying does not help: pass a rate of 0 or more, a burst of 1 or more.
+    BadRate,
     /// The peer was started with the original's protocol turned off
     /// ([`Config::legacy`](crate::Config::legacy)), so it cannot speak it.
     /// Retrying does not help: start a peer with it on.
@@ -89,6 +92,9 @@ impl fmt::Display for Error {
                 f,
                 "queue capacity {n} is out of range: pass 1 to {}",
                 crate::config::MAX_QUEUE_CAPACITY
+            ),
+            Error::BadRate => f.write_str(
+                "answer rates must be 0 or more a second, with a burst of at least 1",
             ),
             Error::LegacyOff => f.write_str(
                 "this peer was started with the original's protocol turned off: start one with it on",

@@ -102,6 +102,7 @@ fn code_of(e: &Error) -> c_int {
         | Error::BadPort
         | Error::BadTtl(_)
         | Error::BadQueueCapacity(_)
+        | Error::BadRate
         | Error::LegacyOff => SP2P_ERR_ARG,
         Error::MessageTooLarge(_) => SP2P_ERR_TOO_LARGE,
         Error::Closed => SP2P_ERR_CLOSED,

@@ -65,7 +65,8 @@ pub use config::{Config, DEFAULT_GROUP, DEFAULT_PORT, MAX_QUEUE_CAPACITY};
 pub use error::{Error, Result};
 pub use ffi::{SignalGuard, close_on_termination};
 pub use peer::{
-    DEDUPE_WINDOW, MAX_PEERS, Message, Peer, PeerInfo, SendReport, Stats, Verdict, check_message,
+    DEDUPE_WINDOW, MAX_PEERS, Message, Peer, PeerInfo, Rate, SendReport, Stats, Verdict,
+    check_message,
 };
 pub use uuid::Uuid;
 

@@ -4,9 +4,11 @@
 //! caller's thread; everything the reader threads do starts in
 //! [`dispatch`]. See the crate docs for the map.
 
+mod addresses;
 mod dispatch;
 mod inbox;
 mod legacy;
+mod limit;
 mod members;
 mod net;
 mod ops;
@@ -21,13 +23,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use uuid::Uuid;
 
+use self::addresses::Addresses;
 pub(crate) use self::inbox::AckWhen;
 pub use self::inbox::DEDUPE_WINDOW;
 use self::inbox::Inbox;
+use self::limit::Limiter;
+pub use self::limit::Rate;
 use self::members::Members;
 pub use self::ops::MAX_PEERS;
 use self::ops::{Action, Discovery, Reach, SendOp};
-use self::pending::{Pending, Route};
+use self::pending::{Pending, Route, fresh_id};
 pub use self::stats::Stats;
 use self::stats::{Counters, bump};
 pub(crate) use self::transport::Closer;
@@ -130,6 +135,10 @@ struct Core {
     receiver: bool,
     transport: Transport,
     pending: Pending,
+    /// Which addresses have proven they receive there.
+    addresses: Addresses,
+    /// How often probes and challenges are answered.
+    limiter: Limiter,
     inbox: Inbox,
     /// Where messages go instead of the inbox, if the application said so.
     sink: Option<Sink>,
@@ -249,6 +258,8 @@ impl Peer {
             receiver: config.receiver,
             transport,
             pending: Pending::new(Arc::clone(&counters)),
+            addresses: Addresses::default(),
+            limiter: Limiter::new(config.answer_rate, config.answer_rate_total),
             inbox: Inbox::new(config.queue_capacity, config.ack_when),
             sink,
             members: Members::default(),
@@ -325,7 +336,7 @@ impl Peer {
         expect: Option<usize>,
         timeout: Duration,
     ) -> Result<Vec<PeerInfo>> {
-        let id = self.core.pending.next_id();
+        let id = fresh_id()?;
         let probe = self.core.encode(id, Body::Probe { padding: wire::MAX_REPLY_BODY as u16 })?;
         let found = self.discover_op(Route::Native(id), id, &probe, expect, timeout)?;
         self.core.members.set(found.clone());
@@ -347,7 +358,7 @@ impl Peer {
         timeout: Duration,
     ) -> Result<Vec<PeerInfo>> {
         let probe = legacy::probe(&self.core)?;
-        let key = self.core.pending.next_id();
+        let key = fresh_id()?;
         self.discover_op(Route::LegacyDiscover, key, &probe, expect, timeout)
     }
 
@@ -415,7 +426,7 @@ impl Peer {
         reach: Reach,
     ) -> Result<SendReport> {
         check_message(data, false)?;
-        let id = self.core.pending.next_id();
+        let id = fresh_id()?;
         let timing = Some(wire::Timing {
             sent_at_ms: unix_ms(SystemTime::now()),
             wait_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
@@ -441,7 +452,7 @@ impl Peer {
         timeout: Duration,
     ) -> Result<SendReport> {
         let msg = legacy::message(&self.core, text)?;
-        let id = self.core.pending.next_id();
+        let id = fresh_id()?;
         // Registered before the message goes out, so no response is missed.
         self.send_op(Route::LegacySend(text.to_owned()), id, &msg, targets, timeout, Reach::Legacy)
     }
@@ -457,13 +468,20 @@ impl Peer {
     ) -> Result<SendReport> {
         let answers = self.core.pending.register(id, route)?;
         let mut send = SendOp::new(Instant::now(), timeout, targets, reach);
-        let transport = &self.core.transport;
+        let core = &self.core;
         ops::drive(&mut send, &answers, |action| match action {
-            Action::Multicast => transport.multicast(msg),
-            Action::Unicast(to) => transport.send(msg, to).map_err(crate::error::io("send")),
+            Action::Multicast => core.transport.multicast(msg),
+            // A message goes to an address only once it has proven it
+            // receives there; until then the address is challenged, and the
+            // proof brings the operation back to send (Event::Proven).
+            Action::Unicast(to) | Action::Resend(to) if !core.addresses.is_proven(to) => {
+                dispatch::challenge(core, to, Instant::now());
+                Ok(())
+            }
+            Action::Unicast(to) => core.transport.send(msg, to).map_err(crate::error::io("send")),
             Action::Resend(to) => {
-                transport.send(msg, to).map_err(crate::error::io("send again"))?;
-                bump(&self.core.counters.retransmissions);
+                core.transport.send(msg, to).map_err(crate::error::io("send again"))?;
+                bump(&core.counters.retransmissions);
                 Ok(())
             }
         })?;

@@ -17,8 +17,9 @@ pub mod legacy;
 
 /// The first four bytes of every simplep2p datagram: ASCII `SP2P`.
 pub const MAGIC: [u8; 4] = *b"SP2P";
-/// The only version this implementation speaks.
-pub const VERSION: u8 = 1;
+/// The only version this implementation speaks. Version 1 (wave 1) had
+/// counter ids and no address proof; its datagrams are dropped and counted.
+pub const VERSION: u8 = 2;
 /// Largest message payload, in bytes.
 ///
 /// 16 KiB: a datagram this size is 12 Ethernet fragments, few enough that
@@ -84,6 +85,10 @@ pub enum Kind {
     Ack = 4,
     /// "I am leaving", multicast.
     Goodbye = 5,
+    /// "Do you receive at this address?", unicast; the id is a fresh token.
+    Challenge = 6,
+    /// "I do": the challenge's token, echoed to where it came from.
+    Proof = 7,
 }
 
 impl Kind {
@@ -94,6 +99,8 @@ impl Kind {
             3 => Kind::Message,
             4 => Kind::Ack,
             5 => Kind::Goodbye,
+            6 => Kind::Challenge,
+            7 => Kind::Proof,
             _ => return None,
         })
     }
@@ -143,6 +150,10 @@ pub enum Body<'a> {
     Ack,
     /// The sender is leaving the group.
     Goodbye,
+    /// Asks the receiver to echo the frame's id (a token) in a [`Body::Proof`].
+    Challenge,
+    /// Echoes the token of a [`Body::Challenge`] in the frame's id.
+    Proof,
 }
 
 impl Body<'_> {
@@ -154,6 +165,8 @@ impl Body<'_> {
             Body::Message { .. } => Kind::Message,
             Body::Ack => Kind::Ack,
             Body::Goodbye => Kind::Goodbye,
+            Body::Challenge => Kind::Challenge,
+            Body::Proof => Kind::Proof,
         }
     }
 }
@@ -324,6 +337,8 @@ fn decode_body(kind: Kind, flags: u16, body: &[u8]) -> Result<Body<'_>, WireErro
         }
         Kind::Ack => Body::Ack,
         Kind::Goodbye => Body::Goodbye,
+        Kind::Challenge => Body::Challenge,
+        Kind::Proof => Body::Proof,
     };
     if !r.0.is_empty() {
         return Err(WireError::UnexpectedBody { kind, len: r.0.len() });
@@ -379,7 +394,7 @@ impl Frame<'_> {
             Body::Message { timing, name, payload } => {
                 timing.map_or(0, |_| TIMING_LEN) + 1 + name.len() + payload.len()
             }
-            Body::Ack | Body::Goodbye => 0,
+            Body::Ack | Body::Goodbye | Body::Challenge | Body::Proof => 0,
         }
     }
 
@@ -435,7 +450,7 @@ impl Frame<'_> {
                 push_name(out, name);
                 out.extend_from_slice(payload);
             }
-            Body::Ack | Body::Goodbye => {}
+            Body::Ack | Body::Goodbye | Body::Challenge | Body::Proof => {}
         }
         Ok(())
     }
@@ -469,7 +484,7 @@ mod tests {
     /// A message "hi" from SENDER, id 7, name "a": the example in PROTOCOL.md.
     static MESSAGE_BYTES: [u8; 38] = [
         0x53, 0x50, 0x32, 0x50, // magic "SP2P"
-        0x01, 0x03, 0x00, 0x00, // version 1, kind 3 (message), flags 0
+        0x02, 0x03, 0x00, 0x00, // version 2, kind 3 (message), flags 0
         0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x41, 0xd1, // sender
         0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8, //
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, // id 7
@@ -483,7 +498,7 @@ mod tests {
     /// The same message, timed: the second example in PROTOCOL.md.
     static TIMED_BYTES: [u8; 50] = [
         0x53, 0x50, 0x32, 0x50, // magic "SP2P"
-        0x01, 0x03, 0x00, 0x01, // version 1, kind 3 (message), flags 0x0001 (timed)
+        0x02, 0x03, 0x00, 0x01, // version 2, kind 3 (message), flags 0x0001 (timed)
         0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x41, 0xd1, // sender
         0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8, //
         0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, // id 7
@@ -532,6 +547,8 @@ mod tests {
             },
             frame(Body::Ack),
             frame(Body::Goodbye),
+            frame(Body::Challenge),
+            frame(Body::Proof),
         ]
     }
 
@@ -589,8 +606,10 @@ mod tests {
     #[test]
     fn unsupported_version() {
         let mut bytes = MESSAGE_BYTES;
-        bytes[4] = 2;
-        assert_eq!(decode(&bytes), Err(WireError::UnsupportedVersion(2)));
+        for version in [1, 3] {
+            bytes[4] = version;
+            assert_eq!(decode(&bytes), Err(WireError::UnsupportedVersion(version)));
+        }
     }
 
     #[test]

@@ -1,15 +1,21 @@
 //! One inbound datagram to where it belongs: decoded once, then a probe is
 //! answered, a message queued and acknowledged, a reply or ack handed to
-//! the operation waiting for it, a goodbye taken off the peer list. The
-//! original's datagrams take the same paths through [`super::legacy`].
+//! the operation waiting for it, a goodbye taken off the peer list, a
+//! challenge echoed and a proof recorded. The original's datagrams take
+//! the same paths through [`super::legacy`].
+//!
+//! Trust: a reply or ack counts only if it came to the unicast socket
+//! (where answers to our own datagrams go) carrying the unpredictable id of
+//! an operation in flight, and an ack or goodbye only from the address its
+//! peer answered from. Probes and challenges are answered at a bounded rate.
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::inbox::{Ack, Begin, Key, Pushed};
 use super::pending::Event;
 use super::stats::bump;
-use super::transport::{Handler, Transport};
+use super::transport::{Handler, Transport, Via};
 use super::{Core, Message, PeerInfo, Verdict, legacy, lock};
 use crate::wire::{self, Body, Frame, Timing, WireError};
 
@@ -19,31 +25,48 @@ impl Handler for Core {
     }
 
     /// Never panics on any input: every field is checked by the decoders.
-    fn on_datagram(&self, buf: &[u8], src: SocketAddr) {
+    fn on_datagram(&self, buf: &[u8], src: SocketAddr, via: Via) {
         let frame = match wire::decode(buf) {
             Ok(frame) => frame,
             Err(WireError::BadMagic) if self.legacy => return legacy::handle(self, buf, src),
+            Err(WireError::UnsupportedVersion(v)) if v < wire::VERSION => {
+                return bump(&self.counters.old_version);
+            }
             Err(_) => return bump(&self.counters.malformed),
         };
         if frame.sender == self.id {
             return; // our own multicast, looped back
         }
+        let answer = matches!(frame.body, Body::ProbeReply { .. } | Body::Ack | Body::Proof);
+        if answer && via != Via::Unicast {
+            return bump(&self.counters.forged); // answers come to the unicast socket
+        }
         match frame.body {
             Body::Probe { .. } if self.receiver => answer_probe(self, &frame, buf.len(), src),
-            // Where the reply came from, not the address it claims: replies
-            // leave from the unicast socket, so that is where the peer takes
-            // traffic, and a claim could point anywhere.
-            Body::ProbeReply { name, .. } => self.pending.native(frame.id, || {
-                Event::Reply(PeerInfo { id: frame.sender, addr: src, name: name.to_owned() })
-            }),
             Body::Message { timing, name, payload } if self.receiver => {
                 deliver(self, &frame, timing, name, payload, src);
             }
             Body::Probe { .. } | Body::Message { .. } => {} // not a receiver
-            Body::Ack => self.pending.native(frame.id, || Event::Ack(frame.sender)),
+            Body::ProbeReply { name, .. } => on_reply(self, &frame, name, buf.len(), src),
+            Body::Ack => {
+                if !self.pending.native(frame.id, || Event::Ack(frame.sender, Some(src))) {
+                    bump(&self.counters.forged);
+                }
+            }
             Body::Goodbye => {
-                self.members.remove(frame.sender);
-                self.pending.gone(frame.sender);
+                if !self.members.remove(frame.sender, src) {
+                    bump(&self.counters.forged);
+                }
+                // Operations check the address against their own targets.
+                self.pending.everyone(Event::Gone(frame.sender, src));
+            }
+            Body::Challenge => answer_challenge(self, &frame, src),
+            Body::Proof => {
+                if self.addresses.prove(src, frame.id) {
+                    self.pending.everyone(Event::Proven(src));
+                } else {
+                    bump(&self.counters.forged);
+                }
             }
         }
     }
@@ -59,7 +82,46 @@ fn answer_probe(core: &Core, probe: &Frame<'_>, probe_len: usize, src: SocketAdd
     if reply.encoded_len() > probe_len {
         return bump(&core.counters.probes_refused);
     }
+    if !core.limiter.allow(src, Instant::now()) {
+        return bump(&core.counters.rate_limited);
+    }
     if let Some(bytes) = core.encode_or_count(&reply) {
+        let _ = core.transport.send(&bytes, src);
+    }
+}
+
+/// Where the reply came from, not the address it claims, is the peer's
+/// address: replies leave from the unicast socket, and a claim could point
+/// anywhere. An address heard from for the first time is challenged at
+/// once, so that it has usually proven itself before a send needs it.
+fn on_reply(core: &Core, frame: &Frame<'_>, name: &str, len: usize, src: SocketAddr) {
+    let peer = || PeerInfo { id: frame.sender, addr: src, name: name.to_owned() };
+    if !core.pending.native(frame.id, || Event::Reply(peer())) {
+        return bump(&core.counters.forged); // no discovery asked for it
+    }
+    let now = Instant::now();
+    core.addresses.heard(src, len, now);
+    challenge(core, src, now);
+}
+
+/// Sends `addr` a challenge, if one is due and its allowance pays for it.
+pub(super) fn challenge(core: &Core, addr: SocketAddr, now: Instant) {
+    let Ok(token) = super::pending::fresh_id() else { return };
+    let frame = core.frame(token, Body::Challenge);
+    if core.addresses.challenge(addr, token, frame.encoded_len(), now)
+        && let Some(bytes) = core.encode_or_count(&frame)
+    {
+        let _ = core.transport.send(&bytes, addr);
+    }
+}
+
+/// Echoes a challenge's token to where it came from: the same size, so no
+/// amplification, and rate-limited like a probe against reflection.
+fn answer_challenge(core: &Core, frame: &Frame<'_>, src: SocketAddr) {
+    if !core.limiter.allow(src, Instant::now()) {
+        return bump(&core.counters.rate_limited);
+    }
+    if let Some(bytes) = core.encode_or_count(&core.frame(frame.id, Body::Proof)) {
         let _ = core.transport.send(&bytes, src);
     }
 }

@@ -24,7 +24,13 @@ pub(super) fn handle(core: &Core, buf: &[u8], src: SocketAddr) {
     };
     match datagram {
         Legacy::Discover { asker } if asker != me && core.receiver => {
-            answer(&Legacy::Discovered { asker, peer: me });
+            // Its answer goes to the whole group (93 answers for one
+            // discover in a group of 93): bounded like a probe's.
+            if core.limiter.allow(src, std::time::Instant::now()) {
+                answer(&Legacy::Discovered { asker, peer: me });
+            } else {
+                bump(&core.counters.rate_limited);
+            }
         }
         Legacy::Message { sender, text } if sender != me && core.receiver => {
             let msg = || Message {
@@ -47,7 +53,7 @@ pub(super) fn handle(core: &Core, buf: &[u8], src: SocketAddr) {
         }
         Legacy::Response { sender, peer, text } if sender == me && peer != me => {
             let echoes = |r: &Route| matches!(r, Route::LegacySend(t) if t == text);
-            core.pending.legacy(echoes, || Event::Ack(peer));
+            core.pending.legacy(echoes, || Event::Ack(peer, None));
         }
         _ => {} // our own datagrams, or answers to another asker
     }

@@ -1,6 +1,7 @@
 //! The peers this peer knows: those the last discovery found, less those
 //! that have said goodbye since. The default targets of a send.
 
+use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use uuid::Uuid;
@@ -19,9 +20,15 @@ impl Members {
         *lock(&self.known) = found;
     }
 
-    /// Forgets a peer that said goodbye.
-    pub fn remove(&self, who: Uuid) {
-        lock(&self.known).retain(|p| p.id != who);
+    /// Forgets a peer that said goodbye from its own address. False when
+    /// the peer is known at another address: the goodbye is a forgery.
+    pub fn remove(&self, who: Uuid, from: SocketAddr) -> bool {
+        let mut known = lock(&self.known);
+        if known.iter().any(|p| p.id == who && p.addr != from) {
+            return false;
+        }
+        known.retain(|p| p.id != who);
+        true
     }
 
     pub fn snapshot(&self) -> Vec<PeerInfo> {

@@ -144,6 +144,12 @@ impl PeerSet {
     fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
+
+    /// Whether `id` is here with address `addr`: answers about a peer
+    /// count only from where that peer answered.
+    fn at(&self, id: &Uuid, addr: SocketAddr) -> bool {
+        self.ids.contains(id) && self.list.iter().any(|p| p.id == *id && p.addr == addr)
+    }
 }
 
 /// A discovery: probe, repeat with backoff, collect distinct answers.
@@ -221,10 +227,12 @@ impl Machine for Discovery {
                     self.last_new = Some(now);
                 }
             }
-            Event::Gone(who) => {
-                self.found.remove(&who);
+            Event::Gone(who, from) => {
+                if self.found.at(&who, from) {
+                    self.found.remove(&who);
+                }
             }
-            Event::Ack(_) | Event::Closed => {}
+            Event::Ack(..) | Event::Proven(_) | Event::Closed => {}
         }
     }
 
@@ -254,6 +262,8 @@ pub(crate) struct SendOp {
     leaving: PeerSet,
     settle: Instant,
     acked: Vec<PeerInfo>,
+    /// Addresses proven since the last look, to send to at once.
+    due: Vec<SocketAddr>,
     end: Instant,
 }
 
@@ -274,6 +284,7 @@ impl SendOp {
             leaving: PeerSet::default(),
             settle: now,
             acked: Vec::new(),
+            due: Vec::new(),
             end: now,
         }
     }
@@ -314,7 +325,16 @@ impl Machine for SendOp {
         if now >= self.deadline || (self.pending.is_empty() && settled) {
             self.done = true;
             self.end = now;
-        } else if self.resends() && !self.pending.is_empty() && now >= self.retry.at {
+            return;
+        }
+        // Targets whose address just proved itself: their copy went nowhere
+        // (it waits for the proof), so they are sent to now.
+        for addr in self.due.drain(..) {
+            if self.reach != Reach::Legacy && self.pending.list.iter().any(|p| p.addr == addr) {
+                out.push(Action::Resend(addr));
+            }
+        }
+        if self.resends() && !self.pending.is_empty() && now >= self.retry.at {
             out.extend(self.pending.list.iter().map(|p| Action::Resend(p.addr)));
             self.retry.next(now);
         }
@@ -325,18 +345,33 @@ impl Machine for SendOp {
             return;
         }
         match event {
-            Event::Ack(from) => {
-                let who = self.pending.remove(&from).or_else(|| self.leaving.remove(&from));
+            Event::Ack(from, src) => {
+                // A native ack counts only from the target's own address.
+                let ours = |set: &PeerSet| src.is_none_or(|a| set.at(&from, a));
+                let who = if ours(&self.pending) {
+                    self.pending.remove(&from)
+                } else if ours(&self.leaving) {
+                    self.leaving.remove(&from)
+                } else {
+                    None
+                };
                 self.acked.extend(who);
                 if self.complete() {
                     self.done = true;
                     self.end = now;
                 }
             }
-            Event::Gone(who) => {
-                if let Some(p) = self.pending.remove(&who) {
+            Event::Gone(who, from) => {
+                if self.pending.at(&who, from)
+                    && let Some(p) = self.pending.remove(&who)
+                {
                     self.leaving.add(p);
                     self.settle = now + FIRST_RETRY;
+                }
+            }
+            Event::Proven(addr) => {
+                if self.pending.list.iter().any(|p| p.addr == addr) && !self.due.contains(&addr) {
+                    self.due.push(addr);
                 }
             }
             Event::Reply(_) | Event::Closed => {}
@@ -347,8 +382,8 @@ impl Machine for SendOp {
         if self.done {
             return None;
         }
-        if !self.sent {
-            return Some(self.start);
+        if !self.sent || !self.due.is_empty() {
+            return Some(self.start); // at once
         }
         let mut wake = self.deadline;
         if self.resends() && !self.pending.is_empty() {
@@ -433,10 +468,10 @@ mod tests {
         let t0 = Instant::now();
         let mut s = SendOp::new(t0, 1000 * MS, &[peer(1), peer(2)], Reach::Group);
         run_until(&mut s, t0, Duration::ZERO);
-        s.on_event(Event::Ack(peer(1).id), t0 + MS);
+        s.on_event(Event::Ack(peer(1).id, Some(peer(1).addr)), t0 + MS);
         let log = run_until(&mut s, t0 + MS, 10 * MS);
         assert_eq!(log, [(9, vec![Action::Resend(peer(2).addr)])]);
-        s.on_event(Event::Ack(peer(2).id), t0 + 12 * MS);
+        s.on_event(Event::Ack(peer(2).id, Some(peer(2).addr)), t0 + 12 * MS);
         assert_eq!(s.next_wake(), None);
         let report = s.finish(1);
         assert_eq!(report.acked, [peer(1), peer(2)]);
@@ -502,7 +537,7 @@ mod tests {
         let mut d = Discovery::new(t0, 1000 * MS, Some(2), 50 * MS);
         run_until(&mut d, t0, Duration::ZERO);
         d.on_event(Event::Reply(peer(1)), t0 + MS);
-        d.on_event(Event::Gone(peer(1).id), t0 + 2 * MS);
+        d.on_event(Event::Gone(peer(1).id, peer(1).addr), t0 + 2 * MS);
         d.on_event(Event::Reply(peer(2)), t0 + 3 * MS);
         assert!(d.next_wake().is_some(), "one of two: still waiting");
     }
@@ -512,10 +547,10 @@ mod tests {
         let t0 = Instant::now();
         let mut s = SendOp::new(t0, 1000 * MS, &[peer(1), peer(2)], Reach::Group);
         run_until(&mut s, t0, Duration::ZERO);
-        s.on_event(Event::Gone(peer(1).id), t0 + MS);
-        s.on_event(Event::Ack(peer(2).id), t0 + MS);
+        s.on_event(Event::Gone(peer(1).id, peer(1).addr), t0 + MS);
+        s.on_event(Event::Ack(peer(2).id, Some(peer(2).addr)), t0 + MS);
         assert_eq!(s.next_wake(), Some(t0 + 11 * MS), "waits for the leaver's ack");
-        s.on_event(Event::Ack(peer(1).id), t0 + 2 * MS);
+        s.on_event(Event::Ack(peer(1).id, Some(peer(1).addr)), t0 + 2 * MS);
         assert_eq!(s.next_wake(), None);
         let report = s.finish(1);
         assert_eq!(report.acked, [peer(2), peer(1)]);
@@ -527,7 +562,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = SendOp::new(t0, 1000 * MS, &[peer(1)], Reach::Group);
         run_until(&mut s, t0, Duration::ZERO);
-        s.on_event(Event::Gone(peer(1).id), t0 + MS);
+        s.on_event(Event::Gone(peer(1).id, peer(1).addr), t0 + MS);
         let log = run_until(&mut s, t0 + MS, 1000 * MS);
         assert!(log.is_empty(), "a peer that left is not sent to again");
         let report = s.finish(1);
@@ -544,6 +579,43 @@ mod tests {
         assert_eq!(log[0], (0, to_both));
         assert_eq!(log[1], (10, vec![Action::Resend(peer(1).addr), Action::Resend(peer(2).addr)]));
         assert!(log.iter().all(|(_, a)| !a.contains(&Action::Multicast)));
+    }
+
+    #[test]
+    fn answers_about_a_target_count_only_from_its_own_address() {
+        let t0 = Instant::now();
+        let mut s = SendOp::new(t0, 1000 * MS, &[peer(1)], Reach::Targets);
+        run_until(&mut s, t0, Duration::ZERO);
+        let elsewhere = peer(9).addr;
+        s.on_event(Event::Gone(peer(1).id, elsewhere), t0 + MS);
+        s.on_event(Event::Ack(peer(1).id, Some(elsewhere)), t0 + MS);
+        assert!(s.next_wake().is_some(), "a forged ack and goodbye change nothing");
+        s.on_event(Event::Ack(peer(1).id, Some(peer(1).addr)), t0 + 2 * MS);
+        assert_eq!(s.finish(1).acked, [peer(1)]);
+    }
+
+    #[test]
+    fn a_goodbye_from_the_target_never_makes_a_pass() {
+        let t0 = Instant::now();
+        let mut s = SendOp::new(t0, 1000 * MS, &[peer(1)], Reach::Targets);
+        run_until(&mut s, t0, Duration::ZERO);
+        s.on_event(Event::Gone(peer(1).id, peer(1).addr), t0 + MS);
+        run_until(&mut s, t0 + MS, 1000 * MS);
+        let report = s.finish(1);
+        assert!(!report.all_acked() && report.missing == [peer(1)], "{report:?}");
+    }
+
+    #[test]
+    fn a_target_whose_address_proves_itself_is_sent_to_at_once() {
+        let t0 = Instant::now();
+        let mut s = SendOp::new(t0, 1000 * MS, &[peer(1)], Reach::Targets);
+        run_until(&mut s, t0, Duration::ZERO);
+        s.on_event(Event::Proven(peer(1).addr), t0 + MS);
+        s.on_event(Event::Proven(peer(2).addr), t0 + MS); // not a target
+        assert_eq!(s.next_wake(), Some(t0), "at once");
+        let mut out = Vec::new();
+        s.on_timer(t0 + MS, &mut out);
+        assert_eq!(out, [Action::Resend(peer(1).addr)]);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! only for that look-up.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -34,12 +35,30 @@ const SPIN: Duration = Duration::from_micros(50);
 pub(crate) enum Event {
     /// A peer answered the probe.
     Reply(PeerInfo),
-    /// This peer acknowledged the message.
-    Ack(Uuid),
-    /// This peer said goodbye.
-    Gone(Uuid),
+    /// This peer acknowledged the message, from this address (`None` in
+    /// the original's protocol, whose answers go to the group).
+    Ack(Uuid, Option<SocketAddr>),
+    /// This peer said goodbye, from this address.
+    Gone(Uuid, SocketAddr),
+    /// This address proved that it receives what is sent to it.
+    Proven(SocketAddr),
     /// Our own peer was closed: the operation ends with [`Error::Closed`](crate::Error::Closed).
     Closed,
+}
+
+/// A fresh probe or message id: 64 random bits from the OS, so that a
+/// forger who does not see the probe or message cannot guess what its
+/// answers must carry. Never 0, which goodbyes carry.
+pub(crate) fn fresh_id() -> Result<u64> {
+    loop {
+        let id = getrandom::u64().map_err(|e| Error::Io {
+            op: "draw a random id",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        if id != 0 {
+            return Ok(id);
+        }
+    }
 }
 
 /// Which answers an operation takes.
@@ -66,19 +85,12 @@ struct Entry {
 pub(crate) struct Pending {
     /// `None` once closed: no operation starts after that.
     ops: Mutex<Option<HashMap<u64, Entry>>>,
-    /// Ids of probes and messages, and keys of the table.
-    next_id: AtomicU64,
     counters: Arc<Counters>,
 }
 
 impl Pending {
     pub fn new(counters: Arc<Counters>) -> Pending {
-        Pending { ops: Mutex::new(Some(HashMap::new())), next_id: AtomicU64::new(1), counters }
-    }
-
-    /// A fresh id for a probe or message.
-    pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+        Pending { ops: Mutex::new(Some(HashMap::new())), counters }
     }
 
     /// Registers an operation under `key` (its probe or message id); its
@@ -107,12 +119,13 @@ impl Pending {
 
     /// A native reply or ack for operation `id`, if one waits for it; the
     /// event is built only then, so unsolicited answers cost no allocation.
-    pub fn native(&self, id: u64, event: impl FnOnce() -> Event) {
+    /// Whether one did.
+    pub fn native(&self, id: u64, event: impl FnOnce() -> Event) -> bool {
         let ops = lock(&self.ops);
         let entry = ops.as_ref().and_then(|ops| ops.get(&id));
-        if let Some(entry) = entry.filter(|e| e.route == Route::Native(id)) {
-            self.notify(entry, event());
-        }
+        let Some(entry) = entry.filter(|e| e.route == Route::Native(id)) else { return false };
+        self.notify(entry, event());
+        true
     }
 
     /// A legacy answer, to every operation whose route `wants` it.
@@ -122,10 +135,10 @@ impl Pending {
         }
     }
 
-    /// A goodbye, to every operation in flight.
-    pub fn gone(&self, who: Uuid) {
+    /// News for every operation in flight: a goodbye, a proven address.
+    pub fn everyone(&self, event: Event) {
         for entry in lock(&self.ops).iter().flat_map(|o| o.values()) {
-            self.notify(entry, Event::Gone(who));
+            self.notify(entry, event.clone());
         }
     }
 
@@ -201,7 +214,7 @@ mod tests {
     #[test]
     fn answers_reach_only_the_operation_they_are_for() {
         let pending = Pending::new(Arc::default());
-        let (a, b) = (pending.next_id(), pending.next_id());
+        let (a, b) = (fresh_id().unwrap(), fresh_id().unwrap());
         let sub_a = pending.register(a, Route::Native(a)).unwrap();
         let sub_b = pending.register(b, Route::Native(b)).unwrap();
         pending.native(b, || Event::Reply(peer(2)));
@@ -209,11 +222,12 @@ mod tests {
         let now = Instant::now();
         assert_eq!(sub_a.next_event(now), None);
         assert_eq!(sub_b.next_event(now), Some(Event::Reply(peer(2))));
-        pending.gone(peer(1).id);
-        assert_eq!(sub_a.next_event(now), Some(Event::Gone(peer(1).id)));
-        assert_eq!(sub_b.next_event(now), Some(Event::Gone(peer(1).id)));
+        let gone = Event::Gone(peer(1).id, peer(1).addr);
+        pending.everyone(gone.clone());
+        assert_eq!(sub_a.next_event(now), Some(gone.clone()));
+        assert_eq!(sub_b.next_event(now), Some(gone));
         drop(sub_a);
-        pending.native(a, || Event::Ack(peer(1).id)); // ended: nobody to tell
+        pending.native(a, || Event::Ack(peer(1).id, None)); // ended: nobody to tell
         assert!(lock(&pending.ops).as_ref().unwrap().get(&a).is_none());
     }
 
@@ -223,9 +237,9 @@ mod tests {
         let send = pending.register(1, Route::LegacySend("hi".into())).unwrap();
         let other = pending.register(2, Route::LegacySend("yo".into())).unwrap();
         let wants = |r: &Route| *r == Route::LegacySend("hi".into());
-        pending.legacy(wants, || Event::Ack(peer(1).id));
+        pending.legacy(wants, || Event::Ack(peer(1).id, None));
         let now = Instant::now();
-        assert_eq!(send.next_event(now), Some(Event::Ack(peer(1).id)));
+        assert_eq!(send.next_event(now), Some(Event::Ack(peer(1).id, None)));
         assert_eq!(other.next_event(now), None);
     }
 
@@ -234,7 +248,7 @@ mod tests {
         let pending = Pending::new(Arc::default());
         let sub = pending.register(1, Route::Native(1)).unwrap();
         for _ in 0..EVENT_QUEUE + 1 {
-            pending.native(1, || Event::Ack(Uuid::nil()));
+            pending.native(1, || Event::Ack(Uuid::nil(), None));
         }
         pending.close();
         let far = Instant::now() + Duration::from_secs(60);
@@ -249,7 +263,7 @@ mod tests {
         let pending = Pending::new(Arc::clone(&counters));
         let sub = pending.register(1, Route::Native(1)).unwrap();
         for _ in 0..EVENT_QUEUE + 10 {
-            pending.native(1, || Event::Ack(Uuid::nil()));
+            pending.native(1, || Event::Ack(Uuid::nil(), None));
         }
         assert_eq!(counters.snapshot().events_dropped, 10);
         assert!(sub.next_event(Instant::now()).is_some());

@@ -57,6 +57,14 @@ counters! {
     /// Replies and acks dropped because the discovery or send waiting for
     /// them had 4,096 unread already (it probes or sends again).
     events_dropped,
+    /// Datagrams of an older simplep2p protocol version, dropped.
+    old_version,
+    /// Answers dropped as forged: a reply or ack on the group socket, a
+    /// goodbye or proof from an address its peer did not answer from.
+    forged,
+    /// Probes, challenges and legacy discoveries left unanswered because
+    /// their source (or all sources together) was over its answer rate.
+    rate_limited,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {

@@ -30,12 +30,21 @@ const RECV_BUF: usize = 1 + if wire::MAX_DATAGRAM > legacy::MAX_LEGACY_DATAGRAM 
     legacy::MAX_LEGACY_DATAGRAM
 };
 
+/// Which socket a datagram came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// The group socket: multicast, or anything sent to group:port.
+    Group,
+    /// The unicast socket: answers to what this peer sent.
+    Unicast,
+}
+
 /// What the reader threads hand datagrams to.
 pub(crate) trait Handler: Send + Sync + 'static {
     /// The transport whose sockets the readers read.
     fn transport(&self) -> &Transport;
     /// One datagram from `src`; must never panic on any input.
-    fn on_datagram(&self, buf: &[u8], src: SocketAddr);
+    fn on_datagram(&self, buf: &[u8], src: SocketAddr, via: Via);
     /// A read side was shut down by someone other than [`Transport::stop`]
     /// (a signal handler): the peer is asked to close.
     fn on_shutdown(&self);
@@ -159,7 +168,11 @@ impl Transport {
 /// A reader thread: read, hand over, until the transport stops.
 fn read_loop<H: Handler>(handler: &H, group: bool) {
     let transport = handler.transport();
-    let sock = if group { &transport.group_sock } else { &transport.unicast_sock };
+    let (sock, via) = if group {
+        (&transport.group_sock, Via::Group)
+    } else {
+        (&transport.unicast_sock, Via::Unicast)
+    };
     let mut buf = vec![0u8; RECV_BUF];
     loop {
         let read = net::read(sock, &mut buf);
@@ -169,7 +182,7 @@ fn read_loop<H: Handler>(handler: &H, group: bool) {
         match read {
             Read::Datagram(n, src) => {
                 bump(&transport.counters.datagrams_in);
-                handler.on_datagram(&buf[..n], src);
+                handler.on_datagram(&buf[..n], src, via);
             }
             Read::Shutdown => {
                 handler.on_shutdown();

@@ -1,0 +1,169 @@
+//! Which addresses have proven that they receive what is sent there.
+//!
+//! An address in a datagram's source is only a claim: anyone can forge it.
+//! Before a message (up to 16 KiB, sent again until acknowledged) goes to
+//! an address, the address echoes an unpredictable token sent to it (a
+//! challenge, one round trip, usually done while discovery is still
+//! running). Until then an address gets at most three times the bytes it
+//! has sent us (QUIC's anti-amplification rule), which pays for the
+//! challenges and nothing else. This stops a blind forger, who never sees
+//! the token; one who can read the segment's traffic can still answer for
+//! an address (a group key, issue 10, closes that).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::lock;
+
+/// Addresses remembered at once; past it the least recently heard one that
+/// has not proven itself is forgotten first.
+pub const MAX_ADDRESSES: usize = 4096;
+/// The multiple of what an address sent us that may go to it unproven.
+const ALLOWANCE: u64 = 3;
+/// A challenge unanswered for this long may be sent again.
+const CHALLENGE_AGAIN: Duration = Duration::from_millis(10);
+
+#[derive(Debug, Default)]
+pub(crate) struct Addresses {
+    table: Mutex<HashMap<SocketAddr, Entry>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// Bytes it may still be sent before it proves itself.
+    allowance: u64,
+    proven: bool,
+    /// The token of the last challenge, and when it went out.
+    challenge: Option<(u64, Instant)>,
+    heard: Instant,
+}
+
+impl Addresses {
+    /// `bytes` arrived from `addr`: it may be sent three times as much.
+    pub fn heard(&self, addr: SocketAddr, bytes: usize, now: Instant) {
+        let mut table = lock(&self.table);
+        if !table.contains_key(&addr) && table.len() >= MAX_ADDRESSES {
+            evict(&mut table);
+        }
+        let entry = table.entry(addr).or_insert(Entry {
+            allowance: 0,
+            proven: false,
+            challenge: None,
+            heard: now,
+        });
+        entry.allowance = entry.allowance.saturating_add(ALLOWANCE * bytes as u64);
+        entry.heard = now;
+    }
+
+    pub fn is_proven(&self, addr: SocketAddr) -> bool {
+        lock(&self.table).get(&addr).is_some_and(|e| e.proven)
+    }
+
+    /// A challenge of `len` bytes for `addr` with this `token`, if one is
+    /// due (none in flight, or the last one old) and its allowance pays. An
+    /// address never heard from (one the application named) starts with
+    /// three challenges' worth: nothing anyone sent made us send them.
+    pub fn challenge(&self, addr: SocketAddr, token: u64, len: usize, now: Instant) -> bool {
+        let mut table = lock(&self.table);
+        if !table.contains_key(&addr) && table.len() >= MAX_ADDRESSES {
+            evict(&mut table);
+        }
+        let entry = table.entry(addr).or_insert(Entry {
+            allowance: ALLOWANCE * len as u64,
+            proven: false,
+            challenge: None,
+            heard: now,
+        });
+        let due = entry.challenge.is_none_or(|(_, at)| now >= at + CHALLENGE_AGAIN);
+        if entry.proven || !due || entry.allowance < len as u64 {
+            return false;
+        }
+        entry.allowance -= len as u64;
+        entry.challenge = Some((token, now));
+        true
+    }
+
+    /// `token` came back from `addr`: true if it answers our challenge.
+    pub fn prove(&self, addr: SocketAddr, token: u64) -> bool {
+        let mut table = lock(&self.table);
+        match table.get_mut(&addr) {
+            Some(e) if e.challenge.is_some_and(|(t, _)| t == token) => {
+                e.proven = true;
+                e.challenge = None;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Forgets the least recently heard unproven address (or, if all have
+/// proven themselves, the least recently heard of all).
+fn evict(table: &mut HashMap<SocketAddr, Entry>) {
+    let victim = table.iter().min_by_key(|(_, e)| (e.proven, e.heard)).map(|(addr, _)| *addr);
+    if let Some(addr) = victim {
+        table.remove(&addr);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn an_address_is_proven_only_by_the_token_it_was_sent() {
+        let book = Addresses::default();
+        let t0 = Instant::now();
+        book.heard(addr(1), 42, t0);
+        assert!(book.challenge(addr(1), 7, 34, t0));
+        assert!(!book.prove(addr(1), 8), "a guess");
+        assert!(!book.prove(addr(2), 7), "from elsewhere");
+        assert!(!book.is_proven(addr(1)));
+        assert!(book.prove(addr(1), 7));
+        assert!(book.is_proven(addr(1)));
+    }
+
+    #[test]
+    fn an_unproven_address_gets_at_most_three_times_what_it_sent() {
+        let book = Addresses::default();
+        let t0 = Instant::now();
+        book.heard(addr(1), 42, t0);
+        let mut sent = 0;
+        for i in 0..100 {
+            if book.challenge(addr(1), i, 34, t0 + CHALLENGE_AGAIN * i as u32) {
+                sent += 34;
+            }
+        }
+        assert!(sent <= 3 * 42, "{sent} bytes for 42");
+        assert_eq!(sent, 102);
+    }
+
+    #[test]
+    fn an_address_never_heard_from_gets_three_challenges_and_no_more() {
+        let book = Addresses::default();
+        let t0 = Instant::now();
+        let sent = (0..10u32)
+            .filter(|&i| book.challenge(addr(1), i.into(), 34, t0 + CHALLENGE_AGAIN * i))
+            .count();
+        assert_eq!(sent, 3);
+    }
+
+    #[test]
+    fn the_table_is_capped_and_keeps_the_proven() {
+        let book = Addresses::default();
+        let t0 = Instant::now();
+        book.heard(addr(0), 42, t0);
+        assert!(book.challenge(addr(0), 1, 34, t0) && book.prove(addr(0), 1));
+        for p in 1..=MAX_ADDRESSES as u16 + 10 {
+            book.heard(addr(p), 42, t0 + Duration::from_micros(p.into()));
+        }
+        assert_eq!(lock(&book.table).len(), MAX_ADDRESSES);
+        assert!(book.is_proven(addr(0)));
+    }
+}
