@@ -10,7 +10,7 @@ mod recv;
 mod send;
 
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -29,13 +29,15 @@ pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// The operation succeeded but its result could not be written (standard
 /// output closed): a script must not take this for a failed send and retry.
+/// A failed operation still exits 1, so the precedence is 2, 1, 3, 0.
 pub const EXIT_OUTPUT: i32 = 3;
 
 #[derive(FromArgs, Debug)]
 /// Find the programs on this network segment and exchange messages with them
 /// over UDP multicast, with no server. Exit codes: 0 success, 1 no peer or
 /// not every peer acknowledged, 2 bad arguments or network set-up error,
-/// 3 standard output closed (the operation itself succeeded).
+/// 3 standard output closed after the operation succeeded (a failed one
+/// still exits 1).
 struct Args {
     /// multicast group to join (default 239.255.0.1)
     #[argh(option, default = "DEFAULT_GROUP")]
@@ -81,11 +83,10 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     if args.version {
-        println!("simplep2p {}", env!("CARGO_PKG_VERSION"));
-        return EXIT_OK;
+        return print_or_exit_3(&format!("simplep2p {}\n", env!("CARGO_PKG_VERSION")));
     }
     let Some(command) = &args.command else {
-        eprintln!("simplep2p: no command given: run 'simplep2p --help' for the commands");
+        diag("no command given: run 'simplep2p --help' for the commands");
         return EXIT_USAGE;
     };
     let config = Config::default()
@@ -96,7 +97,7 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         .name(args.name.as_str());
     // The library's one check, so the CLI refuses what Rust, C and Python do.
     if let Err(e) = config.validate() {
-        eprintln!("simplep2p: {e}");
+        diag(e);
         return EXIT_USAGE;
     }
     let result = match command {
@@ -105,9 +106,15 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         Command::Peers(cmd) => peers::peers(config, cmd),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("simplep2p: {e}");
+        diag(&e);
         e.code
     })
+}
+
+/// One diagnostic line on stderr. If stderr itself is gone there is no one
+/// left to tell, and the exit code still says what happened.
+fn diag(message: impl std::fmt::Display) {
+    let _ = writeln!(io::stderr(), "simplep2p: {message}");
 }
 
 fn parse(argv: Vec<OsString>) -> Result<Args, i32> {
@@ -116,25 +123,61 @@ fn parse(argv: Vec<OsString>) -> Result<Args, i32> {
         match arg.into_string() {
             Ok(s) => strings.push(s),
             Err(bad) => {
-                eprintln!(
-                    "simplep2p: argument {:?} is not UTF-8: pass binary messages on standard input with 'send --stdin'",
+                diag(format_args!(
+                    "argument {:?} is not UTF-8: pass binary messages on standard input with 'send --stdin'",
                     bad.to_string_lossy()
-                );
+                ));
                 return Err(EXIT_USAGE);
             }
         }
     }
     let rest: Vec<&str> = strings.iter().skip(1).map(String::as_str).collect();
     Args::from_args(&["simplep2p"], &rest).map_err(|exit| match exit.status {
-        Ok(()) => {
-            println!("{}", exit.output);
-            EXIT_OK
-        }
+        Ok(()) => print_or_exit_3(&exit.output),
         Err(()) => {
-            eprintln!("simplep2p: {}\nRun 'simplep2p --help' for usage.", exit.output.trim_end());
+            diag(format_args!("{}\nRun 'simplep2p --help' for usage.", exit.output.trim_end()));
             EXIT_USAGE
         }
     })
+}
+
+/// Prints help or the version: exit 0, or 3 if standard output is closed.
+fn print_or_exit_3(text: &str) -> i32 {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            diag(output_error(&e));
+            EXIT_OUTPUT
+        }
+    }
+}
+
+/// Writes a command's result and returns `code`, the operation's verdict.
+/// If standard output fails, a failed operation still exits with its own
+/// code (1): exit 3 says only "it worked, but you were not told".
+fn print_result(text: &str, code: i32) -> Result<i32, Failure> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| {
+        let (verdict, code) =
+            if code == EXIT_OK { ("succeeded", EXIT_OUTPUT) } else { ("failed", code) };
+        Failure {
+            message: format!(
+                "{}: the command {verdict} but its result was not printed",
+                output_error(&e)
+            ),
+            code,
+        }
+    })?;
+    Ok(code)
+}
+
+fn output_error(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        "standard output closed".into()
+    } else {
+        format!("could not write to standard output: {e}")
+    }
 }
 
 /// A failure to report on stderr, with the exit code it ends in.
@@ -164,8 +207,8 @@ fn usage(message: impl Into<String>) -> Failure {
 
 /// Output that cannot be written (a closed pipe) ends the command with its
 /// own code: the operation itself succeeded, or it would have failed first.
-fn write_failed(_: io::Error) -> Failure {
-    Failure { message: "standard output closed".into(), code: EXIT_OUTPUT }
+fn write_failed(e: io::Error) -> Failure {
+    Failure { message: output_error(&e), code: EXIT_OUTPUT }
 }
 
 fn check_expect(expect: Option<usize>) -> Result<(), Failure> {

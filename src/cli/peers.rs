@@ -1,17 +1,17 @@
 //! The `peers` command, and the discovery `send` shares with it.
 
-use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use simplep2p::{Config, Peer, PeerInfo};
 
 use super::output::{peer_json, peer_line};
-use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, write_failed};
+use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, print_result};
 
 #[derive(FromArgs, Debug)]
 /// Discover the peers and list them, one per line: uuid, address, name;
-/// then the count. Exits 1 if none (with --expect N, fewer than N) answered.
+/// then the count. Exits 1 if none (with --expect N, fewer than N) answered,
+/// 3 if some did but standard output is closed.
 #[argh(subcommand, name = "peers")]
 pub(super) struct PeersArgs {
     /// stop once this many peers answer, and fail with fewer
@@ -60,9 +60,7 @@ pub(super) fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
         text += &format!("{} peer{s}\n", found.len());
         text
     };
-    let mut out = io::stdout().lock();
-    write!(out, "{text}").and_then(|()| out.flush()).map_err(write_failed)?;
-    Ok(if ok { EXIT_OK } else { EXIT_FAIL })
+    print_result(&text, if ok { EXIT_OK } else { EXIT_FAIL })
 }
 
 /// Discovers in the C++ protocol or ours, as `--legacy` asks.

@@ -13,7 +13,7 @@ use argh::FromArgs;
 use simplep2p::{Config, Message, Peer, Verdict};
 
 use super::output::{escape, message_json};
-use super::{EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, Failure, write_failed};
+use super::{EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, Failure, diag, write_failed};
 
 /// How often the main thread looks for a signal that the reader threads
 /// could not act on because both were blocked writing to a full pipe. A
@@ -25,8 +25,9 @@ const SIGNAL_FALLBACK: Duration = Duration::from_millis(200);
 /// it once the line is written: `<sender-uuid> <message>`, with
 /// non-printable bytes escaped as \n, \t, \r, \\ or \xNN. Prints a `ready`
 /// line on stderr once it listens. SIGINT, SIGTERM and SIGHUP make it leave
-/// the group (goodbye) and exit 0. Exit codes: 0 done, 2 set-up error, 3
-/// standard output closed (the peer left; no later message was acknowledged).
+/// the group (goodbye) and exit 0. Exit codes: 0 --count printed or a
+/// signal, 2 set-up error, 3 standard output closed (the peer left; no
+/// later message was acknowledged).
 #[argh(subcommand, name = "recv")]
 pub(super) struct RecvArgs {
     /// exit 0 after printing this many messages, acknowledging exactly
@@ -84,12 +85,12 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     } else {
         format!(" ({})", escape(peer.name().as_bytes()))
     };
-    eprintln!(
-        "simplep2p: ready: peer {}{name} on group {}, unicast {}",
+    diag(format_args!(
+        "ready: peer {}{name} on group {}, unicast {}",
         peer.id(),
         peer.group(),
         peer.local_addr()
-    );
+    ));
     if count == Some(0) {
         peer.close();
     }
@@ -109,11 +110,11 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
             writeln!(out, "{{\"stats\":{{{}}}}}", fields.join(",")).map_err(write_failed)?;
         } else {
             let fields: Vec<String> = named.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            eprintln!("simplep2p: stats: {}", fields.join(" "));
+            diag(format_args!("stats: {}", fields.join(" ")));
         }
     }
     if code == EXIT_OUTPUT {
-        eprintln!("simplep2p: standard output closed: left the group");
+        diag("standard output closed: left the group and acknowledged no more messages");
     }
     drop(signals);
     // The peer is closed: its goodbye is out. Joining its threads could wait

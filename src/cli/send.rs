@@ -1,7 +1,7 @@
 //! The `send` command: discover the peers, send them a message and report
 //! who acknowledged it.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
@@ -10,14 +10,15 @@ use simplep2p::{Config, Peer, PeerInfo, SendReport};
 
 use super::output::{peer_json, peer_line};
 use super::{
-    EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, usage, write_failed,
+    EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, print_result, usage,
 };
 
 #[derive(FromArgs, Debug)]
 /// Discover the peers, send them a message and wait until every one has
 /// acknowledged it. Prints PASS or FAIL with counts and time, and the peers
 /// that did not acknowledge. Exits 0 only if at least one peer (with
-/// --expect N, at least N) was found and all acknowledged.
+/// --expect N, at least N) was found and all acknowledged; 3 if so but
+/// standard output is closed.
 #[argh(subcommand, name = "send")]
 pub(super) struct SendArgs {
     /// the message: any text up to 16384 bytes
@@ -87,14 +88,12 @@ pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     let elapsed = start.elapsed();
     let enough = report.acked.len() >= cmd.expect.unwrap_or(1);
     let pass = report.all_acked() && enough;
-    let mut out = io::stdout().lock();
     let text = if cmd.json {
         send_json(pass, &report, found, cmd.expect, elapsed)
     } else {
         send_text(pass, &report, found, cmd.expect, elapsed)
     };
-    write!(out, "{text}").and_then(|()| out.flush()).map_err(write_failed)?;
-    Ok(if pass { EXIT_OK } else { EXIT_FAIL })
+    print_result(&text, if pass { EXIT_OK } else { EXIT_FAIL })
 }
 
 fn send_text(
