@@ -1,5 +1,5 @@
 //! The CLI's answers can be trusted: exit 3 only for output lost after a
-//! success.
+//! success, and one line per message for any reader.
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 
-use common::{BIN, DEADLINE, RecvProcess, TIMEOUT, TIMEOUT_MS, config, free_port};
+use common::{BIN, DEADLINE, RecvProcess, TIMEOUT, TIMEOUT_MS, config, free_port, run};
 use simplep2p::Peer;
 
 /// A pipe whose read end is closed before the child starts, so its first
@@ -31,6 +31,16 @@ fn run_output_closed(port: u16, args: &[&str]) -> (i32, String) {
         .unwrap();
     let out = common::with_watchdog(child.id(), || child.wait_with_output().unwrap());
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A `recv` named `name`, the name given before the command, where every
+/// version of the CLI takes it.
+fn named_recv(port: u16, name: &str, extra: &[&str]) -> RecvProcess {
+    let mut cmd = Command::new(BIN);
+    cmd.args(common::net_args(port)).args(["--name", name, "recv"]).args(extra);
+    let (child, ready) = common::spawn_ready(cmd, "simplep2p: ready: peer ");
+    let uuid = ready["simplep2p: ready: peer ".len()..][..36].to_string();
+    RecvProcess { child, uuid }
 }
 
 fn one_line(err: &str) -> &str {
@@ -102,4 +112,78 @@ fn recv_with_output_closed_acknowledges_nothing_leaves_and_exits_3() {
     assert_eq!(status.code(), Some(3));
     let last = rx.recv_timeout(DEADLINE).unwrap();
     assert!(last.starts_with("simplep2p: standard output closed: left the group"), "{last}");
+}
+
+/// Every character that some reader takes for a line break, or that
+/// reorders or hides text.
+const HIDDEN: &[char] = &[
+    '\n', '\r', '\u{0b}', '\u{0c}', '\u{1c}', '\u{1d}', '\u{1e}', '\u{85}', '\u{2028}', '\u{2029}',
+    '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}',
+    '\u{feff}',
+];
+
+/// How many lines Python's `str.splitlines()` sees in `text`: it breaks on
+/// more characters than `\n`.
+fn python_lines(text: &str) -> usize {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import sys; print(len(sys.stdin.buffer.read().decode('utf-8').splitlines()))",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().parse().unwrap()
+}
+
+fn assert_lines(what: &str, text: &str, lines: usize) {
+    assert_eq!(text.lines().count(), lines, "{what}: {text:?}");
+    assert_eq!(python_lines(text), lines, "{what}, as Python splits it: {text:?}");
+    let raw: Vec<char> =
+        HIDDEN.iter().copied().filter(|&c| c != '\n' && text.contains(c)).collect();
+    assert!(raw.is_empty(), "{what} prints {raw:?} raw: {text:?}");
+}
+
+#[test]
+fn every_reader_sees_one_line_per_message_and_per_peer() {
+    let port = free_port();
+    let name = "two\u{2028}lines\u{202e}";
+    let text = named_recv(port, name, &["--count", "2"]);
+    let json = RecvProcess::start(port, &["--json", "--count", "2"]);
+    // Listed first: each receiver exits after its second message.
+    let (code, peers, _) = run(port, &["peers", "--expect", "2", "--timeout", TIMEOUT_MS]);
+    assert_eq!(code, 0, "{peers}");
+    assert_lines("peers", &peers, 3);
+    assert!(peers.contains(" two\\xe2\\x80\\xa8lines\\xe2\\x80\\xae\n"), "{peers}");
+    let (_, peers_json, _) =
+        run(port, &["peers", "--json", "--expect", "2", "--timeout", TIMEOUT_MS]);
+    assert_lines("peers --json", &peers_json, 1);
+    assert!(peers_json.contains("\"name\":\"two\\u2028lines\\u202e\""), "{peers_json}");
+
+    let message: String = HIDDEN.iter().flat_map(|&c| [c, '.']).collect();
+    for m in [message.as_str(), "plain ✓"] {
+        let (code, out, err) = run(port, &["send", m, "--expect", "2", "--timeout", TIMEOUT_MS]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (code, printed) = text.wait_output();
+    assert_eq!(code, 0);
+    assert_lines("recv", &printed, 2);
+    let first = printed.lines().next().unwrap().split_once(' ').unwrap().1;
+    assert!(
+        first.starts_with("\\n.\\r.\\x0b.\\x0c.\\x1c.\\x1d.\\x1e.\\xc2\\x85.\\xe2\\x80\\xa8."),
+        "{first}"
+    );
+    let (code, printed) = json.wait_output();
+    assert_eq!(code, 0);
+    assert_lines("recv --json", &printed, 2);
+    assert!(
+        printed.contains(
+            "\"message\":\"\\n.\\r.\\u000b.\\u000c.\\u001c.\\u001d.\\u001e.\\u0085.\\u2028.\\u2029."
+        ),
+        "{printed}"
+    );
 }

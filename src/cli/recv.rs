@@ -21,14 +21,21 @@ use super::{EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, Failure, diag, write_failed};
 const SIGNAL_FALLBACK: Duration = Duration::from_millis(200);
 
 #[derive(FromArgs, Debug)]
-/// Run a peer: answer discovery, print one line per message and acknowledge
-/// it once the line is written: `<sender-uuid> <message>`, with
-/// non-printable bytes escaped as \n, \t, \r, \\ or \xNN. Prints a `ready`
-/// line on stderr once it listens. SIGINT, SIGTERM and SIGHUP make it leave
-/// the group (goodbye) and exit 0. Exit codes: 0 --count printed or a
-/// signal, 2 set-up error, 3 standard output closed (the peer left; no
-/// later message was acknowledged).
+/// Run a peer: print one line per message, `<sender-uuid> <message>`, and
+/// acknowledge the message once its line is written.
 #[argh(subcommand, name = "recv")]
+#[argh(note = "One message is one line, for any reader. Backslash, newline, tab and
+CR are written \\\\, \\n, \\t, \\r; bytes that are not UTF-8 and these
+characters as \\xNN, one per UTF-8 byte: control characters (U+0000-U+001F,
+U+007F-U+009F, among them NEL U+0085), line and paragraph separators
+(U+2028, U+2029), bidirectional controls (U+061C, U+200E, U+200F,
+U+202A-U+202E, U+2066-U+2069) and invisible characters (U+200B-U+200D,
+U+2060-U+2064, U+FEFF). With --json the same characters are written
+\\uNNNN, and hex holds the exact bytes. Names are escaped the same way.")]
+#[argh(note = "A ready line on stderr says it listens. SIGINT, SIGTERM and SIGHUP
+make it leave the group (a goodbye) and exit 0.")]
+#[argh(note = "Exit codes: 0 after --count messages, or on a signal; 2 set-up error;
+3 standard output closed: it left the group and acknowledged no more.")]
 pub(super) struct RecvArgs {
     /// exit 0 after printing this many messages, acknowledging exactly
     /// those (default: run until a signal)
