@@ -1,5 +1,6 @@
 //! The CLI's answers can be trusted: exit 3 only for output lost after a
-//! success, and one line per message for any reader.
+//! success, one line per message for any reader, and parse errors that
+//! say what to type.
 
 mod common;
 
@@ -31,6 +32,24 @@ fn run_output_closed(port: u16, args: &[&str]) -> (i32, String) {
         .unwrap();
     let out = common::with_watchdog(child.id(), || child.wait_with_output().unwrap());
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Runs `simplep2p <args>` with nothing added: (exit code, stdout, stderr).
+/// Every caller passes --interface 127.0.0.1 or arguments that never parse.
+fn run_raw(args: &[&str]) -> (i32, String, String) {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = common::with_watchdog(child.id(), || child.wait_with_output().unwrap());
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A `recv` named `name`, the name given before the command, where every
@@ -186,4 +205,95 @@ fn every_reader_sees_one_line_per_message_and_per_peer() {
         ),
         "{printed}"
     );
+}
+
+#[test]
+fn global_options_may_follow_the_command() {
+    let port = free_port();
+    let p = port.to_string();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["recv", "--count", "1", "--interface", "127.0.0.1", "--port", &p]);
+    let (mut child, _) = common::spawn_ready(cmd, "simplep2p: ready: peer ");
+    let args = ["send", "--interface", "127.0.0.1", "after", "--port", &p, "--expect", "1"];
+    let (code, out, err) = run_raw(&[&args[..], &["--timeout", TIMEOUT_MS]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("PASS 1/1 "), "{out}");
+    let status = common::with_watchdog(child.id(), || child.wait().unwrap());
+    assert_eq!(status.code(), Some(0));
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut printed).unwrap();
+    assert!(printed.ends_with(" after\n"), "{printed}");
+    // A message after `--` is a message, even if it looks like an option.
+    let receiver = RecvProcess::start(port, &["--count", "1"]);
+    let (code, out, _) =
+        run(port, &["send", "--expect", "1", "--timeout", TIMEOUT_MS, "--", "--port"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(receiver.wait_output().1.ends_with(" --port\n"));
+}
+
+#[test]
+fn h_and_help_print_what_dash_dash_help_prints() {
+    // On loopback, in case a help request is ever taken for a message.
+    let port = free_port();
+    for command in [&[][..], &["send"], &["recv"], &["peers"]] {
+        let (code, long, _) = run(port, &[command, &["--help"]].concat());
+        assert_eq!(code, 0);
+        assert!(long.starts_with("Usage: simplep2p"), "{command:?}: {long}");
+        for asks in ["-h", "--help", "help"] {
+            let before = run(port, &[&[asks], command].concat());
+            assert_eq!((before.0, before.1.as_str()), (0, long.as_str()), "{asks} {command:?}");
+        }
+        let (code, short, err) = run(port, &[command, &["-h"]].concat());
+        assert_eq!((code, short.as_str()), (0, long.as_str()), "{command:?} -h: {err}");
+    }
+}
+
+#[test]
+fn parse_errors_are_one_line_that_says_what_to_type() {
+    let port = free_port();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["send", "--foo", "x"],
+            "simplep2p: unrecognized argument --foo: run 'simplep2p send --help' for the options",
+        ),
+        (
+            &["--foo", "peers"],
+            "simplep2p: unrecognized argument --foo: run 'simplep2p peers --help' for the options",
+        ),
+        (&["bogus"], "simplep2p: unknown command bogus: run 'simplep2p --help' for the commands"),
+        (
+            &["send", "two", "words"],
+            "simplep2p: unexpected argument words: quote a message that has spaces, or run 'simplep2p send --help'",
+        ),
+        (
+            &["send", "x", "--ttl"],
+            "simplep2p: option --ttl needs a value: run 'simplep2p --help' for what it takes",
+        ),
+        (
+            &["recv", "--count"],
+            "simplep2p: option --count needs a value: run 'simplep2p recv --help' for what it takes",
+        ),
+        (
+            &["peers", "--timeout", "soon"],
+            "simplep2p: --timeout soon: invalid digit found in string: run 'simplep2p peers --help' for what it takes",
+        ),
+        (&["send", "--port", "2", "x"], "simplep2p: --port given twice: give it once"),
+        (
+            &["send", "--help", "--foo"],
+            "simplep2p: --help takes no other arguments: run 'simplep2p send --help'",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = run(port, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert_eq!(one_line(&err), *want, "{args:?}");
+    }
+    // An interface name is not an address; never parsed, so never run.
+    for args in [&["--interface", "lo", "peers"][..], &["peers", "--interface", "eth0"]] {
+        let (code, _, err) = run_raw(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        let line = one_line(&err);
+        assert!(line.contains("give an address, e.g. --interface 127.0.0.1"), "{line}");
+    }
 }

@@ -9,10 +9,12 @@ use super::output::{peer_json, peer_line};
 use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, print_result};
 
 #[derive(FromArgs, Debug)]
-/// Discover the peers and list them, one per line: uuid, address, name;
-/// then the count. Exits 1 if none (with --expect N, fewer than N) answered,
-/// 3 if some did but standard output is closed.
-#[argh(subcommand, name = "peers")]
+/// Discover the peers and list them, one per line: uuid, address, name
+/// (escaped as recv escapes messages); then the count.
+#[argh(subcommand, name = "peers", help_triggers("-h", "--help"))]
+#[argh(note = "Exit codes: 0 at least one peer (with --expect N, N) found; 1 fewer;
+2 bad arguments or set-up error; 3 found, but standard output is closed.")]
+#[argh(note = "Global options may also follow the command: see 'simplep2p --help'.")]
 pub(super) struct PeersArgs {
     /// stop once this many peers answer, and fail with fewer
     #[argh(option)]

@@ -23,7 +23,7 @@ const SIGNAL_FALLBACK: Duration = Duration::from_millis(200);
 #[derive(FromArgs, Debug)]
 /// Run a peer: print one line per message, `<sender-uuid> <message>`, and
 /// acknowledge the message once its line is written.
-#[argh(subcommand, name = "recv")]
+#[argh(subcommand, name = "recv", help_triggers("-h", "--help"))]
 #[argh(note = "One message is one line, for any reader. Backslash, newline, tab and
 CR are written \\\\, \\n, \\t, \\r; bytes that are not UTF-8 and these
 characters as \\xNN, one per UTF-8 byte: control characters (U+0000-U+001F,
@@ -36,6 +36,7 @@ U+2060-U+2064, U+FEFF). With --json the same characters are written
 make it leave the group (a goodbye) and exit 0.")]
 #[argh(note = "Exit codes: 0 after --count messages, or on a signal; 2 set-up error;
 3 standard output closed: it left the group and acknowledged no more.")]
+#[argh(note = "Global options may also follow the command: see 'simplep2p --help'.")]
 pub(super) struct RecvArgs {
     /// exit 0 after printing this many messages, acknowledging exactly
     /// those (default: run until a signal)

@@ -15,11 +15,13 @@ use super::{
 
 #[derive(FromArgs, Debug)]
 /// Discover the peers, send them a message and wait until every one has
-/// acknowledged it. Prints PASS or FAIL with counts and time, and the peers
-/// that did not acknowledge. Exits 0 only if at least one peer (with
-/// --expect N, at least N) was found and all acknowledged; 3 if so but
-/// standard output is closed.
-#[argh(subcommand, name = "send")]
+/// acknowledged it. Prints PASS or FAIL with counts and time, and a
+/// `missing` line for each peer that did not acknowledge.
+#[argh(subcommand, name = "send", help_triggers("-h", "--help"))]
+#[argh(note = "Exit codes: 0 at least one peer (with --expect N, N) found, and all
+acknowledged; 1 not so; 2 bad arguments or set-up error: nothing was
+sent; 3 it passed, but standard output is closed.")]
+#[argh(note = "Global options may also follow the command: see 'simplep2p --help'.")]
 pub(super) struct SendArgs {
     /// the message: any text up to 16384 bytes
     #[argh(positional)]
