@@ -1,6 +1,6 @@
 //! The CLI's answers can be trusted: exit 3 only for output lost after a
-//! success, one line per message for any reader, and parse errors that
-//! say what to type.
+//! success, one line per message for any reader, parse errors that say what
+//! to type, and `send --to` that reaches its targets alone.
 
 mod common;
 
@@ -282,6 +282,14 @@ fn parse_errors_are_one_line_that_says_what_to_type() {
             &["send", "--help", "--foo"],
             "simplep2p: --help takes no other arguments: run 'simplep2p send --help'",
         ),
+        (
+            &["send", "x", "--to", "a", "--expect", "1"],
+            "simplep2p: give --to or --expect, not both: with --to, every target must acknowledge",
+        ),
+        (
+            &["send", "x", "--to", "a", "--legacy"],
+            "simplep2p: --to cannot be used with --legacy: original peers take no unicast",
+        ),
     ];
     for (args, want) in cases {
         let (code, out, err) = run(port, args);
@@ -296,4 +304,51 @@ fn parse_errors_are_one_line_that_says_what_to_type() {
         let line = one_line(&err);
         assert!(line.contains("give an address, e.g. --interface 127.0.0.1"), "{line}");
     }
+}
+
+#[test]
+fn send_to_reaches_only_its_targets() {
+    let port = free_port();
+    let alice = named_recv(port, "alice", &[]);
+    let bob = named_recv(port, "bob", &[]);
+    let twin = named_recv(port, "bob", &[]);
+    let t = ["--timeout", TIMEOUT_MS];
+
+    let (code, out, err) = run(port, &[&["send", "secret", "--to", &bob.uuid][..], &t].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("PASS 1/1 peers acknowledged in "), "{out}");
+    let (code, out, err) = run(port, &[&["send", "for alice", "--to", "alice"][..], &t].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("PASS 1/1 "), "{out}");
+
+    let (code, out, err) = run(port, &[&["send", "x", "--to", "bob"][..], &t].concat());
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    let line = one_line(&err);
+    assert!(line.starts_with("simplep2p: 2 peers are named 'bob': "), "{line}");
+    assert!(line.contains(&format!("{} bob", bob.uuid)) && line.contains(&twin.uuid), "{line}");
+    let (code, out, err) = run(port, &[&["send", "x", "--to", "carol"][..], &t].concat());
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    let line = one_line(&err);
+    assert!(line.starts_with("simplep2p: no peer is named 'carol': "), "{line}");
+    for p in [&alice, &bob, &twin] {
+        assert!(line.contains(&p.uuid), "{} not listed: {line}", p.uuid);
+    }
+
+    // A uuid nobody answers for is a target that did not acknowledge.
+    let gone = simplep2p::Uuid::new_v4().to_string();
+    let args = ["send", "y", "--to", &gone, "--to", "alice", "--timeout", "1000"];
+    let (code, out, err) = run(port, &args);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.starts_with("FAIL 1/2 peers acknowledged in "), "{out}");
+    assert!(out.ends_with(&format!("\nmissing {gone}\n")), "{out}");
+
+    let (code, out, _) = run(port, &[&["send", "public", "--expect", "3"][..], &t].concat());
+    assert_eq!(code, 0, "{out}");
+    let lines = |p: RecvProcess, n| -> Vec<String> {
+        let printed = p.stop_after_lines(n);
+        printed.lines().map(|l| l.split_once(' ').unwrap().1.to_string()).collect()
+    };
+    assert_eq!(lines(bob, 2), ["secret", "public"]);
+    assert_eq!(lines(twin, 1), ["public"], "the twin got nothing before the group message");
+    assert_eq!(lines(alice, 3), ["for alice", "y", "public"]);
 }
