@@ -10,13 +10,14 @@ mod recv;
 mod send;
 
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, Write};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use argh::FromArgs;
 use simplep2p::{Config, DEFAULT_GROUP, DEFAULT_PORT};
 
+use self::output::escape;
 use self::peers::PeersArgs;
 use self::recv::RecvArgs;
 use self::send::SendArgs;
@@ -29,13 +30,26 @@ pub const EXIT_FAIL: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// The operation succeeded but its result could not be written (standard
 /// output closed): a script must not take this for a failed send and retry.
+/// A failed operation still exits 1, so the precedence is 2, 1, 3, 0.
 pub const EXIT_OUTPUT: i32 = 3;
+
+/// The options of every command, which may come before or after its name.
+const GLOBAL_OPTIONS: [&str; 5] = ["--group", "--port", "--interface", "--ttl", "--name"];
+/// What asks for help before a command's name (`simplep2p help send`).
+const HELP: [&str; 3] = ["-h", "--help", "help"];
 
 #[derive(FromArgs, Debug)]
 /// Find the programs on this network segment and exchange messages with them
-/// over UDP multicast, with no server. Exit codes: 0 success, 1 no peer or
-/// not every peer acknowledged, 2 bad arguments or network set-up error,
-/// 3 standard output closed (the operation itself succeeded).
+/// over UDP multicast, with no server.
+#[argh(help_triggers("-h", "--help"))]
+#[argh(note = "The options above may also follow the command, as in
+simplep2p send --interface 127.0.0.1 hello.")]
+#[argh(note = "Exit codes, the same for every command:
+  0  success
+  1  no peer found, or not every peer acknowledged
+  2  bad arguments or network set-up error: nothing was sent
+  3  the operation succeeded, but standard output is closed so its result
+     was not printed (a failed operation still exits 1)")]
 struct Args {
     /// multicast group to join (default 239.255.0.1)
     #[argh(option, default = "DEFAULT_GROUP")]
@@ -45,8 +59,8 @@ struct Args {
     #[argh(option, default = "DEFAULT_PORT")]
     port: u16,
 
-    /// address of the interface to use; 127.0.0.1 keeps all traffic on this
-    /// host (default 0.0.0.0: the kernel's choice)
+    /// address of the interface to use, not its name; 127.0.0.1 keeps all
+    /// traffic on this host (default 0.0.0.0: the kernel's choice)
     #[argh(option, default = "Ipv4Addr::UNSPECIFIED")]
     interface: Ipv4Addr,
 
@@ -81,11 +95,10 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     if args.version {
-        println!("simplep2p {}", env!("CARGO_PKG_VERSION"));
-        return EXIT_OK;
+        return print_or_exit_3(&format!("simplep2p {}\n", env!("CARGO_PKG_VERSION")));
     }
     let Some(command) = &args.command else {
-        eprintln!("simplep2p: no command given: run 'simplep2p --help' for the commands");
+        diag("no command given: run 'simplep2p --help' for the commands");
         return EXIT_USAGE;
     };
     let config = Config::default()
@@ -96,7 +109,7 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         .name(args.name.as_str());
     // The library's one check, so the CLI refuses what Rust, C and Python do.
     if let Err(e) = config.validate() {
-        eprintln!("simplep2p: {e}");
+        diag(e);
         return EXIT_USAGE;
     }
     let result = match command {
@@ -105,9 +118,15 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         Command::Peers(cmd) => peers::peers(config, cmd),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("simplep2p: {e}");
+        diag(&e);
         e.code
     })
+}
+
+/// One diagnostic line on stderr. If stderr itself is gone there is no one
+/// left to tell, and the exit code still says what happened.
+fn diag(message: impl std::fmt::Display) {
+    let _ = writeln!(io::stderr(), "simplep2p: {message}");
 }
 
 fn parse(argv: Vec<OsString>) -> Result<Args, i32> {
@@ -116,25 +135,170 @@ fn parse(argv: Vec<OsString>) -> Result<Args, i32> {
         match arg.into_string() {
             Ok(s) => strings.push(s),
             Err(bad) => {
-                eprintln!(
-                    "simplep2p: argument {:?} is not UTF-8: pass binary messages on standard input with 'send --stdin'",
-                    bad.to_string_lossy()
-                );
+                diag(format_args!(
+                    "argument {} is not UTF-8: pass binary messages on standard input with 'send --stdin'",
+                    escape(bad.as_encoded_bytes())
+                ));
                 return Err(EXIT_USAGE);
             }
         }
     }
     let rest: Vec<&str> = strings.iter().skip(1).map(String::as_str).collect();
-    Args::from_args(&["simplep2p"], &rest).map_err(|exit| match exit.status {
-        Ok(()) => {
-            println!("{}", exit.output);
-            EXIT_OK
-        }
+    let line = globals_first(&rest).map_err(|message| {
+        diag(message);
+        EXIT_USAGE
+    })?;
+    Args::from_args(&["simplep2p"], &line.args).map_err(|exit| match exit.status {
+        Ok(()) => print_or_exit_3(&exit.output),
         Err(()) => {
-            eprintln!("simplep2p: {}\nRun 'simplep2p --help' for usage.", exit.output.trim_end());
+            diag(parse_error(&exit.output, line.command));
             EXIT_USAGE
         }
     })
+}
+
+/// A command line with the global options moved in front of the command,
+/// where argh takes them.
+#[derive(Debug, PartialEq)]
+struct Line<'a> {
+    args: Vec<&'a str>,
+    /// The command's name, if one was given, for pointing at its --help.
+    command: Option<&'a str>,
+}
+
+/// Moves each global option and its value, wherever it is, to the front, so
+/// `send --port 5000 x` means `--port 5000 send x`, and a request for help
+/// before the command to after it, so `help send` means `send --help`.
+/// Nothing after `--` is moved: that is a message.
+fn globals_first<'a>(args: &[&'a str]) -> Result<Line<'a>, String> {
+    let (mut globals, mut rest) = (Vec::new(), Vec::new());
+    let (mut command, mut help) = (None, false);
+    let mut it = args.iter().copied();
+    while let Some(arg) = it.next() {
+        if arg == "--" {
+            rest.push(arg);
+            rest.extend(it.by_ref());
+        } else if GLOBAL_OPTIONS.contains(&arg) {
+            let Some(value) = it.next() else {
+                return Err(format!(
+                    "option {arg} needs a value: run 'simplep2p --help' for what it takes"
+                ));
+            };
+            globals.extend([arg, value]);
+        } else if command.is_none() && HELP.contains(&arg) {
+            // Left there, argh would hand the command the word `help`, and
+            // `send` would send it.
+            help = true;
+        } else {
+            // Top-level options are all switches, so the first word that is
+            // not an option names the command.
+            if command.is_none() && !arg.starts_with('-') {
+                command = Some(arg);
+                if help {
+                    rest.extend([arg, "--help"]);
+                    continue;
+                }
+            }
+            rest.push(arg);
+        }
+    }
+    if help && command.is_none() {
+        rest.push("--help");
+    }
+    globals.extend(rest);
+    Ok(Line { args: globals, command })
+}
+
+/// argh's error, as one line that says what to type instead.
+fn parse_error(argh: &str, command: Option<&str>) -> String {
+    let known = command.filter(|c| ["recv", "send", "peers"].contains(c));
+    let help = known.map_or("simplep2p --help".to_string(), |c| format!("simplep2p {c} --help"));
+    let argh = argh.trim_end();
+    if let Some(arg) = argh.strip_prefix("Unrecognized argument: ") {
+        let arg = escape(arg.as_bytes());
+        return if arg.starts_with('-') {
+            format!("unrecognized argument {arg}: run '{help}' for the options")
+        } else if known.is_none() {
+            format!("unknown command {arg}: run 'simplep2p --help' for the commands")
+        } else if known == Some("send") {
+            format!("unexpected argument {arg}: quote a message that has spaces, or run '{help}'")
+        } else {
+            format!("unexpected argument {arg}: run '{help}' for the usage")
+        };
+    }
+    if let Some(rest) = argh.strip_prefix("No value provided for option '") {
+        let option = escape(rest.trim_end_matches("'.").as_bytes());
+        return format!("option {option} needs a value: run '{help}' for what it takes");
+    }
+    if let Some((option, value, reason)) = bad_value(argh) {
+        let help = if GLOBAL_OPTIONS.contains(&option) { "simplep2p --help" } else { &help };
+        let value = escape(value.as_bytes());
+        return match (option, reason) {
+            (_, "duplicate values provided") => format!("{option} given twice: give it once"),
+            ("--interface", _) => format!(
+                "--interface {value} is not an IPv4 address: give an address, e.g. --interface 127.0.0.1 (interface names are not supported yet)"
+            ),
+            _ => format!("{option} {value}: {reason}: run '{help}' for what it takes"),
+        };
+    }
+    if argh.starts_with("Trailing arguments are not allowed after") {
+        return format!("--help takes no other arguments: run '{help}'");
+    }
+    // A form this version of argh does not produce: still one line.
+    let words: Vec<&str> = argh.lines().map(|l| l.trim().trim_end_matches([':', '.'])).collect();
+    let words = escape(words.join("; ").as_bytes());
+    let mut chars = words.chars();
+    let first = chars.next().map(|c| c.to_lowercase().to_string()).unwrap_or_default();
+    format!("{first}{}: run '{help}'", chars.as_str())
+}
+
+/// The option, value and reason of argh's "Error parsing option '--x' with
+/// value 'v': reason".
+fn bad_value(argh: &str) -> Option<(&str, &str, &str)> {
+    let rest = argh.strip_prefix("Error parsing option '")?;
+    let (option, rest) = rest.split_once("' with value '")?;
+    // The value is the user's and may hold anything; the reason is ours.
+    let (value, reason) = rest.rsplit_once("': ")?;
+    Some((option, value, reason))
+}
+
+/// Prints help or the version: exit 0, or 3 if standard output is closed.
+fn print_or_exit_3(text: &str) -> i32 {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            diag(output_error(&e));
+            EXIT_OUTPUT
+        }
+    }
+}
+
+/// Writes a command's result and returns `code`, the operation's verdict.
+/// If standard output fails, a failed operation still exits with its own
+/// code (1): exit 3 says only "it worked, but you were not told".
+fn print_result(text: &str, code: i32) -> Result<i32, Failure> {
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes()).and_then(|()| out.flush()).map_err(|e| {
+        let (verdict, code) =
+            if code == EXIT_OK { ("succeeded", EXIT_OUTPUT) } else { ("failed", code) };
+        Failure {
+            message: format!(
+                "{}: the command {verdict} but its result was not printed",
+                output_error(&e)
+            ),
+            code,
+        }
+    })?;
+    Ok(code)
+}
+
+fn output_error(e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        "standard output closed".into()
+    } else {
+        format!("could not write to standard output: {e}")
+    }
 }
 
 /// A failure to report on stderr, with the exit code it ends in.
@@ -164,8 +328,8 @@ fn usage(message: impl Into<String>) -> Failure {
 
 /// Output that cannot be written (a closed pipe) ends the command with its
 /// own code: the operation itself succeeded, or it would have failed first.
-fn write_failed(_: io::Error) -> Failure {
-    Failure { message: "standard output closed".into(), code: EXIT_OUTPUT }
+fn write_failed(e: io::Error) -> Failure {
+    Failure { message: output_error(&e), code: EXIT_OUTPUT }
 }
 
 fn check_expect(expect: Option<usize>) -> Result<(), Failure> {
@@ -202,5 +366,37 @@ mod tests {
         assert_eq!(parse(argv(&["--port", "x", "peers"])).unwrap_err(), EXIT_USAGE);
         assert_eq!(parse(argv(&["send", "a", "b"])).unwrap_err(), EXIT_USAGE);
         assert_eq!(parse(argv(&["--group", "not-an-ip", "peers"])).unwrap_err(), EXIT_USAGE);
+    }
+
+    #[test]
+    fn help_before_the_command_asks_for_its_help_and_after_send_is_a_message() {
+        for asks in HELP {
+            let line = globals_first(&[asks, "--port", "5", "send", "x"]).unwrap();
+            assert_eq!(line.args, ["--port", "5", "send", "--help", "x"]);
+            assert_eq!(globals_first(&[asks]).unwrap().args, ["--help"]);
+        }
+        // Through argh, not `parse`, which would print the help.
+        let line = globals_first(&["--help", "send"]).unwrap();
+        let help = Args::from_args(&["simplep2p"], &line.args).unwrap_err();
+        assert!(help.status.is_ok() && help.output.starts_with("Usage: simplep2p send"));
+        assert!(parse(argv(&["send", "help"])).is_ok());
+        assert!(parse(argv(&["send", "--", "-h"])).is_ok());
+    }
+
+    #[test]
+    fn global_options_move_in_front_but_nothing_after_double_dash() {
+        let line = globals_first(&["send", "--port", "5", "x", "--", "--name", "y"]).unwrap();
+        assert_eq!(line.args, ["--port", "5", "send", "x", "--", "--name", "y"]);
+        assert_eq!(line.command, Some("send"));
+        assert_eq!(globals_first(&["-V"]).unwrap().command, None);
+        assert!(globals_first(&["peers", "--name"]).unwrap_err().contains("--name needs a value"));
+    }
+
+    #[test]
+    fn an_unforeseen_argh_error_is_still_one_line() {
+        let line = parse_error("Required options not provided:\n    --x\n", Some("send"));
+        assert_eq!(line, "required options not provided; --x: run 'simplep2p send --help'");
+        let line = parse_error("Unrecognized argument: a\nb\n", None);
+        assert!(!line.contains('\n'), "{line}");
     }
 }

@@ -166,6 +166,7 @@ fn usage_errors_exit_2_with_one_line_on_stderr() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(out.is_empty(), "{args:?} printed on stdout: {out}");
         assert!(err.starts_with("simplep2p: "), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
     let out = std::process::Command::new(common::BIN)
         .args(["--interface", "127.0.0.1", "--port", "0", "peers"])

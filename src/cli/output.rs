@@ -25,8 +25,25 @@ pub(super) fn message_json(m: &Message) -> String {
     )
 }
 
-/// Printable text as it is; control characters and bytes that are not
-/// UTF-8 as escapes, so one message is always one line.
+/// Characters never printed raw, in text or JSON: besides the control
+/// characters (C0, DEL and C1, which holds NEL, U+0085), those some reader
+/// takes for a line break (Python's `splitlines`, JavaScript, editors), or
+/// that reorder or hide the text around them, so that a line cannot pass
+/// for two, or a name for another.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            // line and paragraph separators
+            '\u{2028}' | '\u{2029}'
+            // bidirectional marks, embeddings, overrides and isolates
+            | '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            // zero-width and invisible characters, byte order mark
+            | '\u{200b}'..='\u{200d}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+}
+
+/// Printable text as it is; hidden characters (see [`hidden`]) and bytes
+/// that are not UTF-8 as `\xNN` escapes of their bytes, so one message is
+/// always one line and the escapes undo to the exact bytes.
 pub(super) fn escape(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len());
     for chunk in data.utf8_chunks() {
@@ -36,7 +53,7 @@ pub(super) fn escape(data: &[u8]) -> String {
                 '\n' => out.push_str("\\n"),
                 '\t' => out.push_str("\\t"),
                 '\r' => out.push_str("\\r"),
-                c if c.is_control() => {
+                c if hidden(c) => {
                     let mut buf = [0u8; 4];
                     for b in c.encode_utf8(&mut buf).bytes() {
                         out.push_str(&format!("\\x{b:02x}"));
@@ -52,6 +69,8 @@ pub(super) fn escape(data: &[u8]) -> String {
     out
 }
 
+/// A JSON string with the same characters escaped as in text (`\u2028`),
+/// so that a reader splitting on any line break still sees one object.
 pub(super) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -62,7 +81,7 @@ pub(super) fn json_string(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c if hidden(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
             c => out.push(c),
         }
     }
@@ -85,5 +104,20 @@ mod tests {
     #[test]
     fn json_string_escapes_quotes_and_controls() {
         assert_eq!(json_string("a\"b\\c\n\x01"), "\"a\\\"b\\\\c\\n\\u0001\"");
+    }
+
+    #[test]
+    fn line_breaks_bidi_and_invisible_characters_are_escaped() {
+        assert_eq!(escape("a\u{2028}b\u{85}c".as_bytes()), "a\\xe2\\x80\\xa8b\\xc2\\x85c");
+        assert_eq!(
+            escape("\u{202e}\u{2066}\u{200b}\u{feff}".as_bytes()),
+            "\\xe2\\x80\\xae\\xe2\\x81\\xa6\\xe2\\x80\\x8b\\xef\\xbb\\xbf"
+        );
+        assert_eq!(
+            json_string("a\u{2029}\u{85}\u{200f}\u{2060}\u{7f}"),
+            "\"a\\u2029\\u0085\\u200f\\u2060\\u007f\""
+        );
+        // Visible text around them is left alone.
+        assert_eq!(escape("日本 ✓ é".as_bytes()), "日本 ✓ é");
     }
 }

@@ -1,18 +1,20 @@
 //! The `peers` command, and the discovery `send` shares with it.
 
-use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use simplep2p::{Config, Peer, PeerInfo};
 
 use super::output::{peer_json, peer_line};
-use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, write_failed};
+use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, print_result};
 
 #[derive(FromArgs, Debug)]
-/// Discover the peers and list them, one per line: uuid, address, name;
-/// then the count. Exits 1 if none (with --expect N, fewer than N) answered.
-#[argh(subcommand, name = "peers")]
+/// Discover the peers and list them, one per line: uuid, address, name
+/// (escaped as recv escapes messages); then the count.
+#[argh(subcommand, name = "peers", help_triggers("-h", "--help"))]
+#[argh(note = "Exit codes: 0 at least one peer (with --expect N, N) found; 1 fewer;
+2 bad arguments or set-up error; 3 found, but standard output is closed.")]
+#[argh(note = "Global options may also follow the command: see 'simplep2p --help'.")]
 pub(super) struct PeersArgs {
     /// stop once this many peers answer, and fail with fewer
     #[argh(option)]
@@ -62,9 +64,7 @@ pub(super) fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
         text += &format!("{} peer{s}\n", found.len());
         text
     };
-    let mut out = io::stdout().lock();
-    write!(out, "{text}").and_then(|()| out.flush()).map_err(write_failed)?;
-    Ok(if ok { EXIT_OK } else { EXIT_FAIL })
+    print_result(&text, if ok { EXIT_OK } else { EXIT_FAIL })
 }
 
 /// Discovers in the C++ protocol or ours, as `--legacy` asks.

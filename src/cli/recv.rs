@@ -13,7 +13,7 @@ use argh::FromArgs;
 use simplep2p::{Config, Message, Peer, Verdict};
 
 use super::output::{escape, message_json};
-use super::{EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, Failure, write_failed};
+use super::{EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, Failure, diag, write_failed};
 
 /// How often the main thread looks for a signal that the reader threads
 /// could not act on because both were blocked writing to a full pipe. A
@@ -21,13 +21,22 @@ use super::{EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, Failure, write_failed};
 const SIGNAL_FALLBACK: Duration = Duration::from_millis(200);
 
 #[derive(FromArgs, Debug)]
-/// Run a peer: answer discovery, print one line per message and acknowledge
-/// it once the line is written: `<sender-uuid> <message>`, with
-/// non-printable bytes escaped as \n, \t, \r, \\ or \xNN. Prints a `ready`
-/// line on stderr once it listens. SIGINT, SIGTERM and SIGHUP make it leave
-/// the group (goodbye) and exit 0. Exit codes: 0 done, 2 set-up error, 3
-/// standard output closed (the peer left; no later message was acknowledged).
-#[argh(subcommand, name = "recv")]
+/// Run a peer: print one line per message, `<sender-uuid> <message>`, and
+/// acknowledge the message once its line is written.
+#[argh(subcommand, name = "recv", help_triggers("-h", "--help"))]
+#[argh(note = "One message is one line, for any reader. Backslash, newline, tab and
+CR are written \\\\, \\n, \\t, \\r; bytes that are not UTF-8 and these
+characters as \\xNN, one per UTF-8 byte: control characters (U+0000-U+001F,
+U+007F-U+009F, among them NEL U+0085), line and paragraph separators
+(U+2028, U+2029), bidirectional controls (U+061C, U+200E, U+200F,
+U+202A-U+202E, U+2066-U+2069) and invisible characters (U+200B-U+200D,
+U+2060-U+2064, U+FEFF). With --json the same characters are written
+\\uNNNN, and hex holds the exact bytes. Names are escaped the same way.")]
+#[argh(note = "A ready line on stderr says it listens. SIGINT, SIGTERM and SIGHUP
+make it leave the group (a goodbye) and exit 0.")]
+#[argh(note = "Exit codes: 0 after --count messages, or on a signal; 2 set-up error;
+3 standard output closed: it left the group and acknowledged no more.")]
+#[argh(note = "Global options may also follow the command: see 'simplep2p --help'.")]
 pub(super) struct RecvArgs {
     /// exit 0 after printing this many messages, acknowledging exactly
     /// those (default: run until a signal)
@@ -90,12 +99,12 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     } else {
         ip.to_string()
     };
-    eprintln!(
-        "simplep2p: ready: peer {}{name} on group {}, interface {interface}, unicast {}",
+    diag(format_args!(
+        "ready: peer {}{name} on group {}, interface {interface}, unicast {}",
         peer.id(),
         peer.group(),
         peer.local_addr()
-    );
+    ));
     if count == Some(0) {
         peer.close();
     }
@@ -115,11 +124,11 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
             writeln!(out, "{{\"stats\":{{{}}}}}", fields.join(",")).map_err(write_failed)?;
         } else {
             let fields: Vec<String> = named.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            eprintln!("simplep2p: stats: {}", fields.join(" "));
+            diag(format_args!("stats: {}", fields.join(" ")));
         }
     }
     if code == EXIT_OUTPUT {
-        eprintln!("simplep2p: standard output closed: left the group");
+        diag("standard output closed: left the group and acknowledged no more messages");
     }
     drop(signals);
     // The peer is closed: its goodbye is out. Joining its threads could wait
