@@ -7,18 +7,29 @@
 //! Every exported function catches panics (none crosses the boundary), turns
 //! null pointers and short buffers into error codes, and on failure leaves a
 //! message for [`sp2p_last_error`] in the calling thread.
+//!
+//! A peer handle is not a pointer to anything: it is a number, the key of
+//! the peer's entry in [`HANDLES`], cast to a pointer and never
+//! dereferenced. Each call looks it up and holds an [`Arc`] to the peer for
+//! as long as it runs, so `sp2p_close` in one thread while another is
+//! inside a call is safe, and a handle that is closed or was never opened
+//! is an error (`SP2P_ERR_CLOSED`), not a use after free. Numbers are never
+//! reused.
 #![allow(unsafe_code)]
 
 mod signal;
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::net::Ipv4Addr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use self::signal::{SignalGuard, close_on_termination};
+use crate::peer::lock;
 use crate::{Config, Error, Message, Peer, PeerInfo};
 
 /// Success (or, for counts, zero).
@@ -35,12 +46,13 @@ pub const SP2P_ERR_TOO_LARGE: c_int = -4;
 pub const SP2P_ERR_SHORT_BUFFER: c_int = -5;
 /// A socket or thread failed.
 pub const SP2P_ERR_IO: c_int = -6;
-/// The peer is closed.
+/// The peer is closed, or the handle is not one `sp2p_open` gave.
 pub const SP2P_ERR_CLOSED: c_int = -7;
 /// A bug: simplep2p panicked. The peer should be closed.
 pub const SP2P_ERR_PANIC: c_int = -8;
 
-/// `sp2p_config`: NULL strings and zero numbers mean the defaults.
+/// `sp2p_config`: NULL strings and zero numbers mean the defaults. Its
+/// layout is frozen: programs built against the first header pass it.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CConfig {
@@ -49,6 +61,15 @@ pub struct CConfig {
     interface: *const c_char,
     ttl: u32,
     name: *const c_char,
+}
+
+/// `sp2p_peer`: what the handle C holds points to, as far as C knows. It
+/// is never made and never read: the pointer's address is a key of
+/// [`HANDLES`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct PeerHandle {
+    _never_made: [u8; 0],
 }
 
 /// `sp2p_peer_info`: NUL-terminated text fields.
@@ -71,15 +92,22 @@ pub struct CMessage {
     len: usize,
 }
 
-/// `sp2p_peer`: opaque to C.
+/// An open peer, as the handle table holds it.
 #[derive(Debug)]
-pub struct CPeer {
+struct CPeer {
     peer: Peer,
     /// A message that did not fit the caller's buffer, kept for the next call.
     pending: Mutex<Option<Message>>,
     /// The peers that did not acknowledge the last send.
     missing: Mutex<Vec<PeerInfo>>,
 }
+
+/// The open peers, by handle number. No cap of its own: each entry is a
+/// running peer (two sockets, two threads), and the system runs out of
+/// those first, which `sp2p_open` reports as an error.
+static HANDLES: Mutex<BTreeMap<usize, Arc<CPeer>>> = Mutex::new(BTreeMap::new());
+/// The next handle number; 0 would be NULL. Never wraps (see [`new_handle`]).
+static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(1);
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -127,13 +155,32 @@ fn guard(f: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
     code
 }
 
-/// Borrows the peer behind a handle.
-///
-/// SAFETY (for callers): `peer` is null or a live handle from `sp2p_open`,
-/// not yet passed to `sp2p_close`, as the header requires.
-unsafe fn peer_ref<'a>(peer: *const CPeer) -> Result<&'a CPeer, Failure> {
-    // SAFETY: see above; a non-null handle points to a live CPeer.
-    unsafe { peer.as_ref() }.ok_or_else(|| fail(SP2P_ERR_NULL, "peer is NULL"))
+/// Puts `peer` in the table under a number never given before.
+fn new_handle(peer: CPeer) -> Result<*mut PeerHandle, Failure> {
+    let next = NEXT_HANDLE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1));
+    let id = next
+        .map_err(|_| fail(SP2P_ERR_IO, "no peer handle numbers are left: restart the program"))?;
+    lock(&HANDLES).insert(id, Arc::new(peer));
+    Ok(std::ptr::without_provenance_mut(id))
+}
+
+/// The peer behind a handle, held for the length of one call: a close in
+/// another thread meanwhile closes it (so that this call ends with
+/// `SP2P_ERR_CLOSED`) but frees it only once this call lets go.
+fn peer_of(handle: *const PeerHandle) -> Result<Arc<CPeer>, Failure> {
+    if handle.is_null() {
+        return Err(fail(SP2P_ERR_NULL, "peer is NULL"));
+    }
+    let id = handle.addr();
+    let found = lock(&HANDLES).get(&id).cloned();
+    found.ok_or_else(|| {
+        let what = if id < NEXT_HANDLE.load(Ordering::Relaxed) {
+            "was closed by sp2p_close"
+        } else {
+            "is not one sp2p_open gave"
+        };
+        fail(SP2P_ERR_CLOSED, format!("peer handle {handle:p} {what}: open a new peer"))
+    })
 }
 
 /// Reads an optional C string.
@@ -195,6 +242,39 @@ unsafe fn write_peers(
     Ok(c_int::try_from(peers.len()).unwrap_or(c_int::MAX))
 }
 
+/// The settings of an `sp2p_config`: NULL for all defaults; NULL strings
+/// and zero numbers leave the defaults.
+///
+/// SAFETY (for callers): `config` is NULL or points to a valid
+/// `sp2p_config` whose strings are NULL or NUL-terminated.
+unsafe fn config_of(config: *const CConfig) -> Result<Config, Failure> {
+    let mut cfg = Config::default();
+    // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
+    let Some(c) = (unsafe { config.as_ref() }) else {
+        return Ok(cfg);
+    };
+    // SAFETY: each string is NULL or NUL-terminated (caller's guarantee).
+    let (group, interface, name) = unsafe {
+        (opt_str(c.group, "group")?, opt_str(c.interface, "interface")?, opt_str(c.name, "name")?)
+    };
+    if let Some(g) = parse_addr(group, "group")? {
+        cfg = cfg.group(g);
+    }
+    if let Some(i) = parse_addr(interface, "interface")? {
+        cfg = cfg.interface(i);
+    }
+    if c.port != 0 {
+        cfg = cfg.port(c.port);
+    }
+    if c.ttl != 0 {
+        cfg = cfg.ttl(c.ttl);
+    }
+    if let Some(n) = name {
+        cfg = cfg.name(n);
+    }
+    Ok(cfg)
+}
+
 /// Opens a peer; `config` may be NULL for all defaults. On success stores
 /// the handle in `*out` and returns `SP2P_OK`.
 ///
@@ -202,58 +282,36 @@ unsafe fn write_peers(
 /// `config` is NULL or points to a valid `sp2p_config` whose strings are
 /// NULL or NUL-terminated; `out` points to writable storage for a handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sp2p_open(config: *const CConfig, out: *mut *mut CPeer) -> c_int {
+pub unsafe extern "C" fn sp2p_open(config: *const CConfig, out: *mut *mut PeerHandle) -> c_int {
     guard(|| {
         if out.is_null() {
             return Err(fail(SP2P_ERR_NULL, "out is NULL"));
         }
-        let mut cfg = Config::default();
         // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
-        if let Some(c) = unsafe { config.as_ref() } {
-            // SAFETY: each string is NULL or NUL-terminated (caller's guarantee).
-            let (group, interface, name) = unsafe {
-                (
-                    opt_str(c.group, "group")?,
-                    opt_str(c.interface, "interface")?,
-                    opt_str(c.name, "name")?,
-                )
-            };
-            if let Some(g) = parse_addr(group, "group")? {
-                cfg = cfg.group(g);
-            }
-            if let Some(i) = parse_addr(interface, "interface")? {
-                cfg = cfg.interface(i);
-            }
-            if c.port != 0 {
-                cfg = cfg.port(c.port);
-            }
-            if c.ttl != 0 {
-                cfg = cfg.ttl(c.ttl);
-            }
-            if let Some(n) = name {
-                cfg = cfg.name(n);
-            }
-        }
+        let cfg = unsafe { config_of(config) }?;
         let peer = Peer::start(cfg)?;
         let handle =
-            Box::new(CPeer { peer, pending: Mutex::new(None), missing: Mutex::new(Vec::new()) });
+            new_handle(CPeer { peer, pending: Mutex::new(None), missing: Mutex::new(Vec::new()) })?;
         // SAFETY: `out` is non-null and writable, as the caller guarantees.
-        unsafe { *out = Box::into_raw(handle) };
+        unsafe { *out = handle };
         Ok(SP2P_OK)
     })
 }
 
-/// Leaves the group and frees the peer. NULL is ignored.
-///
-/// # Safety
-/// `peer` is NULL or a handle from `sp2p_open` not yet closed; it must not
-/// be used again, by this or any other thread.
+/// Closes the peer behind `handle` and forgets the handle: later calls with
+/// it return `SP2P_ERR_CLOSED`. A call in flight in another thread ends
+/// with `SP2P_ERR_CLOSED`; the peer is freed when the last such call
+/// returns. NULL, and a handle already closed, are ignored.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sp2p_close(peer: *mut CPeer) {
+pub extern "C" fn sp2p_close(handle: *mut PeerHandle) {
     guard(|| {
-        if !peer.is_null() {
-            // SAFETY: a live handle from Box::into_raw in sp2p_open, closed once.
-            drop(unsafe { Box::from_raw(peer) });
+        let removed = lock(&HANDLES).remove(&handle.addr());
+        if let Some(p) = removed {
+            // Before the drop: another thread may hold the peer, and its
+            // blocked call must end now.
+            p.peer.close();
+            // Outside the table's lock: the last reference joins the peer's threads.
+            drop(p);
         }
         Ok(SP2P_OK)
     });
@@ -262,18 +320,14 @@ pub unsafe extern "C" fn sp2p_close(peer: *mut CPeer) {
 /// Discovers the peers: returns how many answered (and remembers them as
 /// the targets of `sp2p_send`), or a negative error. `expect` <= 0 means
 /// "until the quiet window or the timeout".
-///
-/// # Safety
-/// `peer` is NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sp2p_discover(
-    peer: *const CPeer,
+pub extern "C" fn sp2p_discover(
+    handle: *const PeerHandle,
     expect: c_int,
     timeout_ms: u32,
 ) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
+        let p = peer_of(handle)?;
         let expect = usize::try_from(expect).ok().filter(|&n| n > 0);
         let found = p.peer.discover_within(expect, Duration::from_millis(timeout_ms.into()))?;
         Ok(c_int::try_from(found.len()).unwrap_or(c_int::MAX))
@@ -284,13 +338,15 @@ pub unsafe extern "C" fn sp2p_discover(
 /// that left) to `out`; returns how many there are in all.
 ///
 /// # Safety
-/// `peer` is NULL or a live handle; `out` is NULL with `cap` 0, or points to
-/// `cap` writable `sp2p_peer_info`.
+/// `out` is NULL with `cap` 0, or points to `cap` writable `sp2p_peer_info`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sp2p_peers(peer: *const CPeer, out: *mut CPeerInfo, cap: usize) -> c_int {
+pub unsafe extern "C" fn sp2p_peers(
+    handle: *const PeerHandle,
+    out: *mut CPeerInfo,
+    cap: usize,
+) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
+        let p = peer_of(handle)?;
         // SAFETY: `out` and `cap` as the caller guarantees.
         unsafe { write_peers(out, cap, &p.peer.known_peers()) }
     })
@@ -301,19 +357,18 @@ pub unsafe extern "C" fn sp2p_peers(peer: *const CPeer, out: *mut CPeerInfo, cap
 /// `*targeted` (if not NULL) gets how many were sent to.
 ///
 /// # Safety
-/// `peer` is NULL or a live handle; `data` points to `len` readable bytes
-/// (or is NULL with `len` 0); `targeted` is NULL or writable.
+/// `data` points to `len` readable bytes (or is NULL with `len` 0);
+/// `targeted` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sp2p_send(
-    peer: *const CPeer,
+    handle: *const PeerHandle,
     data: *const u8,
     len: usize,
     timeout_ms: u32,
     targeted: *mut usize,
 ) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
+        let p = peer_of(handle)?;
         let bytes: &[u8] = if len == 0 {
             &[]
         } else if data.is_null() {
@@ -328,7 +383,7 @@ pub unsafe extern "C" fn sp2p_send(
             *t = report.acked.len() + report.missing.len();
         }
         let acked = c_int::try_from(report.acked.len()).unwrap_or(c_int::MAX);
-        *crate::peer::lock(&p.missing) = report.missing;
+        *lock(&p.missing) = report.missing;
         Ok(acked)
     })
 }
@@ -340,14 +395,13 @@ pub unsafe extern "C" fn sp2p_send(
 /// As `sp2p_peers`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sp2p_missing(
-    peer: *const CPeer,
+    handle: *const PeerHandle,
     out: *mut CPeerInfo,
     cap: usize,
 ) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
-        let missing = crate::peer::lock(&p.missing).clone();
+        let p = peer_of(handle)?;
+        let missing = lock(&p.missing).clone();
         // SAFETY: `out` and `cap` as the caller guarantees.
         unsafe { write_peers(out, cap, &missing) }
     })
@@ -356,28 +410,28 @@ pub unsafe extern "C" fn sp2p_missing(
 /// Waits at most `timeout_ms` (negative: forever) for the next message.
 /// Returns 1 with the message in `buf` and its sender in `*meta`, 0 on
 /// timeout, or a negative error. A message longer than `cap` gives
-/// `SP2P_ERR_SHORT_BUFFER` with `meta->len` set, and is kept for the next call.
+/// `SP2P_ERR_SHORT_BUFFER` with `meta->len` set, and is kept for the next
+/// call.
 ///
 /// # Safety
-/// `peer` is NULL or a live handle; `buf` points to `cap` writable bytes
-/// (or is NULL with `cap` 0); `meta` points to a writable `sp2p_message`.
+/// `buf` points to `cap` writable bytes (or is NULL with `cap` 0); `meta`
+/// points to a writable `sp2p_message`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sp2p_recv(
-    peer: *const CPeer,
+    handle: *const PeerHandle,
     timeout_ms: i32,
     buf: *mut u8,
     cap: usize,
     meta: *mut CMessage,
 ) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
+        let p = peer_of(handle)?;
         // SAFETY: NULL or writable, as the caller guarantees.
         let meta = unsafe { meta.as_mut() }.ok_or_else(|| fail(SP2P_ERR_NULL, "meta is NULL"))?;
         if buf.is_null() && cap > 0 {
             return Err(fail(SP2P_ERR_NULL, "buf is NULL but cap is not 0"));
         }
-        let mut pending = crate::peer::lock(&p.pending);
+        let mut pending = lock(&p.pending);
         let msg = match pending.take() {
             Some(m) => m,
             None => {
@@ -434,7 +488,7 @@ mod tests {
         unsafe { CStr::from_ptr(sp2p_last_error()) }.to_string_lossy().into_owned()
     }
 
-    fn open_loopback(port: u16) -> *mut CPeer {
+    fn open_loopback(port: u16) -> *mut PeerHandle {
         let config = CConfig {
             group: std::ptr::null(),
             port,
@@ -444,12 +498,24 @@ mod tests {
         };
         let mut peer = std::ptr::null_mut();
         // SAFETY: valid config and out pointer.
-        assert_eq!(unsafe { sp2p_open(&config, &mut peer) }, SP2P_OK, "{}", last_error());
+        let rc = unsafe { sp2p_open(&config, &mut peer) };
+        assert_eq!(rc, SP2P_OK, "{}", last_error());
         peer
     }
 
     fn free_port() -> u16 {
         std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// `sp2p_recv` into a fresh buffer: the code and the bytes received.
+    fn recv(peer: *const PeerHandle, timeout_ms: i32) -> (c_int, Vec<u8>) {
+        let mut buf = [0u8; 64];
+        // SAFETY: all-zero is a valid sp2p_message (arrays and a length).
+        let mut meta: CMessage = unsafe { std::mem::zeroed() };
+        // SAFETY: `buf` has `buf.len()` writable bytes; `meta` is writable.
+        let rc = unsafe { sp2p_recv(peer, timeout_ms, buf.as_mut_ptr(), buf.len(), &mut meta) };
+        let len = if rc == 1 { meta.len } else { 0 };
+        (rc, buf[..len].to_vec())
     }
 
     #[test]
@@ -459,6 +525,7 @@ mod tests {
             assert_eq!(sp2p_open(std::ptr::null(), std::ptr::null_mut()), SP2P_ERR_NULL);
             assert_eq!(last_error(), "out is NULL");
             assert_eq!(sp2p_discover(std::ptr::null(), 0, 1), SP2P_ERR_NULL);
+            assert_eq!(last_error(), "peer is NULL");
             assert_eq!(sp2p_peers(std::ptr::null(), std::ptr::null_mut(), 0), SP2P_ERR_NULL);
             sp2p_close(std::ptr::null_mut());
         }
@@ -520,9 +587,34 @@ mod tests {
             assert_eq!(CStr::from_ptr(meta.name.as_ptr()).to_str().unwrap(), "ffi");
             assert_eq!(sp2p_recv(a, 0, big.as_mut_ptr(), big.len(), &mut meta), 0);
             assert_eq!(sp2p_missing(b, std::ptr::null_mut(), 0), 0);
-            sp2p_close(a);
-            sp2p_close(b);
         }
+        sp2p_close(a);
+        sp2p_close(b);
+    }
+
+    #[test]
+    fn a_closed_or_unknown_handle_is_an_error_not_a_use_after_free() {
+        let peer = open_loopback(free_port());
+        sp2p_close(peer);
+        assert_eq!(recv(peer, 0).0, SP2P_ERR_CLOSED);
+        assert!(last_error().contains("was closed by sp2p_close"), "{}", last_error());
+        assert_eq!(sp2p_discover(peer, 1, 1), SP2P_ERR_CLOSED);
+        // SAFETY: NULL pointers with zero lengths.
+        unsafe {
+            assert_eq!(
+                sp2p_send(peer, std::ptr::null(), 0, 1, std::ptr::null_mut()),
+                SP2P_ERR_CLOSED
+            );
+            assert_eq!(sp2p_peers(peer, std::ptr::null_mut(), 0), SP2P_ERR_CLOSED);
+            assert_eq!(sp2p_missing(peer, std::ptr::null_mut(), 0), SP2P_ERR_CLOSED);
+        }
+        // Closing twice does nothing.
+        sp2p_close(peer);
+        // A handle that no sp2p_open gave is refused the same way.
+        let forged = std::ptr::without_provenance_mut(usize::MAX);
+        assert_eq!(sp2p_discover(forged, 1, 1), SP2P_ERR_CLOSED);
+        assert!(last_error().contains("is not one sp2p_open gave"), "{}", last_error());
+        sp2p_close(forged);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 /*
  * The original's send test, in C: count the peers, send a message, PASS
- * when every peer acknowledged. Exits 0 on PASS, 1 on FAIL, 2 on error.
+ * when every peer acknowledged. Exits 0 on PASS, 1 on FAIL, 2 on error
+ * (including the API failing to refuse what it must).
  *
  *   example [interface] [port] [expect] [message]
  *
@@ -45,7 +46,12 @@ int main(int argc, char **argv) {
     if (sp2p_send(peer, big, sizeof big, 1, NULL) != SP2P_ERR_TOO_LARGE) return fail("oversize accepted");
 
     int ok = peers > 0 && acked == peers && (size_t)peers == targeted && (expect <= 0 || peers >= expect);
-    printf("%s %d/%d peers acknowledged\n", ok ? "PASS" : "FAIL", acked, peers);
     sp2p_close(peer);
+
+    /* A closed handle is an error, not a use after free; closing twice does nothing. */
+    if (sp2p_discover(peer, 0, 1) != SP2P_ERR_CLOSED) return fail("closed peer accepted");
+    sp2p_close(peer);
+
+    printf("%s %d/%d peers acknowledged\n", ok ? "PASS" : "FAIL", acked, peers);
     return ok ? 0 : 1;
 }

@@ -9,8 +9,15 @@
  *    wrong, in words, for the calling thread.
  *  - NULL pointers and short buffers are errors, never crashes. No Rust
  *    panic crosses into C (it becomes SP2P_ERR_PANIC).
- *  - A peer may be used from several threads at once; it must not be used
- *    after sp2p_close.
+ *  - A peer handle is a number, not a pointer to memory: simplep2p looks it
+ *    up in a table on every call and never dereferences it. A handle that
+ *    sp2p_close has closed, or that sp2p_open never gave, is an error
+ *    (SP2P_ERR_CLOSED), never a use after free. Numbers are not reused.
+ *    The table has no cap of its own: each open peer holds two sockets and
+ *    two threads, and sp2p_open returns an error when the system has no more.
+ *  - A peer may be used from several threads at once, and sp2p_close from
+ *    one thread while another is inside a call: that call ends promptly
+ *    with SP2P_ERR_CLOSED.
  *  - Text fields in the structs below are NUL-terminated UTF-8.
  */
 #ifndef SIMPLEP2P_H
@@ -25,12 +32,13 @@ extern "C" {
 
 #define SP2P_OK 0
 #define SP2P_ERR_NULL (-1)         /* a required pointer was NULL */
-#define SP2P_ERR_ARG (-2)          /* an invalid argument (not UTF-8, not an address, name too long) */
+#define SP2P_ERR_ARG (-2)          /* an invalid argument (not UTF-8, not an address, name too long, TTL over 255) */
 #define SP2P_ERR_SETUP (-3)        /* network set-up failed: bad group, no multicast route, bad interface, port held */
 #define SP2P_ERR_TOO_LARGE (-4)    /* message over SP2P_MAX_MESSAGE bytes; nothing was sent */
 #define SP2P_ERR_SHORT_BUFFER (-5) /* buffer too small; the message is kept for the next sp2p_recv */
 #define SP2P_ERR_IO (-6)           /* a socket or thread failed */
-#define SP2P_ERR_CLOSED (-7)       /* the peer is closed */
+#define SP2P_ERR_CLOSED (-7)       /* the handle was closed (now, or while this call waited), or is not
+                                      one sp2p_open gave */
 #define SP2P_ERR_PANIC (-8)        /* a bug in simplep2p: close the peer and report it */
 
 /* Largest message, in bytes. */
@@ -64,14 +72,20 @@ typedef struct sp2p_message {
     size_t len;       /* bytes of the message (also set on SP2P_ERR_SHORT_BUFFER) */
 } sp2p_message;
 
-typedef struct sp2p_peer sp2p_peer; /* opaque */
+/* A handle: a number in pointer's clothing, never dereferenced (above). */
+typedef struct sp2p_peer sp2p_peer;
 
 /* Opens a peer and joins the group; config may be NULL for all defaults.
  * Stores the handle in *out. Returns SP2P_OK or an error. */
 int sp2p_open(const sp2p_config *config, sp2p_peer **out);
 
-/* Leaves the group (a goodbye is multicast), stops the peer's threads and
- * frees it. NULL is ignored. */
+/* Leaves the group (a goodbye is multicast) and forgets the handle: every
+ * later call with it returns SP2P_ERR_CLOSED. A call in flight on it in
+ * another thread (a blocked sp2p_recv, a send, a discovery) returns
+ * SP2P_ERR_CLOSED promptly. The peer's threads and memory go before
+ * sp2p_close returns, or, if another thread is inside a call on it, as the
+ * last such call returns. NULL, and a handle already closed, are ignored:
+ * closing twice does nothing. */
 void sp2p_close(sp2p_peer *peer);
 
 /* Discovers the other peers. Returns as soon as `expect` have answered or
@@ -96,7 +110,8 @@ int sp2p_send(const sp2p_peer *peer, const uint8_t *data, size_t len, uint32_t t
               size_t *targeted);
 
 /* Writes up to `cap` of the peers that did not acknowledge the last
- * sp2p_send to `out`. Returns how many there are in all. */
+ * sp2p_send to `out` (with sends in several threads, the one that finished
+ * last). Returns how many there are in all. */
 int sp2p_missing(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
 
 /* Waits at most timeout_ms (negative: forever) for the next message.
