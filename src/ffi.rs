@@ -20,7 +20,7 @@
 mod signal;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::net::Ipv4Addr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -96,8 +96,10 @@ pub struct CMessage {
 #[derive(Debug)]
 struct CPeer {
     peer: Peer,
-    /// A message that did not fit the caller's buffer, kept for the next call.
-    pending: Mutex<Option<Message>>,
+    /// Messages that did not fit a caller's buffer, oldest first, kept for
+    /// the next `sp2p_recv` in any thread. Locked only to take or put one,
+    /// never while waiting for the network.
+    kept: Mutex<VecDeque<Message>>,
     /// The peers that did not acknowledge the last send.
     missing: Mutex<Vec<PeerInfo>>,
 }
@@ -290,8 +292,11 @@ pub unsafe extern "C" fn sp2p_open(config: *const CConfig, out: *mut *mut PeerHa
         // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
         let cfg = unsafe { config_of(config) }?;
         let peer = Peer::start(cfg)?;
-        let handle =
-            new_handle(CPeer { peer, pending: Mutex::new(None), missing: Mutex::new(Vec::new()) })?;
+        let handle = new_handle(CPeer {
+            peer,
+            kept: Mutex::new(VecDeque::new()),
+            missing: Mutex::new(Vec::new()),
+        })?;
         // SAFETY: `out` is non-null and writable, as the caller guarantees.
         unsafe { *out = handle };
         Ok(SP2P_OK)
@@ -411,7 +416,8 @@ pub unsafe extern "C" fn sp2p_missing(
 /// Returns 1 with the message in `buf` and its sender in `*meta`, 0 on
 /// timeout, or a negative error. A message longer than `cap` gives
 /// `SP2P_ERR_SHORT_BUFFER` with `meta->len` set, and is kept for the next
-/// call.
+/// call. Several threads may wait at once: a kept message is taken first,
+/// under a lock held only for that, and then each waits on the peer itself.
 ///
 /// # Safety
 /// `buf` points to `cap` writable bytes (or is NULL with `cap` 0); `meta`
@@ -431,8 +437,10 @@ pub unsafe extern "C" fn sp2p_recv(
         if buf.is_null() && cap > 0 {
             return Err(fail(SP2P_ERR_NULL, "buf is NULL but cap is not 0"));
         }
-        let mut pending = lock(&p.pending);
-        let msg = match pending.take() {
+        // The lock is a temporary: released before any wait below.
+        let kept = lock(&p.kept).pop_front();
+        let was_kept = kept.is_some();
+        let msg = match kept {
             Some(m) => m,
             None => {
                 let got = match u64::try_from(timeout_ms) {
@@ -454,7 +462,13 @@ pub unsafe extern "C" fn sp2p_recv(
                 "message of {} bytes does not fit the {cap}-byte buffer: it is kept, call again with a larger one",
                 msg.data.len()
             );
-            *pending = Some(msg);
+            // Back where it was: ahead of newer ones if it had been kept, else last.
+            let mut kept = lock(&p.kept);
+            if was_kept {
+                kept.push_front(msg);
+            } else {
+                kept.push_back(msg);
+            }
             return Err(fail(SP2P_ERR_SHORT_BUFFER, error));
         }
         if !msg.data.is_empty() {
@@ -481,11 +495,23 @@ pub extern "C" fn sp2p_version() -> *const c_char {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+    use std::thread;
+
     use super::*;
+
+    /// How long a test waits for what must happen before calling it a hang:
+    /// far longer than anything takes on a busy machine.
+    const HANG: Duration = Duration::from_secs(60);
 
     fn last_error() -> String {
         // SAFETY: sp2p_last_error returns a valid NUL-terminated string.
         unsafe { CStr::from_ptr(sp2p_last_error()) }.to_string_lossy().into_owned()
+    }
+
+    /// A handle from its number, as another thread gets it (pointers are not Send).
+    fn handle(id: usize) -> *mut PeerHandle {
+        std::ptr::without_provenance_mut(id)
     }
 
     fn open_loopback(port: u16) -> *mut PeerHandle {
@@ -611,10 +637,40 @@ mod tests {
         // Closing twice does nothing.
         sp2p_close(peer);
         // A handle that no sp2p_open gave is refused the same way.
-        let forged = std::ptr::without_provenance_mut(usize::MAX);
+        let forged = handle(usize::MAX);
         assert_eq!(sp2p_discover(forged, 1, 1), SP2P_ERR_CLOSED);
         assert!(last_error().contains("is not one sp2p_open gave"), "{}", last_error());
         sp2p_close(forged);
+    }
+
+    #[test]
+    fn a_timed_recv_returns_while_another_thread_blocks_and_close_ends_both() {
+        let peer = open_loopback(free_port()).addr();
+        let (entering, entered) = mpsc::channel();
+        let (blocked_tx, blocked_rx) = mpsc::channel();
+        thread::spawn(move || {
+            entering.send(()).unwrap();
+            let _ = blocked_tx.send((recv(handle(peer), -1).0, last_error()));
+        });
+        entered.recv().unwrap();
+        // Ten timed receives on the same handle, in a thread of their own so
+        // that a hang fails the test instead of stopping it. Over a second
+        // in all: the other thread is surely blocked by the later ones.
+        let (timed_tx, timed_rx) = mpsc::channel();
+        thread::spawn(move || {
+            let codes: Vec<c_int> = (0..10).map(|_| recv(handle(peer), 100).0).collect();
+            let _ = timed_tx.send(codes);
+        });
+        let codes = timed_rx.recv_timeout(HANG).expect(
+            "sp2p_recv(p, 100) did not return while another thread was in sp2p_recv(p, -1)",
+        );
+        assert_eq!(codes, [0; 10]);
+        assert!(blocked_rx.try_recv().is_err(), "sp2p_recv(p, -1) returned with no message");
+        // Closing the handle ends the blocked receive, with SP2P_ERR_CLOSED.
+        sp2p_close(handle(peer));
+        let (code, error) =
+            blocked_rx.recv_timeout(HANG).expect("sp2p_close did not end sp2p_recv(p, -1)");
+        assert_eq!(code, SP2P_ERR_CLOSED, "{error}");
     }
 
     #[test]

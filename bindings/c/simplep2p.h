@@ -15,9 +15,9 @@
  *    (SP2P_ERR_CLOSED), never a use after free. Numbers are not reused.
  *    The table has no cap of its own: each open peer holds two sockets and
  *    two threads, and sp2p_open returns an error when the system has no more.
- *  - A peer may be used from several threads at once, and sp2p_close from
- *    one thread while another is inside a call: that call ends promptly
- *    with SP2P_ERR_CLOSED.
+ *  - A peer may be used from several threads at once, including several
+ *    sp2p_recv at a time, and sp2p_close from one thread while another is
+ *    inside a call: that call ends promptly with SP2P_ERR_CLOSED.
  *  - Text fields in the structs below are NUL-terminated UTF-8.
  */
 #ifndef SIMPLEP2P_H
@@ -117,7 +117,10 @@ int sp2p_missing(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
 /* Waits at most timeout_ms (negative: forever) for the next message.
  * Returns 1 with the message in buf[0 .. meta->len) and its sender in
  * *meta, 0 on timeout, or an error. A message longer than `cap` gives
- * SP2P_ERR_SHORT_BUFFER with meta->len set; it is kept for the next call. */
+ * SP2P_ERR_SHORT_BUFFER with meta->len set; it is kept for the next call
+ * that starts, in any thread (a call already waiting does not see it).
+ * Several threads may wait at once: each returns on its own timeout, and
+ * each message goes to one of them. */
 int sp2p_recv(const sp2p_peer *peer, int32_t timeout_ms, uint8_t *buf, size_t cap,
               sp2p_message *meta);
 
