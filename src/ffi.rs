@@ -63,6 +63,18 @@ pub struct CConfig {
     name: *const c_char,
 }
 
+/// `sp2p_options`: the settings `sp2p_config` has no field for, set one at
+/// a time through functions, so that new ones never change a layout. C
+/// owns it (`sp2p_options_new` .. `sp2p_options_free`), as it would a
+/// `pthread_attr_t`.
+#[derive(Debug, Default)]
+pub struct COptions {
+    ack_on_recv: bool,
+    /// Overrides `sp2p_config.ttl`, whose 0 means "the default", so that
+    /// TTL 0 can be asked for.
+    ttl: Option<u32>,
+}
+
 /// `sp2p_peer`: what the handle C holds points to, as far as C knows. It
 /// is never made and never read: the pointer's address is a key of
 /// [`HANDLES`].
@@ -244,12 +256,30 @@ unsafe fn write_peers(
     Ok(c_int::try_from(peers.len()).unwrap_or(c_int::MAX))
 }
 
-/// The settings of an `sp2p_config`: NULL for all defaults; NULL strings
-/// and zero numbers leave the defaults.
+/// The settings of an `sp2p_config` (NULL: all defaults) and options
+/// (NULL: none), which win where both say something.
 ///
 /// SAFETY (for callers): `config` is NULL or points to a valid
-/// `sp2p_config` whose strings are NULL or NUL-terminated.
-unsafe fn config_of(config: *const CConfig) -> Result<Config, Failure> {
+/// `sp2p_config` whose strings are NULL or NUL-terminated; `options` is
+/// NULL or from `sp2p_options_new`, not yet freed.
+unsafe fn config_of(config: *const CConfig, options: *const COptions) -> Result<Config, Failure> {
+    // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
+    let mut cfg = unsafe { config_fields(config) }?;
+    // SAFETY: NULL or live options, as the caller guarantees.
+    if let Some(o) = unsafe { options.as_ref() } {
+        cfg = cfg.ack_on_recv(o.ack_on_recv);
+        if let Some(ttl) = o.ttl {
+            cfg = cfg.ttl(ttl);
+        }
+    }
+    Ok(cfg)
+}
+
+/// The settings of an `sp2p_config` alone: NULL strings and zero numbers
+/// leave the defaults.
+///
+/// SAFETY (for callers): as [`config_of`], for `config`.
+unsafe fn config_fields(config: *const CConfig) -> Result<Config, Failure> {
     let mut cfg = Config::default();
     // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
     let Some(c) = (unsafe { config.as_ref() }) else {
@@ -278,19 +308,35 @@ unsafe fn config_of(config: *const CConfig) -> Result<Config, Failure> {
 }
 
 /// Opens a peer; `config` may be NULL for all defaults. On success stores
-/// the handle in `*out` and returns `SP2P_OK`.
+/// the handle in `*out` and returns `SP2P_OK`. As `sp2p_open_with` with no
+/// options.
 ///
 /// # Safety
 /// `config` is NULL or points to a valid `sp2p_config` whose strings are
 /// NULL or NUL-terminated; `out` points to writable storage for a handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sp2p_open(config: *const CConfig, out: *mut *mut PeerHandle) -> c_int {
+    // SAFETY: the caller's guarantees are sp2p_open_with's; NULL options are allowed.
+    unsafe { sp2p_open_with(config, std::ptr::null(), out) }
+}
+
+/// Opens a peer with `config` (NULL: all defaults) and `options` (NULL:
+/// none). On success stores the handle in `*out` and returns `SP2P_OK`.
+///
+/// # Safety
+/// As `sp2p_open`; `options` is NULL or from `sp2p_options_new`, not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_open_with(
+    config: *const CConfig,
+    options: *const COptions,
+    out: *mut *mut PeerHandle,
+) -> c_int {
     guard(|| {
         if out.is_null() {
             return Err(fail(SP2P_ERR_NULL, "out is NULL"));
         }
-        // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
-        let cfg = unsafe { config_of(config) }?;
+        // SAFETY: `config` and `options` are NULL or valid, as the caller guarantees.
+        let cfg = unsafe { config_of(config, options) }?;
         let peer = Peer::start(cfg)?;
         let handle = new_handle(CPeer {
             peer,
@@ -301,6 +347,84 @@ pub unsafe extern "C" fn sp2p_open(config: *const CConfig, out: *mut *mut PeerHa
         unsafe { *out = handle };
         Ok(SP2P_OK)
     })
+}
+
+/// A new set of options, all off; NULL only if simplep2p panicked.
+#[unsafe(no_mangle)]
+pub extern "C" fn sp2p_options_new() -> *mut COptions {
+    let mut made = std::ptr::null_mut();
+    guard(|| {
+        made = Box::into_raw(Box::default());
+        Ok(SP2P_OK)
+    });
+    made
+}
+
+/// Frees options from `sp2p_options_new`. NULL is ignored.
+///
+/// # Safety
+/// `options` is NULL or from `sp2p_options_new`, not yet freed, and not in
+/// use by another thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_free(options: *mut COptions) {
+    guard(|| {
+        if !options.is_null() {
+            // SAFETY: from Box::into_raw in sp2p_options_new, freed once, as
+            // the caller guarantees.
+            drop(unsafe { Box::from_raw(options) });
+        }
+        Ok(SP2P_OK)
+    });
+}
+
+/// Runs `set` on live options.
+///
+/// SAFETY (for callers): `options` is NULL or from `sp2p_options_new`, not
+/// yet freed, and not in use by another thread.
+unsafe fn set_option(
+    options: *mut COptions,
+    set: impl FnOnce(&mut COptions) -> Result<(), Failure>,
+) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or live and ours alone, as the caller guarantees.
+        let o =
+            unsafe { options.as_mut() }.ok_or_else(|| fail(SP2P_ERR_NULL, "options is NULL"))?;
+        set(o)?;
+        Ok(SP2P_OK)
+    })
+}
+
+/// Non-zero: acknowledge a message only when `sp2p_recv` takes it.
+///
+/// # Safety
+/// As `sp2p_options_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_set_ack_on_recv(options: *mut COptions, on: c_int) -> c_int {
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe {
+        set_option(options, |o| {
+            o.ack_on_recv = on != 0;
+            Ok(())
+        })
+    }
+}
+
+/// The multicast TTL, 0..=255, overriding `sp2p_config.ttl`; unlike there,
+/// 0 here means TTL 0.
+///
+/// # Safety
+/// As `sp2p_options_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_set_ttl(options: *mut COptions, ttl: u32) -> c_int {
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe {
+        set_option(options, |o| {
+            // The library's one check, so that the message is the same everywhere.
+            Config::default().ttl(ttl).validate()?;
+            o.ttl = Some(ttl);
+            Ok(())
+        })
+    }
 }
 
 /// Closes the peer behind `handle` and forgets the handle: later calls with
@@ -514,19 +638,23 @@ mod tests {
         std::ptr::without_provenance_mut(id)
     }
 
-    fn open_loopback(port: u16) -> *mut PeerHandle {
+    fn open_named(port: u16, name: &CStr, options: *const COptions) -> *mut PeerHandle {
         let config = CConfig {
             group: std::ptr::null(),
             port,
             interface: c"127.0.0.1".as_ptr(),
             ttl: 0,
-            name: c"ffi".as_ptr(),
+            name: name.as_ptr(),
         };
         let mut peer = std::ptr::null_mut();
-        // SAFETY: valid config and out pointer.
-        let rc = unsafe { sp2p_open(&config, &mut peer) };
+        // SAFETY: valid config, options NULL or live, and out pointer.
+        let rc = unsafe { sp2p_open_with(&config, options, &mut peer) };
         assert_eq!(rc, SP2P_OK, "{}", last_error());
         peer
+    }
+
+    fn open_loopback(port: u16) -> *mut PeerHandle {
+        open_named(port, c"ffi", std::ptr::null())
     }
 
     fn free_port() -> u16 {
@@ -544,6 +672,25 @@ mod tests {
         (rc, buf[..len].to_vec())
     }
 
+    /// `sp2p_send`: (acknowledged, targeted).
+    fn send(peer: *const PeerHandle, data: &[u8], timeout_ms: u32) -> (c_int, usize) {
+        let mut targeted = 0;
+        // SAFETY: `data` has `data.len()` readable bytes; `targeted` is writable.
+        let rc = unsafe { sp2p_send(peer, data.as_ptr(), data.len(), timeout_ms, &mut targeted) };
+        (rc, targeted)
+    }
+
+    fn missing_names(peer: *const PeerHandle) -> Vec<String> {
+        let mut out: [CPeerInfo; 8] =
+            std::array::from_fn(|_| CPeerInfo { id: [0; 37], address: [0; 48], name: [0; 65] });
+        // SAFETY: `out` has 8 writable elements.
+        let n = unsafe { sp2p_missing(peer, out.as_mut_ptr(), out.len()) };
+        assert!(n >= 0, "{}", last_error());
+        let names = out.iter().take(usize::try_from(n).unwrap());
+        // SAFETY: put_str NUL-terminates every field written.
+        names.map(|p| unsafe { CStr::from_ptr(p.name.as_ptr()) }.to_str().unwrap().into()).collect()
+    }
+
     #[test]
     fn null_pointers_are_errors_with_a_message() {
         // SAFETY: every pointer is either null or valid; null is what is tested.
@@ -553,6 +700,9 @@ mod tests {
             assert_eq!(sp2p_discover(std::ptr::null(), 0, 1), SP2P_ERR_NULL);
             assert_eq!(last_error(), "peer is NULL");
             assert_eq!(sp2p_peers(std::ptr::null(), std::ptr::null_mut(), 0), SP2P_ERR_NULL);
+            assert_eq!(sp2p_options_set_ack_on_recv(std::ptr::null_mut(), 1), SP2P_ERR_NULL);
+            assert_eq!(last_error(), "options is NULL");
+            sp2p_options_free(std::ptr::null_mut());
             sp2p_close(std::ptr::null_mut());
         }
     }
@@ -587,6 +737,37 @@ mod tests {
         assert_eq!(unsafe { sp2p_open(&config, &mut peer) }, SP2P_ERR_ARG);
         assert!(peer.is_null());
         assert!(last_error().contains("pass 0 to 255"), "{}", last_error());
+        // The same check, and the same words, for the option.
+        let options = sp2p_options_new();
+        // SAFETY: live options from sp2p_options_new, freed once.
+        unsafe {
+            assert_eq!(sp2p_options_set_ttl(options, 256), SP2P_ERR_ARG);
+            assert!(last_error().contains("pass 0 to 255"), "{}", last_error());
+            assert_eq!(sp2p_options_set_ttl(options, 0), SP2P_OK);
+            sp2p_options_free(options);
+        }
+    }
+
+    #[test]
+    fn options_win_over_the_config_and_a_ttl_of_0_can_be_asked_for() {
+        let config = CConfig {
+            group: std::ptr::null(),
+            port: 0,
+            interface: std::ptr::null(),
+            ttl: 0,
+            name: std::ptr::null(),
+        };
+        let options = sp2p_options_new();
+        // SAFETY: valid config; live options from sp2p_options_new, freed once.
+        unsafe {
+            let plain = config_of(&config, std::ptr::null()).unwrap();
+            assert_eq!((plain.ttl, plain.ack_when), (1, crate::peer::AckWhen::Queued));
+            assert_eq!(sp2p_options_set_ttl(options, 0), SP2P_OK);
+            assert_eq!(sp2p_options_set_ack_on_recv(options, 1), SP2P_OK);
+            let set = config_of(&config, options).unwrap();
+            assert_eq!((set.ttl, set.ack_when), (0, crate::peer::AckWhen::Taken));
+            sp2p_options_free(options);
+        }
     }
 
     #[test]
@@ -625,12 +806,9 @@ mod tests {
         assert_eq!(recv(peer, 0).0, SP2P_ERR_CLOSED);
         assert!(last_error().contains("was closed by sp2p_close"), "{}", last_error());
         assert_eq!(sp2p_discover(peer, 1, 1), SP2P_ERR_CLOSED);
-        // SAFETY: NULL pointers with zero lengths.
+        assert_eq!(send(peer, b"x", 1).0, SP2P_ERR_CLOSED);
+        // SAFETY: NULL out with cap 0.
         unsafe {
-            assert_eq!(
-                sp2p_send(peer, std::ptr::null(), 0, 1, std::ptr::null_mut()),
-                SP2P_ERR_CLOSED
-            );
             assert_eq!(sp2p_peers(peer, std::ptr::null_mut(), 0), SP2P_ERR_CLOSED);
             assert_eq!(sp2p_missing(peer, std::ptr::null_mut(), 0), SP2P_ERR_CLOSED);
         }
@@ -671,6 +849,36 @@ mod tests {
         let (code, error) =
             blocked_rx.recv_timeout(HANG).expect("sp2p_close did not end sp2p_recv(p, -1)");
         assert_eq!(code, SP2P_ERR_CLOSED, "{error}");
+    }
+
+    #[test]
+    fn with_ack_on_recv_a_message_is_acknowledged_only_once_recv_takes_it() {
+        let port = free_port();
+        let options = sp2p_options_new();
+        // SAFETY: live options from sp2p_options_new, freed once below.
+        assert_eq!(unsafe { sp2p_options_set_ack_on_recv(options, 1) }, SP2P_OK);
+        let taker = open_named(port, c"taker", options);
+        // SAFETY: as above; the peer keeps no reference to them.
+        unsafe { sp2p_options_free(options) };
+        let queuer = open_named(port, c"queuer", std::ptr::null());
+        let sender = open_loopback(port);
+        assert_eq!(sp2p_discover(sender, 2, 10_000), 2, "{}", last_error());
+
+        // Nobody calls recv: the default peer acknowledges on arrival, the
+        // taker not at all, however long the sender waits.
+        assert_eq!(send(sender, b"first", 2000), (1, 2));
+        assert_eq!(missing_names(sender), ["taker"]);
+
+        // Once it takes that one, and while it waits for the next, the next
+        // is acknowledged (the sender repeats it until it is).
+        assert_eq!(recv(taker, 10_000), (1, b"first".to_vec()));
+        let taker_id = taker.addr();
+        let waiting = thread::spawn(move || recv(handle(taker_id), 60_000));
+        assert_eq!(send(sender, b"second", 60_000), (2, 2), "{:?}", missing_names(sender));
+        assert_eq!(waiting.join().unwrap(), (1, b"second".to_vec()));
+        for p in [taker, queuer, sender] {
+            sp2p_close(p);
+        }
     }
 
     #[test]

@@ -26,8 +26,17 @@ int main(int argc, char **argv) {
     const char *message = argc > 4 ? argv[4] : "hello there";
     config.name = "c-example";
 
+    /* Settings beyond sp2p_config go in an options object. This peer only
+     * sends, so acknowledging on recv changes nothing here; a receiver sets
+     * it to acknowledge only the messages its program has taken. */
+    sp2p_options *options = sp2p_options_new();
+    if (options == NULL) return fail("options");
+    if (sp2p_options_set_ack_on_recv(options, 1) != SP2P_OK) return fail("set ack_on_recv");
+    if (sp2p_options_set_ttl(options, 256) != SP2P_ERR_ARG) return fail("TTL 256 accepted");
     sp2p_peer *peer = NULL;
-    if (sp2p_open(&config, &peer) != SP2P_OK) return fail("open");
+    int opened = sp2p_open_with(&config, options, &peer);
+    sp2p_options_free(options); /* copied by sp2p_open_with */
+    if (opened != SP2P_OK) return fail("open");
 
     int peers = sp2p_discover(peer, expect, 2000);
     if (peers < 0) return fail("discover");

@@ -47,7 +47,8 @@ extern "C" {
 /* How to open a peer. NULL strings and zero numbers mean the defaults, so a
  * zero-initialised struct ({0}) is a valid configuration. sp2p_open checks
  * it as every other interface does: a TTL over 255 or a name over 64 bytes
- * is SP2P_ERR_ARG, with a message that says the range. */
+ * is SP2P_ERR_ARG, with a message that says the range. This layout never
+ * changes; newer settings are options (below). */
 typedef struct sp2p_config {
     const char *group;     /* multicast group, default "239.255.0.1" */
     uint16_t port;         /* group port, default 30001 */
@@ -75,9 +76,50 @@ typedef struct sp2p_message {
 /* A handle: a number in pointer's clothing, never dereferenced (above). */
 typedef struct sp2p_peer sp2p_peer;
 
+/* Settings sp2p_config has no field for. An opaque object set one key at a
+ * time, rather than a second struct or a size-prefixed one: a new setting
+ * is a new function, so no layout ever changes, a program never has to say
+ * which version of a struct it was built with, a setter can refuse a bad
+ * value at once with a message (SP2P_ERR_ARG), a setting whose zero means
+ * something (sp2p_options_set_ttl) needs no "zero means default" rule, and
+ * bindings such as Python's ctypes call functions instead of mirroring a
+ * struct. Settings to come (keys, more interfaces) join the same way.
+ *
+ * Options belong to the caller, like a pthread_attr_t: one thread at a
+ * time, freed once. sp2p_open_with copies them, so they may be freed or
+ * reused as soon as it returns. */
+typedef struct sp2p_options sp2p_options;
+
+/* New options, every setting at its default; NULL only on a bug in
+ * simplep2p (see sp2p_last_error). */
+sp2p_options *sp2p_options_new(void);
+
+/* Frees options. NULL is ignored; freeing twice is undefined, as for free(). */
+void sp2p_options_free(sp2p_options *options);
+
+/* Non-zero: acknowledge a message only when sp2p_recv takes it, so that a
+ * sender's count means "their programs have it", not "it is in their
+ * queue". Copies that arrive meanwhile are dropped, not acknowledged, and a
+ * message still queued when the peer closes was never acknowledged. One
+ * that sp2p_recv kept after SP2P_ERR_SHORT_BUFFER was taken, and so
+ * acknowledged: pass a buffer of SP2P_MAX_MESSAGE bytes to rule that out.
+ * Default 0: acknowledge as soon as it is queued. Returns SP2P_OK, or
+ * SP2P_ERR_NULL. */
+int sp2p_options_set_ack_on_recv(sp2p_options *options, int on);
+
+/* The multicast TTL, 0..255, in place of sp2p_config.ttl; here 0 means TTL
+ * 0 (this host only), not the default. Returns SP2P_OK, SP2P_ERR_NULL, or
+ * SP2P_ERR_ARG over 255. */
+int sp2p_options_set_ttl(sp2p_options *options, uint32_t ttl);
+
 /* Opens a peer and joins the group; config may be NULL for all defaults.
- * Stores the handle in *out. Returns SP2P_OK or an error. */
+ * Stores the handle in *out. Returns SP2P_OK or an error. The same as
+ * sp2p_open_with(config, NULL, out). */
 int sp2p_open(const sp2p_config *config, sp2p_peer **out);
+
+/* As sp2p_open, with options (NULL: none); where both set something (the
+ * TTL), the options win. */
+int sp2p_open_with(const sp2p_config *config, const sp2p_options *options, sp2p_peer **out);
 
 /* Leaves the group (a goodbye is multicast) and forgets the handle: every
  * later call with it returns SP2P_ERR_CLOSED. A call in flight on it in
@@ -102,7 +144,8 @@ int sp2p_peers(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
 /* Sends `len` bytes (any bytes, at most SP2P_MAX_MESSAGE) to the peers of
  * the last discovery only (unicast; other peers never receive it) and waits
  * at most timeout_ms until each has acknowledged it (it is in that peer's
- * queue), sending it again to those that have not. With no discovery yet,
+ * queue, or with sp2p_options_set_ack_on_recv, its program took it), sending
+ * it again to those that have not. With no discovery yet,
  * it discovers first within three quarters of timeout_ms and sends to the
  * group found. Returns how many acknowledged; *targeted (if not NULL) is
  * set to how many were sent to. */
