@@ -7,18 +7,29 @@
 //! Every exported function catches panics (none crosses the boundary), turns
 //! null pointers and short buffers into error codes, and on failure leaves a
 //! message for [`sp2p_last_error`] in the calling thread.
+//!
+//! A peer handle is not a pointer to anything: it is a number, the key of
+//! the peer's entry in [`HANDLES`], cast to a pointer and never
+//! dereferenced. Each call looks it up and holds an [`Arc`] to the peer for
+//! as long as it runs, so `sp2p_close` in one thread while another is
+//! inside a call is safe, and a handle that is closed or was never opened
+//! is an error (`SP2P_ERR_CLOSED`), not a use after free. Numbers are never
+//! reused.
 #![allow(unsafe_code)]
 
 mod signal;
 
 use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{CStr, CString, c_char, c_int};
 use std::net::Ipv4Addr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use self::signal::{SignalGuard, close_on_termination};
+use crate::peer::lock;
 use crate::{Config, Error, Message, Peer, PeerInfo};
 
 /// Success (or, for counts, zero).
@@ -35,12 +46,13 @@ pub const SP2P_ERR_TOO_LARGE: c_int = -4;
 pub const SP2P_ERR_SHORT_BUFFER: c_int = -5;
 /// A socket or thread failed.
 pub const SP2P_ERR_IO: c_int = -6;
-/// The peer is closed.
+/// The peer is closed, or the handle is not one `sp2p_open` gave.
 pub const SP2P_ERR_CLOSED: c_int = -7;
 /// A bug: simplep2p panicked. The peer should be closed.
 pub const SP2P_ERR_PANIC: c_int = -8;
 
-/// `sp2p_config`: NULL strings and zero numbers mean the defaults.
+/// `sp2p_config`: NULL strings and zero numbers mean the defaults. Its
+/// layout is frozen: programs built against the first header pass it.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CConfig {
@@ -49,6 +61,27 @@ pub struct CConfig {
     interface: *const c_char,
     ttl: u32,
     name: *const c_char,
+}
+
+/// `sp2p_options`: the settings `sp2p_config` has no field for, set one at
+/// a time through functions, so that new ones never change a layout. C
+/// owns it (`sp2p_options_new` .. `sp2p_options_free`), as it would a
+/// `pthread_attr_t`.
+#[derive(Debug, Default)]
+pub struct COptions {
+    ack_on_recv: bool,
+    /// Overrides `sp2p_config.ttl`, whose 0 means "the default", so that
+    /// TTL 0 can be asked for.
+    ttl: Option<u32>,
+}
+
+/// `sp2p_peer`: what the handle C holds points to, as far as C knows. It
+/// is never made and never read: the pointer's address is a key of
+/// [`HANDLES`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct PeerHandle {
+    _never_made: [u8; 0],
 }
 
 /// `sp2p_peer_info`: NUL-terminated text fields.
@@ -71,15 +104,24 @@ pub struct CMessage {
     len: usize,
 }
 
-/// `sp2p_peer`: opaque to C.
+/// An open peer, as the handle table holds it.
 #[derive(Debug)]
-pub struct CPeer {
+struct CPeer {
     peer: Peer,
-    /// A message that did not fit the caller's buffer, kept for the next call.
-    pending: Mutex<Option<Message>>,
+    /// Messages that did not fit a caller's buffer, oldest first, kept for
+    /// the next `sp2p_recv` in any thread. Locked only to take or put one,
+    /// never while waiting for the network.
+    kept: Mutex<VecDeque<Message>>,
     /// The peers that did not acknowledge the last send.
     missing: Mutex<Vec<PeerInfo>>,
 }
+
+/// The open peers, by handle number. No cap of its own: each entry is a
+/// running peer (two sockets, two threads), and the system runs out of
+/// those first, which `sp2p_open` reports as an error.
+static HANDLES: Mutex<BTreeMap<usize, Arc<CPeer>>> = Mutex::new(BTreeMap::new());
+/// The next handle number; 0 would be NULL. Never wraps (see [`new_handle`]).
+static NEXT_HANDLE: AtomicUsize = AtomicUsize::new(1);
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -128,13 +170,32 @@ fn guard(f: impl FnOnce() -> Result<c_int, Failure>) -> c_int {
     code
 }
 
-/// Borrows the peer behind a handle.
-///
-/// SAFETY (for callers): `peer` is null or a live handle from `sp2p_open`,
-/// not yet passed to `sp2p_close`, as the header requires.
-unsafe fn peer_ref<'a>(peer: *const CPeer) -> Result<&'a CPeer, Failure> {
-    // SAFETY: see above; a non-null handle points to a live CPeer.
-    unsafe { peer.as_ref() }.ok_or_else(|| fail(SP2P_ERR_NULL, "peer is NULL"))
+/// Puts `peer` in the table under a number never given before.
+fn new_handle(peer: CPeer) -> Result<*mut PeerHandle, Failure> {
+    let next = NEXT_HANDLE.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1));
+    let id = next
+        .map_err(|_| fail(SP2P_ERR_IO, "no peer handle numbers are left: restart the program"))?;
+    lock(&HANDLES).insert(id, Arc::new(peer));
+    Ok(std::ptr::without_provenance_mut(id))
+}
+
+/// The peer behind a handle, held for the length of one call: a close in
+/// another thread meanwhile closes it (so that this call ends with
+/// `SP2P_ERR_CLOSED`) but frees it only once this call lets go.
+fn peer_of(handle: *const PeerHandle) -> Result<Arc<CPeer>, Failure> {
+    if handle.is_null() {
+        return Err(fail(SP2P_ERR_NULL, "peer is NULL"));
+    }
+    let id = handle.addr();
+    let found = lock(&HANDLES).get(&id).cloned();
+    found.ok_or_else(|| {
+        let what = if id < NEXT_HANDLE.load(Ordering::Relaxed) {
+            "was closed by sp2p_close"
+        } else {
+            "is not one sp2p_open gave"
+        };
+        fail(SP2P_ERR_CLOSED, format!("peer handle {handle:p} {what}: open a new peer"))
+    })
 }
 
 /// Reads an optional C string.
@@ -196,65 +257,191 @@ unsafe fn write_peers(
     Ok(c_int::try_from(peers.len()).unwrap_or(c_int::MAX))
 }
 
+/// The settings of an `sp2p_config` (NULL: all defaults) and options
+/// (NULL: none), which win where both say something.
+///
+/// SAFETY (for callers): `config` is NULL or points to a valid
+/// `sp2p_config` whose strings are NULL or NUL-terminated; `options` is
+/// NULL or from `sp2p_options_new`, not yet freed.
+unsafe fn config_of(config: *const CConfig, options: *const COptions) -> Result<Config, Failure> {
+    // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
+    let mut cfg = unsafe { config_fields(config) }?;
+    // SAFETY: NULL or live options, as the caller guarantees.
+    if let Some(o) = unsafe { options.as_ref() } {
+        cfg = cfg.ack_on_recv(o.ack_on_recv);
+        if let Some(ttl) = o.ttl {
+            cfg = cfg.ttl(ttl);
+        }
+    }
+    Ok(cfg)
+}
+
+/// The settings of an `sp2p_config` alone: NULL strings and zero numbers
+/// leave the defaults.
+///
+/// SAFETY (for callers): as [`config_of`], for `config`.
+unsafe fn config_fields(config: *const CConfig) -> Result<Config, Failure> {
+    let mut cfg = Config::default();
+    // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
+    let Some(c) = (unsafe { config.as_ref() }) else {
+        return Ok(cfg);
+    };
+    // SAFETY: each string is NULL or NUL-terminated (caller's guarantee).
+    let (group, interface, name) = unsafe {
+        (opt_str(c.group, "group")?, opt_str(c.interface, "interface")?, opt_str(c.name, "name")?)
+    };
+    if let Some(g) = parse_addr(group, "group")? {
+        cfg = cfg.group(g);
+    }
+    if let Some(i) = parse_addr(interface, "interface")? {
+        cfg = cfg.interface(i);
+    }
+    if c.port != 0 {
+        cfg = cfg.port(c.port);
+    }
+    if c.ttl != 0 {
+        cfg = cfg.ttl(c.ttl);
+    }
+    if let Some(n) = name {
+        cfg = cfg.name(n);
+    }
+    Ok(cfg)
+}
+
 /// Opens a peer; `config` may be NULL for all defaults. On success stores
-/// the handle in `*out` and returns `SP2P_OK`.
+/// the handle in `*out` and returns `SP2P_OK`. As `sp2p_open_with` with no
+/// options.
 ///
 /// # Safety
 /// `config` is NULL or points to a valid `sp2p_config` whose strings are
 /// NULL or NUL-terminated; `out` points to writable storage for a handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sp2p_open(config: *const CConfig, out: *mut *mut CPeer) -> c_int {
+pub unsafe extern "C" fn sp2p_open(config: *const CConfig, out: *mut *mut PeerHandle) -> c_int {
+    // SAFETY: the caller's guarantees are sp2p_open_with's; NULL options are allowed.
+    unsafe { sp2p_open_with(config, std::ptr::null(), out) }
+}
+
+/// Opens a peer with `config` (NULL: all defaults) and `options` (NULL:
+/// none). On success stores the handle in `*out` and returns `SP2P_OK`.
+///
+/// # Safety
+/// As `sp2p_open`; `options` is NULL or from `sp2p_options_new`, not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_open_with(
+    config: *const CConfig,
+    options: *const COptions,
+    out: *mut *mut PeerHandle,
+) -> c_int {
     guard(|| {
         if out.is_null() {
             return Err(fail(SP2P_ERR_NULL, "out is NULL"));
         }
-        let mut cfg = Config::default();
-        // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
-        if let Some(c) = unsafe { config.as_ref() } {
-            // SAFETY: each string is NULL or NUL-terminated (caller's guarantee).
-            let (group, interface, name) = unsafe {
-                (
-                    opt_str(c.group, "group")?,
-                    opt_str(c.interface, "interface")?,
-                    opt_str(c.name, "name")?,
-                )
-            };
-            if let Some(g) = parse_addr(group, "group")? {
-                cfg = cfg.group(g);
-            }
-            if let Some(i) = parse_addr(interface, "interface")? {
-                cfg = cfg.interface(i);
-            }
-            if c.port != 0 {
-                cfg = cfg.port(c.port);
-            }
-            if c.ttl != 0 {
-                cfg = cfg.ttl(c.ttl);
-            }
-            if let Some(n) = name {
-                cfg = cfg.name(n);
-            }
-        }
+        // SAFETY: `config` and `options` are NULL or valid, as the caller guarantees.
+        let cfg = unsafe { config_of(config, options) }?;
         let peer = Peer::start(cfg)?;
-        let handle =
-            Box::new(CPeer { peer, pending: Mutex::new(None), missing: Mutex::new(Vec::new()) });
+        let handle = new_handle(CPeer {
+            peer,
+            kept: Mutex::new(VecDeque::new()),
+            missing: Mutex::new(Vec::new()),
+        })?;
         // SAFETY: `out` is non-null and writable, as the caller guarantees.
-        unsafe { *out = Box::into_raw(handle) };
+        unsafe { *out = handle };
         Ok(SP2P_OK)
     })
 }
 
-/// Leaves the group and frees the peer. NULL is ignored.
+/// A new set of options, all off; NULL only if simplep2p panicked.
+#[unsafe(no_mangle)]
+pub extern "C" fn sp2p_options_new() -> *mut COptions {
+    let mut made = std::ptr::null_mut();
+    guard(|| {
+        made = Box::into_raw(Box::default());
+        Ok(SP2P_OK)
+    });
+    made
+}
+
+/// Frees options from `sp2p_options_new`. NULL is ignored.
 ///
 /// # Safety
-/// `peer` is NULL or a handle from `sp2p_open` not yet closed; it must not
-/// be used again, by this or any other thread.
+/// `options` is NULL or from `sp2p_options_new`, not yet freed, and not in
+/// use by another thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sp2p_close(peer: *mut CPeer) {
+pub unsafe extern "C" fn sp2p_options_free(options: *mut COptions) {
     guard(|| {
-        if !peer.is_null() {
-            // SAFETY: a live handle from Box::into_raw in sp2p_open, closed once.
-            drop(unsafe { Box::from_raw(peer) });
+        if !options.is_null() {
+            // SAFETY: from Box::into_raw in sp2p_options_new, freed once, as
+            // the caller guarantees.
+            drop(unsafe { Box::from_raw(options) });
+        }
+        Ok(SP2P_OK)
+    });
+}
+
+/// Runs `set` on live options.
+///
+/// SAFETY (for callers): `options` is NULL or from `sp2p_options_new`, not
+/// yet freed, and not in use by another thread.
+unsafe fn set_option(
+    options: *mut COptions,
+    set: impl FnOnce(&mut COptions) -> Result<(), Failure>,
+) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or live and ours alone, as the caller guarantees.
+        let o =
+            unsafe { options.as_mut() }.ok_or_else(|| fail(SP2P_ERR_NULL, "options is NULL"))?;
+        set(o)?;
+        Ok(SP2P_OK)
+    })
+}
+
+/// Non-zero: acknowledge a message only when `sp2p_recv` takes it.
+///
+/// # Safety
+/// As `sp2p_options_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_set_ack_on_recv(options: *mut COptions, on: c_int) -> c_int {
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe {
+        set_option(options, |o| {
+            o.ack_on_recv = on != 0;
+            Ok(())
+        })
+    }
+}
+
+/// The multicast TTL, 0..=255, overriding `sp2p_config.ttl`; unlike there,
+/// 0 here means TTL 0.
+///
+/// # Safety
+/// As `sp2p_options_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_set_ttl(options: *mut COptions, ttl: u32) -> c_int {
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe {
+        set_option(options, |o| {
+            // The library's one check, so that the message is the same everywhere.
+            Config::default().ttl(ttl).validate()?;
+            o.ttl = Some(ttl);
+            Ok(())
+        })
+    }
+}
+
+/// Closes the peer behind `handle` and forgets the handle: later calls with
+/// it return `SP2P_ERR_CLOSED`. A call in flight in another thread ends
+/// with `SP2P_ERR_CLOSED`; the peer is freed when the last such call
+/// returns. NULL, and a handle already closed, are ignored.
+#[unsafe(no_mangle)]
+pub extern "C" fn sp2p_close(handle: *mut PeerHandle) {
+    guard(|| {
+        let removed = lock(&HANDLES).remove(&handle.addr());
+        if let Some(p) = removed {
+            // Before the drop: another thread may hold the peer, and its
+            // blocked call must end now.
+            p.peer.close();
+            // Outside the table's lock: the last reference joins the peer's threads.
+            drop(p);
         }
         Ok(SP2P_OK)
     });
@@ -263,18 +450,14 @@ pub unsafe extern "C" fn sp2p_close(peer: *mut CPeer) {
 /// Discovers the peers: returns how many answered (and remembers them as
 /// the targets of `sp2p_send`), or a negative error. `expect` <= 0 means
 /// "until the quiet window or the timeout".
-///
-/// # Safety
-/// `peer` is NULL or a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sp2p_discover(
-    peer: *const CPeer,
+pub extern "C" fn sp2p_discover(
+    handle: *const PeerHandle,
     expect: c_int,
     timeout_ms: u32,
 ) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
+        let p = peer_of(handle)?;
         let expect = usize::try_from(expect).ok().filter(|&n| n > 0);
         let found = p.peer.discover_within(expect, Duration::from_millis(timeout_ms.into()))?;
         Ok(c_int::try_from(found.len()).unwrap_or(c_int::MAX))
@@ -285,13 +468,15 @@ pub unsafe extern "C" fn sp2p_discover(
 /// that left) to `out`; returns how many there are in all.
 ///
 /// # Safety
-/// `peer` is NULL or a live handle; `out` is NULL with `cap` 0, or points to
-/// `cap` writable `sp2p_peer_info`.
+/// `out` is NULL with `cap` 0, or points to `cap` writable `sp2p_peer_info`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sp2p_peers(peer: *const CPeer, out: *mut CPeerInfo, cap: usize) -> c_int {
+pub unsafe extern "C" fn sp2p_peers(
+    handle: *const PeerHandle,
+    out: *mut CPeerInfo,
+    cap: usize,
+) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
+        let p = peer_of(handle)?;
         // SAFETY: `out` and `cap` as the caller guarantees.
         unsafe { write_peers(out, cap, &p.peer.known_peers()) }
     })
@@ -302,19 +487,18 @@ pub unsafe extern "C" fn sp2p_peers(peer: *const CPeer, out: *mut CPeerInfo, cap
 /// `*targeted` (if not NULL) gets how many were sent to.
 ///
 /// # Safety
-/// `peer` is NULL or a live handle; `data` points to `len` readable bytes
-/// (or is NULL with `len` 0); `targeted` is NULL or writable.
+/// `data` points to `len` readable bytes (or is NULL with `len` 0);
+/// `targeted` is NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sp2p_send(
-    peer: *const CPeer,
+    handle: *const PeerHandle,
     data: *const u8,
     len: usize,
     timeout_ms: u32,
     targeted: *mut usize,
 ) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
+        let p = peer_of(handle)?;
         let bytes: &[u8] = if len == 0 {
             &[]
         } else if data.is_null() {
@@ -329,7 +513,7 @@ pub unsafe extern "C" fn sp2p_send(
             *t = report.acked.len() + report.missing.len();
         }
         let acked = c_int::try_from(report.acked.len()).unwrap_or(c_int::MAX);
-        *crate::peer::lock(&p.missing) = report.missing;
+        *lock(&p.missing) = report.missing;
         Ok(acked)
     })
 }
@@ -341,14 +525,13 @@ pub unsafe extern "C" fn sp2p_send(
 /// As `sp2p_peers`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sp2p_missing(
-    peer: *const CPeer,
+    handle: *const PeerHandle,
     out: *mut CPeerInfo,
     cap: usize,
 ) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
-        let missing = crate::peer::lock(&p.missing).clone();
+        let p = peer_of(handle)?;
+        let missing = lock(&p.missing).clone();
         // SAFETY: `out` and `cap` as the caller guarantees.
         unsafe { write_peers(out, cap, &missing) }
     })
@@ -357,29 +540,32 @@ pub unsafe extern "C" fn sp2p_missing(
 /// Waits at most `timeout_ms` (negative: forever) for the next message.
 /// Returns 1 with the message in `buf` and its sender in `*meta`, 0 on
 /// timeout, or a negative error. A message longer than `cap` gives
-/// `SP2P_ERR_SHORT_BUFFER` with `meta->len` set, and is kept for the next call.
+/// `SP2P_ERR_SHORT_BUFFER` with `meta->len` set, and is kept for the next
+/// call. Several threads may wait at once: a kept message is taken first,
+/// under a lock held only for that, and then each waits on the peer itself.
 ///
 /// # Safety
-/// `peer` is NULL or a live handle; `buf` points to `cap` writable bytes
-/// (or is NULL with `cap` 0); `meta` points to a writable `sp2p_message`.
+/// `buf` points to `cap` writable bytes (or is NULL with `cap` 0); `meta`
+/// points to a writable `sp2p_message`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sp2p_recv(
-    peer: *const CPeer,
+    handle: *const PeerHandle,
     timeout_ms: i32,
     buf: *mut u8,
     cap: usize,
     meta: *mut CMessage,
 ) -> c_int {
     guard(|| {
-        // SAFETY: NULL or a live handle, as the caller guarantees.
-        let p = unsafe { peer_ref(peer) }?;
+        let p = peer_of(handle)?;
         // SAFETY: NULL or writable, as the caller guarantees.
         let meta = unsafe { meta.as_mut() }.ok_or_else(|| fail(SP2P_ERR_NULL, "meta is NULL"))?;
         if buf.is_null() && cap > 0 {
             return Err(fail(SP2P_ERR_NULL, "buf is NULL but cap is not 0"));
         }
-        let mut pending = crate::peer::lock(&p.pending);
-        let msg = match pending.take() {
+        // The lock is a temporary: released before any wait below.
+        let kept = lock(&p.kept).pop_front();
+        let was_kept = kept.is_some();
+        let msg = match kept {
             Some(m) => m,
             None => {
                 let got = match u64::try_from(timeout_ms) {
@@ -401,7 +587,13 @@ pub unsafe extern "C" fn sp2p_recv(
                 "message of {} bytes does not fit the {cap}-byte buffer: it is kept, call again with a larger one",
                 msg.data.len()
             );
-            *pending = Some(msg);
+            // Back where it was: ahead of newer ones if it had been kept, else last.
+            let mut kept = lock(&p.kept);
+            if was_kept {
+                kept.push_front(msg);
+            } else {
+                kept.push_back(msg);
+            }
             return Err(fail(SP2P_ERR_SHORT_BUFFER, error));
         }
         if !msg.data.is_empty() {
@@ -428,29 +620,76 @@ pub extern "C" fn sp2p_version() -> *const c_char {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::mpsc;
+    use std::thread;
+
     use super::*;
+
+    /// How long a test waits for what must happen before calling it a hang:
+    /// far longer than anything takes on a busy machine.
+    const HANG: Duration = Duration::from_secs(60);
 
     fn last_error() -> String {
         // SAFETY: sp2p_last_error returns a valid NUL-terminated string.
         unsafe { CStr::from_ptr(sp2p_last_error()) }.to_string_lossy().into_owned()
     }
 
-    fn open_loopback(port: u16) -> *mut CPeer {
+    /// A handle from its number, as another thread gets it (pointers are not Send).
+    fn handle(id: usize) -> *mut PeerHandle {
+        std::ptr::without_provenance_mut(id)
+    }
+
+    fn open_named(port: u16, name: &CStr, options: *const COptions) -> *mut PeerHandle {
         let config = CConfig {
             group: std::ptr::null(),
             port,
             interface: c"127.0.0.1".as_ptr(),
             ttl: 0,
-            name: c"ffi".as_ptr(),
+            name: name.as_ptr(),
         };
         let mut peer = std::ptr::null_mut();
-        // SAFETY: valid config and out pointer.
-        assert_eq!(unsafe { sp2p_open(&config, &mut peer) }, SP2P_OK, "{}", last_error());
+        // SAFETY: valid config, options NULL or live, and out pointer.
+        let rc = unsafe { sp2p_open_with(&config, options, &mut peer) };
+        assert_eq!(rc, SP2P_OK, "{}", last_error());
         peer
+    }
+
+    fn open_loopback(port: u16) -> *mut PeerHandle {
+        open_named(port, c"ffi", std::ptr::null())
     }
 
     fn free_port() -> u16 {
         std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    /// `sp2p_recv` into a fresh buffer: the code and the bytes received.
+    fn recv(peer: *const PeerHandle, timeout_ms: i32) -> (c_int, Vec<u8>) {
+        let mut buf = [0u8; 64];
+        // SAFETY: all-zero is a valid sp2p_message (arrays and a length).
+        let mut meta: CMessage = unsafe { std::mem::zeroed() };
+        // SAFETY: `buf` has `buf.len()` writable bytes; `meta` is writable.
+        let rc = unsafe { sp2p_recv(peer, timeout_ms, buf.as_mut_ptr(), buf.len(), &mut meta) };
+        let len = if rc == 1 { meta.len } else { 0 };
+        (rc, buf[..len].to_vec())
+    }
+
+    /// `sp2p_send`: (acknowledged, targeted).
+    fn send(peer: *const PeerHandle, data: &[u8], timeout_ms: u32) -> (c_int, usize) {
+        let mut targeted = 0;
+        // SAFETY: `data` has `data.len()` readable bytes; `targeted` is writable.
+        let rc = unsafe { sp2p_send(peer, data.as_ptr(), data.len(), timeout_ms, &mut targeted) };
+        (rc, targeted)
+    }
+
+    fn missing_names(peer: *const PeerHandle) -> Vec<String> {
+        let mut out: [CPeerInfo; 8] =
+            std::array::from_fn(|_| CPeerInfo { id: [0; 37], address: [0; 48], name: [0; 65] });
+        // SAFETY: `out` has 8 writable elements.
+        let n = unsafe { sp2p_missing(peer, out.as_mut_ptr(), out.len()) };
+        assert!(n >= 0, "{}", last_error());
+        let names = out.iter().take(usize::try_from(n).unwrap());
+        // SAFETY: put_str NUL-terminates every field written.
+        names.map(|p| unsafe { CStr::from_ptr(p.name.as_ptr()) }.to_str().unwrap().into()).collect()
     }
 
     #[test]
@@ -460,7 +699,11 @@ mod tests {
             assert_eq!(sp2p_open(std::ptr::null(), std::ptr::null_mut()), SP2P_ERR_NULL);
             assert_eq!(last_error(), "out is NULL");
             assert_eq!(sp2p_discover(std::ptr::null(), 0, 1), SP2P_ERR_NULL);
+            assert_eq!(last_error(), "peer is NULL");
             assert_eq!(sp2p_peers(std::ptr::null(), std::ptr::null_mut(), 0), SP2P_ERR_NULL);
+            assert_eq!(sp2p_options_set_ack_on_recv(std::ptr::null_mut(), 1), SP2P_ERR_NULL);
+            assert_eq!(last_error(), "options is NULL");
+            sp2p_options_free(std::ptr::null_mut());
             sp2p_close(std::ptr::null_mut());
         }
     }
@@ -495,6 +738,37 @@ mod tests {
         assert_eq!(unsafe { sp2p_open(&config, &mut peer) }, SP2P_ERR_ARG);
         assert!(peer.is_null());
         assert!(last_error().contains("pass 0 to 255"), "{}", last_error());
+        // The same check, and the same words, for the option.
+        let options = sp2p_options_new();
+        // SAFETY: live options from sp2p_options_new, freed once.
+        unsafe {
+            assert_eq!(sp2p_options_set_ttl(options, 256), SP2P_ERR_ARG);
+            assert!(last_error().contains("pass 0 to 255"), "{}", last_error());
+            assert_eq!(sp2p_options_set_ttl(options, 0), SP2P_OK);
+            sp2p_options_free(options);
+        }
+    }
+
+    #[test]
+    fn options_win_over_the_config_and_a_ttl_of_0_can_be_asked_for() {
+        let config = CConfig {
+            group: std::ptr::null(),
+            port: 0,
+            interface: std::ptr::null(),
+            ttl: 0,
+            name: std::ptr::null(),
+        };
+        let options = sp2p_options_new();
+        // SAFETY: valid config; live options from sp2p_options_new, freed once.
+        unsafe {
+            let plain = config_of(&config, std::ptr::null()).unwrap();
+            assert_eq!((plain.ttl, plain.ack_when), (1, crate::peer::AckWhen::Queued));
+            assert_eq!(sp2p_options_set_ttl(options, 0), SP2P_OK);
+            assert_eq!(sp2p_options_set_ack_on_recv(options, 1), SP2P_OK);
+            let set = config_of(&config, options).unwrap();
+            assert_eq!((set.ttl, set.ack_when), (0, crate::peer::AckWhen::Taken));
+            sp2p_options_free(options);
+        }
     }
 
     #[test]
@@ -521,8 +795,90 @@ mod tests {
             assert_eq!(CStr::from_ptr(meta.name.as_ptr()).to_str().unwrap(), "ffi");
             assert_eq!(sp2p_recv(a, 0, big.as_mut_ptr(), big.len(), &mut meta), 0);
             assert_eq!(sp2p_missing(b, std::ptr::null_mut(), 0), 0);
-            sp2p_close(a);
-            sp2p_close(b);
+        }
+        sp2p_close(a);
+        sp2p_close(b);
+    }
+
+    #[test]
+    fn a_closed_or_unknown_handle_is_an_error_not_a_use_after_free() {
+        let peer = open_loopback(free_port());
+        sp2p_close(peer);
+        assert_eq!(recv(peer, 0).0, SP2P_ERR_CLOSED);
+        assert!(last_error().contains("was closed by sp2p_close"), "{}", last_error());
+        assert_eq!(sp2p_discover(peer, 1, 1), SP2P_ERR_CLOSED);
+        assert_eq!(send(peer, b"x", 1).0, SP2P_ERR_CLOSED);
+        // SAFETY: NULL out with cap 0.
+        unsafe {
+            assert_eq!(sp2p_peers(peer, std::ptr::null_mut(), 0), SP2P_ERR_CLOSED);
+            assert_eq!(sp2p_missing(peer, std::ptr::null_mut(), 0), SP2P_ERR_CLOSED);
+        }
+        // Closing twice does nothing.
+        sp2p_close(peer);
+        // A handle that no sp2p_open gave is refused the same way.
+        let forged = handle(usize::MAX);
+        assert_eq!(sp2p_discover(forged, 1, 1), SP2P_ERR_CLOSED);
+        assert!(last_error().contains("is not one sp2p_open gave"), "{}", last_error());
+        sp2p_close(forged);
+    }
+
+    #[test]
+    fn a_timed_recv_returns_while_another_thread_blocks_and_close_ends_both() {
+        let peer = open_loopback(free_port()).addr();
+        let (entering, entered) = mpsc::channel();
+        let (blocked_tx, blocked_rx) = mpsc::channel();
+        thread::spawn(move || {
+            entering.send(()).unwrap();
+            let _ = blocked_tx.send((recv(handle(peer), -1).0, last_error()));
+        });
+        entered.recv().unwrap();
+        // Ten timed receives on the same handle, in a thread of their own so
+        // that a hang fails the test instead of stopping it. Over a second
+        // in all: the other thread is surely blocked by the later ones.
+        let (timed_tx, timed_rx) = mpsc::channel();
+        thread::spawn(move || {
+            let codes: Vec<c_int> = (0..10).map(|_| recv(handle(peer), 100).0).collect();
+            let _ = timed_tx.send(codes);
+        });
+        let codes = timed_rx.recv_timeout(HANG).expect(
+            "sp2p_recv(p, 100) did not return while another thread was in sp2p_recv(p, -1)",
+        );
+        assert_eq!(codes, [0; 10]);
+        assert!(blocked_rx.try_recv().is_err(), "sp2p_recv(p, -1) returned with no message");
+        // Closing the handle ends the blocked receive, with SP2P_ERR_CLOSED.
+        sp2p_close(handle(peer));
+        let (code, error) =
+            blocked_rx.recv_timeout(HANG).expect("sp2p_close did not end sp2p_recv(p, -1)");
+        assert_eq!(code, SP2P_ERR_CLOSED, "{error}");
+    }
+
+    #[test]
+    fn with_ack_on_recv_a_message_is_acknowledged_only_once_recv_takes_it() {
+        let port = free_port();
+        let options = sp2p_options_new();
+        // SAFETY: live options from sp2p_options_new, freed once below.
+        assert_eq!(unsafe { sp2p_options_set_ack_on_recv(options, 1) }, SP2P_OK);
+        let taker = open_named(port, c"taker", options);
+        // SAFETY: as above; the peer keeps no reference to them.
+        unsafe { sp2p_options_free(options) };
+        let queuer = open_named(port, c"queuer", std::ptr::null());
+        let sender = open_loopback(port);
+        assert_eq!(sp2p_discover(sender, 2, 10_000), 2, "{}", last_error());
+
+        // Nobody calls recv: the default peer acknowledges on arrival, the
+        // taker not at all, however long the sender waits.
+        assert_eq!(send(sender, b"first", 2000), (1, 2));
+        assert_eq!(missing_names(sender), ["taker"]);
+
+        // Once it takes that one, and while it waits for the next, the next
+        // is acknowledged (the sender repeats it until it is).
+        assert_eq!(recv(taker, 10_000), (1, b"first".to_vec()));
+        let taker_id = taker.addr();
+        let waiting = thread::spawn(move || recv(handle(taker_id), 60_000));
+        assert_eq!(send(sender, b"second", 60_000), (2, 2), "{:?}", missing_names(sender));
+        assert_eq!(waiting.join().unwrap(), (1, b"second".to_vec()));
+        for p in [taker, queuer, sender] {
+            sp2p_close(p);
         }
     }
 

@@ -1,6 +1,7 @@
 /*
  * The original's send test, in C: count the peers, send a message, PASS
- * when every peer acknowledged. Exits 0 on PASS, 1 on FAIL, 2 on error.
+ * when every peer acknowledged. Exits 0 on PASS, 1 on FAIL, 2 on error
+ * (including the API failing to refuse what it must).
  *
  *   example [interface] [port] [expect] [message]
  *
@@ -25,8 +26,17 @@ int main(int argc, char **argv) {
     const char *message = argc > 4 ? argv[4] : "hello there";
     config.name = "c-example";
 
+    /* Settings beyond sp2p_config go in an options object. This peer only
+     * sends, so acknowledging on recv changes nothing here; a receiver sets
+     * it to acknowledge only the messages its program has taken. */
+    sp2p_options *options = sp2p_options_new();
+    if (options == NULL) return fail("options");
+    if (sp2p_options_set_ack_on_recv(options, 1) != SP2P_OK) return fail("set ack_on_recv");
+    if (sp2p_options_set_ttl(options, 256) != SP2P_ERR_ARG) return fail("TTL 256 accepted");
     sp2p_peer *peer = NULL;
-    if (sp2p_open(&config, &peer) != SP2P_OK) return fail("open");
+    int opened = sp2p_open_with(&config, options, &peer);
+    sp2p_options_free(options); /* copied by sp2p_open_with */
+    if (opened != SP2P_OK) return fail("open");
 
     int peers = sp2p_discover(peer, expect, 2000);
     if (peers < 0) return fail("discover");
@@ -45,7 +55,12 @@ int main(int argc, char **argv) {
     if (sp2p_send(peer, big, sizeof big, 1, NULL) != SP2P_ERR_TOO_LARGE) return fail("oversize accepted");
 
     int ok = peers > 0 && acked == peers && (size_t)peers == targeted && (expect <= 0 || peers >= expect);
-    printf("%s %d/%d peers acknowledged\n", ok ? "PASS" : "FAIL", acked, peers);
     sp2p_close(peer);
+
+    /* A closed handle is an error, not a use after free; closing twice does nothing. */
+    if (sp2p_discover(peer, 0, 1) != SP2P_ERR_CLOSED) return fail("closed peer accepted");
+    sp2p_close(peer);
+
+    printf("%s %d/%d peers acknowledged\n", ok ? "PASS" : "FAIL", acked, peers);
     return ok ? 0 : 1;
 }

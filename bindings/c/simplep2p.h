@@ -9,8 +9,15 @@
  *    wrong, in words, for the calling thread.
  *  - NULL pointers and short buffers are errors, never crashes. No Rust
  *    panic crosses into C (it becomes SP2P_ERR_PANIC).
- *  - A peer may be used from several threads at once; it must not be used
- *    after sp2p_close.
+ *  - A peer handle is a number, not a pointer to memory: simplep2p looks it
+ *    up in a table on every call and never dereferences it. A handle that
+ *    sp2p_close has closed, or that sp2p_open never gave, is an error
+ *    (SP2P_ERR_CLOSED), never a use after free. Numbers are not reused.
+ *    The table has no cap of its own: each open peer holds two sockets and
+ *    two threads, and sp2p_open returns an error when the system has no more.
+ *  - A peer may be used from several threads at once, including several
+ *    sp2p_recv at a time, and sp2p_close from one thread while another is
+ *    inside a call: that call ends promptly with SP2P_ERR_CLOSED.
  *  - Text fields in the structs below are NUL-terminated UTF-8.
  */
 #ifndef SIMPLEP2P_H
@@ -25,12 +32,13 @@ extern "C" {
 
 #define SP2P_OK 0
 #define SP2P_ERR_NULL (-1)         /* a required pointer was NULL */
-#define SP2P_ERR_ARG (-2)          /* an invalid argument (not UTF-8, not an address, name too long) */
+#define SP2P_ERR_ARG (-2)          /* an invalid argument (not UTF-8, not an address, name too long, TTL over 255) */
 #define SP2P_ERR_SETUP (-3)        /* network set-up failed: bad group, no multicast route, bad interface, port held */
 #define SP2P_ERR_TOO_LARGE (-4)    /* message over SP2P_MAX_MESSAGE bytes; nothing was sent */
 #define SP2P_ERR_SHORT_BUFFER (-5) /* buffer too small; the message is kept for the next sp2p_recv */
 #define SP2P_ERR_IO (-6)           /* a socket or thread failed */
-#define SP2P_ERR_CLOSED (-7)       /* the peer is closed */
+#define SP2P_ERR_CLOSED (-7)       /* the handle was closed (now, or while this call waited), or is not
+                                      one sp2p_open gave */
 #define SP2P_ERR_PANIC (-8)        /* a bug in simplep2p: close the peer and report it */
 
 /* Largest message, in bytes. */
@@ -39,7 +47,8 @@ extern "C" {
 /* How to open a peer. NULL strings and zero numbers mean the defaults, so a
  * zero-initialised struct ({0}) is a valid configuration. sp2p_open checks
  * it as every other interface does: a TTL over 255 or a name over 64 bytes
- * is SP2P_ERR_ARG, with a message that says the range. */
+ * is SP2P_ERR_ARG, with a message that says the range. This layout never
+ * changes; newer settings are options (below). */
 typedef struct sp2p_config {
     const char *group;     /* multicast group, default "239.255.0.1" */
     uint16_t port;         /* group port, default 30001 */
@@ -64,14 +73,61 @@ typedef struct sp2p_message {
     size_t len;       /* bytes of the message (also set on SP2P_ERR_SHORT_BUFFER) */
 } sp2p_message;
 
-typedef struct sp2p_peer sp2p_peer; /* opaque */
+/* A handle: a number in pointer's clothing, never dereferenced (above). */
+typedef struct sp2p_peer sp2p_peer;
+
+/* Settings sp2p_config has no field for. An opaque object set one key at a
+ * time, rather than a second struct or a size-prefixed one: a new setting
+ * is a new function, so no layout ever changes, a program never has to say
+ * which version of a struct it was built with, a setter can refuse a bad
+ * value at once with a message (SP2P_ERR_ARG), a setting whose zero means
+ * something (sp2p_options_set_ttl) needs no "zero means default" rule, and
+ * bindings such as Python's ctypes call functions instead of mirroring a
+ * struct. Settings to come (keys, more interfaces) join the same way.
+ *
+ * Options belong to the caller, like a pthread_attr_t: one thread at a
+ * time, freed once. sp2p_open_with copies them, so they may be freed or
+ * reused as soon as it returns. */
+typedef struct sp2p_options sp2p_options;
+
+/* New options, every setting at its default; NULL only on a bug in
+ * simplep2p (see sp2p_last_error). */
+sp2p_options *sp2p_options_new(void);
+
+/* Frees options. NULL is ignored; freeing twice is undefined, as for free(). */
+void sp2p_options_free(sp2p_options *options);
+
+/* Non-zero: acknowledge a message only when sp2p_recv takes it, so that a
+ * sender's count means "their programs have it", not "it is in their
+ * queue". Copies that arrive meanwhile are dropped, not acknowledged, and a
+ * message still queued when the peer closes was never acknowledged. One
+ * that sp2p_recv kept after SP2P_ERR_SHORT_BUFFER was taken, and so
+ * acknowledged: pass a buffer of SP2P_MAX_MESSAGE bytes to rule that out.
+ * Default 0: acknowledge as soon as it is queued. Returns SP2P_OK, or
+ * SP2P_ERR_NULL. */
+int sp2p_options_set_ack_on_recv(sp2p_options *options, int on);
+
+/* The multicast TTL, 0..255, in place of sp2p_config.ttl; here 0 means TTL
+ * 0 (this host only), not the default. Returns SP2P_OK, SP2P_ERR_NULL, or
+ * SP2P_ERR_ARG over 255. */
+int sp2p_options_set_ttl(sp2p_options *options, uint32_t ttl);
 
 /* Opens a peer and joins the group; config may be NULL for all defaults.
- * Stores the handle in *out. Returns SP2P_OK or an error. */
+ * Stores the handle in *out. Returns SP2P_OK or an error. The same as
+ * sp2p_open_with(config, NULL, out). */
 int sp2p_open(const sp2p_config *config, sp2p_peer **out);
 
-/* Leaves the group (a goodbye is multicast), stops the peer's threads and
- * frees it. NULL is ignored. */
+/* As sp2p_open, with options (NULL: none); where both set something (the
+ * TTL), the options win. */
+int sp2p_open_with(const sp2p_config *config, const sp2p_options *options, sp2p_peer **out);
+
+/* Leaves the group (a goodbye is multicast) and forgets the handle: every
+ * later call with it returns SP2P_ERR_CLOSED. A call in flight on it in
+ * another thread (a blocked sp2p_recv, a send, a discovery) returns
+ * SP2P_ERR_CLOSED promptly. The peer's threads and memory go before
+ * sp2p_close returns, or, if another thread is inside a call on it, as the
+ * last such call returns. NULL, and a handle already closed, are ignored:
+ * closing twice does nothing. */
 void sp2p_close(sp2p_peer *peer);
 
 /* Discovers the other peers. Returns as soon as `expect` have answered or
@@ -88,7 +144,8 @@ int sp2p_peers(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
 /* Sends `len` bytes (any bytes, at most SP2P_MAX_MESSAGE) to the peers of
  * the last discovery only (unicast; other peers never receive it) and waits
  * at most timeout_ms until each has acknowledged it (it is in that peer's
- * queue), sending it again to those that have not. With no discovery yet,
+ * queue, or with sp2p_options_set_ack_on_recv, its program took it), sending
+ * it again to those that have not. With no discovery yet,
  * it discovers first within three quarters of timeout_ms and sends to the
  * group found. Returns how many acknowledged; *targeted (if not NULL) is
  * set to how many were sent to. */
@@ -96,13 +153,17 @@ int sp2p_send(const sp2p_peer *peer, const uint8_t *data, size_t len, uint32_t t
               size_t *targeted);
 
 /* Writes up to `cap` of the peers that did not acknowledge the last
- * sp2p_send to `out`. Returns how many there are in all. */
+ * sp2p_send to `out` (with sends in several threads, the one that finished
+ * last). Returns how many there are in all. */
 int sp2p_missing(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
 
 /* Waits at most timeout_ms (negative: forever) for the next message.
  * Returns 1 with the message in buf[0 .. meta->len) and its sender in
  * *meta, 0 on timeout, or an error. A message longer than `cap` gives
- * SP2P_ERR_SHORT_BUFFER with meta->len set; it is kept for the next call. */
+ * SP2P_ERR_SHORT_BUFFER with meta->len set; it is kept for the next call
+ * that starts, in any thread (a call already waiting does not see it).
+ * Several threads may wait at once: each returns on its own timeout, and
+ * each message goes to one of them. */
 int sp2p_recv(const sp2p_peer *peer, int32_t timeout_ms, uint8_t *buf, size_t cap,
               sp2p_message *meta);
 

@@ -12,11 +12,20 @@ environment: SIMPLEP2P_GROUP (default 239.255.0.1), SIMPLEP2P_PORT (default
 Messages are bytes; a str is sent as UTF-8. The shared library is found
 through SIMPLEP2P_LIB, next to this file, or in the repository's
 target/release or target/debug.
+
+Arguments are checked before they reach the library, as the library checks
+its own: a port outside 1..65535, a ttl outside 0..255, a negative expect,
+or a timeout that is negative, not a number, or over the C API's 49.7 days
+raises SimpleP2PError with code -2 (SP2P_ERR_ARG), as a bad group, name or
+interface does, with a message that says the range. A timeout of None
+means "no limit" everywhere: recv waits for ever, peers() and send() for
+the C API's longest wait (2**32 - 1 ms, 49.7 days).
 """
 
 import atexit
 import collections
 import ctypes
+import math
 import os
 import sys
 import time
@@ -37,6 +46,11 @@ MAX_MESSAGE = 16384
 # Longest a blocking call waits inside the library before Python gets a
 # chance to raise KeyboardInterrupt.
 _SLICE_MS = 50
+# Longest wait the C API can express (a uint32_t of milliseconds).
+_MAX_MS = 2**32 - 1
+# SP2P_ERR_ARG and SP2P_ERR_CLOSED.
+_ERR_ARG = -2
+_ERR_CLOSED = -7
 
 
 def _find_library():
@@ -82,7 +96,15 @@ class _Message(ctypes.Structure):
 
 _lib = _find_library()
 _handle = ctypes.c_void_p
+_options = ctypes.c_void_p
+_lib.sp2p_options_new.argtypes = []
+_lib.sp2p_options_new.restype = _options
+_lib.sp2p_options_free.argtypes = [_options]
+_lib.sp2p_options_free.restype = None
+_lib.sp2p_options_set_ack_on_recv.argtypes = [_options, ctypes.c_int]
+_lib.sp2p_options_set_ttl.argtypes = [_options, ctypes.c_uint32]
 _lib.sp2p_open.argtypes = [ctypes.POINTER(_Config), ctypes.POINTER(_handle)]
+_lib.sp2p_open_with.argtypes = [ctypes.POINTER(_Config), _options, ctypes.POINTER(_handle)]
 _lib.sp2p_close.argtypes = [_handle]
 _lib.sp2p_close.restype = None
 _lib.sp2p_discover.argtypes = [_handle, ctypes.c_int, ctypes.c_uint32]
@@ -110,11 +132,33 @@ SendResult.__doc__ = "What became of a send: the peers that acknowledged it, and
 
 
 class SimpleP2PError(Exception):
-    """A simplep2p failure; .code is the library's negative error code."""
+    """A simplep2p failure; .code is the library's negative error code
+    (-2 for a bad argument, -7 for a closed peer)."""
 
     def __init__(self, code, message):
         super().__init__(message)
         self.code = code
+
+
+def _int_in(name, value, low, high):
+    """`value` if it is a whole number in low..high, else SimpleP2PError -2:
+    checked here, before ctypes can wrap it into range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        says = "%s %r is out of range: pass a whole number from %d to %d" % (name, value, low, high)
+        raise SimpleP2PError(_ERR_ARG, says)
+    return value
+
+
+def _ms(timeout):
+    """A timeout in seconds (None: no limit) as the C API's milliseconds,
+    rounded up so that a short positive timeout is not 0."""
+    if timeout is None:
+        return _MAX_MS
+    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not number or not 0 <= timeout <= _MAX_MS / 1000:  # NaN fails this too
+        says = "timeout %r is out of range: pass seconds from 0 to %.3f, or None" % (timeout, _MAX_MS / 1000)
+        raise SimpleP2PError(_ERR_ARG, says)
+    return min(math.ceil(timeout * 1000), _MAX_MS)
 
 
 def _check(result):
@@ -144,33 +188,50 @@ class Peer:
     own threads from the moment it is created until close().
     """
 
-    def __init__(self, group=None, port=None, interface=None, ttl=None, name=None):
+    def __init__(self, group=None, port=None, interface=None, ttl=None, name=None, ack_on_recv=False):
         """Join `group` (default 239.255.0.1) on `port` (default 30001) via
-        `interface` (default 0.0.0.0; 127.0.0.1 stays on this host)."""
+        `interface` (default 0.0.0.0; 127.0.0.1 stays on this host), with
+        multicast `ttl` 0..255 (default 1; 0 stays on this host).
+
+        With `ack_on_recv`, a message is acknowledged only when recv()
+        takes it, so that a sender's count means "their programs have it";
+        by default, as soon as it is queued here.
+        """
         self._handle = None  # so that __del__ works if opening fails
         # Zero means "the default" only in C's struct; here, as in Rust and
         # the CLI, port 0 is refused (peers meet on a fixed port).
-        if port is not None and int(port) == 0:
+        if port is not None and port == 0:
             raise SimpleP2PError(
-                -2, "port 0 is not allowed: peers meet on a fixed port, pass one between 1 and 65535"
+                _ERR_ARG, "port 0 is not allowed: peers meet on a fixed port, pass one between 1 and 65535"
             )
         config = _Config(
             group.encode() if group else None,
-            int(port or 0),
+            0 if port is None else _int_in("port", port, 1, 65535),
             interface.encode() if interface else None,
-            int(ttl or 0),
+            0,  # the TTL goes in the options, where 0 means TTL 0
             name.encode("utf-8") if name else None,
         )
-        handle = _handle()
-        _check(_lib.sp2p_open(ctypes.byref(config), ctypes.byref(handle)))
+        options = _lib.sp2p_options_new()
+        if not options:
+            _check(-8)
+        try:
+            _check(_lib.sp2p_options_set_ack_on_recv(options, 1 if ack_on_recv else 0))
+            if ttl is not None:
+                _check(_lib.sp2p_options_set_ttl(options, _int_in("ttl", ttl, 0, 255)))
+            handle = _handle()
+            _check(_lib.sp2p_open_with(ctypes.byref(config), options, ctypes.byref(handle)))
+        finally:
+            _lib.sp2p_options_free(options)
         self._handle = handle
         self._discovered = False
 
     def close(self):
-        """Leave the group (other peers are told) and free the peer."""
-        if self._handle:
-            _lib.sp2p_close(self._handle)
-            self._handle = None
+        """Leave the group (other peers are told) and free the peer. Safe
+        while another thread is in recv(), peers() or send() on this peer:
+        that call raises SimpleP2PError -7 promptly. Closing twice does nothing."""
+        handle, self._handle = self._handle, None
+        if handle:
+            _lib.sp2p_close(handle)
 
     def __enter__(self):
         return self
@@ -185,19 +246,23 @@ class Peer:
             pass
 
     def _live(self):
-        if not self._handle:
-            raise SimpleP2PError(-7, "the peer is closed")
-        return self._handle
+        handle = self._handle
+        if not handle:
+            raise SimpleP2PError(_ERR_CLOSED, "the peer is closed")
+        return handle
 
     def peers(self, expect=None, timeout=1.0):
         """Discover the other peers and return them as a list of PeerInfo.
 
         Returns as soon as `expect` peers have answered or `timeout` seconds
-        have passed; with no `expect`, once none new has answered for 50 ms
-        (or the timeout). They become the targets of send().
+        have passed; with no `expect` (None or 0), once none new has
+        answered for 50 ms (or the timeout). They become the targets of
+        send(). Ctrl-C is seen only once it returns.
         """
+        expect = 0 if expect is None else _int_in("expect", expect, 0, 2**31 - 1)
+        timeout_ms = _ms(timeout)
         handle = self._live()
-        _check(_lib.sp2p_discover(handle, int(expect or 0), int(timeout * 1000)))
+        _check(_lib.sp2p_discover(handle, expect, timeout_ms))
         self._discovered = True
         return self._known()
 
@@ -212,13 +277,15 @@ class Peer:
         """Send `data` (bytes, or str as UTF-8) to the peers of the last
         peers() call (discovering first if there was none) and wait at most
         `timeout` seconds until each acknowledges it. Returns a SendResult.
+        Ctrl-C is seen only once it returns.
         """
+        timeout_ms = _ms(timeout)
         handle = self._live()
         if not self._discovered:
             self.peers()
         targets = self._known()
         payload = _bytes(data)
-        _check(_lib.sp2p_send(handle, payload, len(payload), int(timeout * 1000), None))
+        _check(_lib.sp2p_send(handle, payload, len(payload), timeout_ms, None))
         total = _check(_lib.sp2p_missing(handle, None, 0))
         out = (_PeerInfo * max(total, 1))()
         _check(_lib.sp2p_missing(handle, out, total))
@@ -228,8 +295,11 @@ class Peer:
 
     def recv(self, timeout=None):
         """Wait for the next message and return it as a Message; None if
-        `timeout` seconds pass first (None: wait for ever). Ctrl-C raises
-        KeyboardInterrupt within 100 ms and leaves the peer usable."""
+        `timeout` seconds pass first (None: wait for ever; 0: only look).
+        Ctrl-C raises KeyboardInterrupt within 100 ms and leaves the peer
+        usable. Several threads may wait at once; each message goes to one."""
+        if timeout is not None:
+            _ms(timeout)  # checked as everywhere; the slices below do the waiting
         handle = self._live()
         deadline = None if timeout is None else time.monotonic() + timeout
         buf = ctypes.create_string_buffer(MAX_MESSAGE)
@@ -238,14 +308,14 @@ class Peer:
             slice_ms = _SLICE_MS
             if deadline is not None:
                 left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                slice_ms = max(1, min(slice_ms, int(left * 1000)))
+                slice_ms = max(0, min(slice_ms, math.ceil(left * 1000)))
             # Short slices: Python raises KeyboardInterrupt between them.
             got = _check(_lib.sp2p_recv(handle, slice_ms, buf, len(buf), ctypes.byref(meta)))
             if got:
                 data = buf.raw[: meta.len]
                 return Message(_text(meta.sender), _text(meta.address), _text(meta.name), data)
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
 
 
 _default = None

@@ -124,6 +124,93 @@ class PeerTest(unittest.TestCase):
             self.assertEqual(bad.exception.code, -2, kw)
             self.assertIn(says, str(bad.exception))
 
+    def test_out_of_range_arguments_are_refused_before_ctypes_wraps_them(self):
+        # Each would have been wrapped: port 65536 to 0 (the default port),
+        # -1 ms to 49.7 days, and so on.
+        for kw, says in [
+            (dict(port=-1), "1 to 65535"),
+            (dict(port=65536), "1 to 65535"),
+            (dict(port=self.port, ttl=-1), "0 to 255"),
+            (dict(port=self.port, ttl=256), "0 to 255"),
+        ]:
+            with self.assertRaises(simplep2p.SimpleP2PError, msg=kw) as bad:
+                simplep2p.Peer(interface="127.0.0.1", **kw)
+            self.assertEqual(bad.exception.code, -2, kw)
+            self.assertIn(says, str(bad.exception))
+        with loopback_peer(self.port) as a:
+            for what, call in [
+                ("peers(expect=3, timeout=-0.001)", lambda: a.peers(expect=3, timeout=-0.001)),
+                ("peers(expect=-1)", lambda: a.peers(expect=-1)),
+                ("peers(timeout=nan)", lambda: a.peers(timeout=float("nan"))),
+                ("send(timeout=-1)", lambda: a.send(b"x", timeout=-1)),
+                ("send(timeout=2**32)", lambda: a.send(b"x", timeout=2**32)),
+                ("recv(timeout=-1)", lambda: a.recv(timeout=-1)),
+            ]:
+                with self.assertRaises(simplep2p.SimpleP2PError, msg=what) as bad:
+                    call()
+                self.assertEqual(bad.exception.code, -2, what)
+                self.assertIn("out of range", str(bad.exception), what)
+
+    def test_a_timeout_of_none_means_no_limit_and_0_looks_once(self):
+        with loopback_peer(self.port, name="a") as a, loopback_peer(self.port) as b:
+            # Returns once the one peer there is has answered.
+            self.assertEqual([p.name for p in b.peers(expect=1, timeout=None)], ["a"])
+            self.assertEqual(len(b.send(b"queued", timeout=None).acked), 1)
+            # Acknowledged, so queued: a zero timeout finds it.
+            self.assertEqual(a.recv(timeout=0).data, b"queued")
+            self.assertIsNone(a.recv(timeout=0))
+
+    def test_ttl_0_is_allowed_as_in_rust_and_the_cli(self):
+        with loopback_peer(self.port, ttl=0, name="a") as a, loopback_peer(self.port, ttl=255) as b:
+            self.assertEqual([p.name for p in b.peers(expect=1, timeout=10)], ["a"])
+
+    def test_with_ack_on_recv_only_what_recv_takes_is_acknowledged(self):
+        with loopback_peer(self.port, name="taker", ack_on_recv=True) as taker, loopback_peer(
+            self.port, name="queuer"
+        ), loopback_peer(self.port) as me:
+            self.assertEqual(len(me.peers(expect=2, timeout=10)), 2)
+            # Nobody calls recv: the default peer acknowledges on arrival,
+            # the taker not at all, however long the sender waits.
+            first = me.send(b"first", timeout=2)
+            self.assertEqual(([p.name for p in first.acked], [p.name for p in first.missing]), (["queuer"], ["taker"]))
+            self.assertEqual(taker.recv(timeout=10).data, b"first")
+            # While the taker waits in recv, the next one is acknowledged
+            # (the sender repeats it until it is).
+            got = []
+            waiting = threading.Thread(target=lambda: got.append(taker.recv(timeout=60)))
+            waiting.start()
+            second = me.send(b"second", timeout=60)
+            waiting.join(60)
+            self.assertEqual((sorted(p.name for p in second.acked), second.missing), (["queuer", "taker"], []))
+            self.assertEqual(got[0].data, b"second")
+
+    def test_a_closed_handle_is_an_error_even_in_another_thread(self):
+        a = loopback_peer(self.port)
+        handle = a._handle.value
+        errors = []
+        entering = threading.Event()
+
+        def wait():
+            entering.set()
+            try:
+                a.recv()
+            except simplep2p.SimpleP2PError as e:
+                errors.append(e)
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
+        entering.wait()
+        a.close()
+        waiter.join(60)
+        self.assertFalse(waiter.is_alive(), "close() did not end recv() in another thread")
+        self.assertEqual([e.code for e in errors], [-7])
+        a.close()  # twice: nothing happens
+        # The library itself refuses the old handle: no use after free.
+        meta = simplep2p._Message()
+        rc = simplep2p._lib.sp2p_recv(handle, 0, None, 0, simplep2p.ctypes.byref(meta))
+        self.assertEqual(rc, -7)
+        self.assertIn(b"was closed by sp2p_close", simplep2p._lib.sp2p_last_error())
+
     def test_ctrl_c_in_recv_raises_promptly_and_the_peer_stays_usable(self):
         with loopback_peer(self.port) as a, loopback_peer(self.port) as b:
             timer = threading.Timer(0.1, signal.raise_signal, (signal.SIGINT,))
