@@ -183,14 +183,26 @@ fn a_peer_that_vanishes_is_reported_missing_within_the_timeout() {
     let me = Peer::start(config(port)).unwrap();
     let stays = Peer::start(config(port)).unwrap();
     let found = me.discover(Some(1)).unwrap();
-    // A target that never answers: a socket nobody reads. It is kept open
-    // for the test so that no other test's socket gets its port meanwhile.
+    // A target that proves its address (echoes challenges) but never
+    // acknowledges: a peer that died after discovery, its port reused.
     let ghost_sock = raw_socket();
     let ghost = simplep2p::PeerInfo {
         id: Uuid::new_v4(),
         addr: ghost_sock.local_addr().unwrap(),
         name: String::new(),
     };
+    let echo = ghost_sock.try_clone().unwrap();
+    echo.set_read_timeout(Some(ABSENT_TIMEOUT)).unwrap();
+    let ghost_id = ghost.id;
+    let echoer = std::thread::spawn(move || {
+        let mut buf = [0u8; 70_000];
+        while let Ok((n, src)) = echo.recv_from(&mut buf) {
+            if let Ok(Frame { id, body: Body::Challenge, .. }) = wire::decode(&buf[..n]) {
+                let proof = Frame { flags: 0, sender: ghost_id, id, body: Body::Proof };
+                echo.send_to(&proof.to_vec().unwrap(), src).unwrap();
+            }
+        }
+    });
     let targets = [found[0].clone(), ghost.clone()];
     let start = Instant::now();
     let report = me.send_to(b"hi", &targets, ABSENT_TIMEOUT).unwrap();
@@ -202,6 +214,7 @@ fn a_peer_that_vanishes_is_reported_missing_within_the_timeout() {
     assert!(took >= ABSENT_TIMEOUT, "returned before its timeout: {took:?}");
     assert!(took < ABSENT_TIMEOUT + Duration::from_secs(5), "the send hung: {took:?}");
     assert!(me.stats().retransmissions >= 2, "missing peers get the message again");
+    echoer.join().unwrap();
 }
 
 #[test]

@@ -95,13 +95,16 @@ fn answer_probe(core: &Core, probe: &Frame<'_>, probe_len: usize, src: SocketAdd
 /// anywhere. An address heard from for the first time is challenged at
 /// once, so that it has usually proven itself before a send needs it.
 fn on_reply(core: &Core, frame: &Frame<'_>, name: &str, len: usize, src: SocketAddr) {
-    let peer = || PeerInfo { id: frame.sender, addr: src, name: name.to_owned() };
-    if !core.pending.native(frame.id, || Event::Reply(peer())) {
+    if !core.pending.waits_for(frame.id) {
         return bump(&core.counters.forged); // no discovery asked for it
     }
+    // Challenged before the discovery hears of it, so that the challenge is
+    // on its way by the time the discovery returns.
     let now = Instant::now();
     core.addresses.heard(src, len, now);
     challenge(core, src, now);
+    let peer = PeerInfo { id: frame.sender, addr: src, name: name.to_owned() };
+    core.pending.native(frame.id, || Event::Reply(peer));
 }
 
 /// Sends `addr` a challenge, if one is due and its allowance pays for it.

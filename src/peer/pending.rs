@@ -128,6 +128,14 @@ impl Pending {
         true
     }
 
+    /// Whether a native operation with this id is in flight.
+    pub fn waits_for(&self, id: u64) -> bool {
+        lock(&self.ops)
+            .as_ref()
+            .and_then(|ops| ops.get(&id))
+            .is_some_and(|e| e.route == Route::Native(id))
+    }
+
     /// A legacy answer, to every operation whose route `wants` it.
     pub fn legacy(&self, wants: impl Fn(&Route) -> bool, event: impl Fn() -> Event) {
         for entry in lock(&self.ops).iter().flat_map(|o| o.values()).filter(|e| wants(&e.route)) {
