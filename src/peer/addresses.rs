@@ -61,11 +61,18 @@ impl Addresses {
         lock(&self.table).get(&addr).is_some_and(|e| e.proven)
     }
 
-    /// A challenge of `len` bytes for `addr` with this `token`, if one is
-    /// due (none in flight, or the last one old) and its allowance pays. An
-    /// address never heard from (one the application named) starts with
-    /// three challenges' worth: nothing anyone sent made us send them.
-    pub fn challenge(&self, addr: SocketAddr, token: u64, len: usize, now: Instant) -> bool {
+    /// The token of a challenge of `len` bytes to send `addr`, drawn from
+    /// `fresh`, if one is due (none in flight, or the last one old) and its
+    /// allowance pays. An address never heard from (one the application
+    /// named) starts with three challenges' worth: nothing anyone sent made
+    /// us send them.
+    pub fn challenge(
+        &self,
+        addr: SocketAddr,
+        len: usize,
+        now: Instant,
+        fresh: impl FnOnce() -> Option<u64>,
+    ) -> Option<u64> {
         let mut table = lock(&self.table);
         if !table.contains_key(&addr) && table.len() >= MAX_ADDRESSES {
             evict(&mut table);
@@ -78,11 +85,12 @@ impl Addresses {
         });
         let due = entry.challenge.is_none_or(|(_, at)| now >= at + CHALLENGE_AGAIN);
         if entry.proven || !due || entry.allowance < len as u64 {
-            return false;
+            return None;
         }
+        let token = fresh()?;
         entry.allowance -= len as u64;
         entry.challenge = Some((token, now));
-        true
+        Some(token)
     }
 
     /// `token` came back from `addr`: true if it answers our challenge.
@@ -121,7 +129,7 @@ mod tests {
         let book = Addresses::default();
         let t0 = Instant::now();
         book.heard(addr(1), 42, t0);
-        assert!(book.challenge(addr(1), 7, 34, t0));
+        assert_eq!(book.challenge(addr(1), 34, t0, || Some(7)), Some(7));
         assert!(!book.prove(addr(1), 8), "a guess");
         assert!(!book.prove(addr(2), 7), "from elsewhere");
         assert!(!book.is_proven(addr(1)));
@@ -136,7 +144,7 @@ mod tests {
         book.heard(addr(1), 42, t0);
         let mut sent = 0;
         for i in 0..100 {
-            if book.challenge(addr(1), i, 34, t0 + CHALLENGE_AGAIN * i as u32) {
+            if book.challenge(addr(1), 34, t0 + CHALLENGE_AGAIN * i as u32, || Some(i)).is_some() {
                 sent += 34;
             }
         }
@@ -149,7 +157,9 @@ mod tests {
         let book = Addresses::default();
         let t0 = Instant::now();
         let sent = (0..10u32)
-            .filter(|&i| book.challenge(addr(1), i.into(), 34, t0 + CHALLENGE_AGAIN * i))
+            .filter(|&i| {
+                book.challenge(addr(1), 34, t0 + CHALLENGE_AGAIN * i, || Some(i.into())).is_some()
+            })
             .count();
         assert_eq!(sent, 3);
     }
@@ -159,7 +169,7 @@ mod tests {
         let book = Addresses::default();
         let t0 = Instant::now();
         book.heard(addr(0), 42, t0);
-        assert!(book.challenge(addr(0), 1, 34, t0) && book.prove(addr(0), 1));
+        assert!(book.challenge(addr(0), 34, t0, || Some(1)).is_some() && book.prove(addr(0), 1));
         for p in 1..=MAX_ADDRESSES as u16 + 10 {
             book.heard(addr(p), 42, t0 + Duration::from_micros(p.into()));
         }

@@ -100,19 +100,21 @@ fn on_reply(core: &Core, frame: &Frame<'_>, name: &str, len: usize, src: SocketA
     }
     // Challenged before the discovery hears of it, so that the challenge is
     // on its way by the time the discovery returns.
-    let now = Instant::now();
-    core.addresses.heard(src, len, now);
-    challenge(core, src, now);
+    if !core.addresses.is_proven(src) {
+        let now = Instant::now();
+        core.addresses.heard(src, len, now);
+        challenge(core, src, now);
+    }
     let peer = PeerInfo { id: frame.sender, addr: src, name: name.to_owned() };
     core.pending.native(frame.id, || Event::Reply(peer));
 }
 
 /// Sends `addr` a challenge, if one is due and its allowance pays for it.
 pub(super) fn challenge(core: &Core, addr: SocketAddr, now: Instant) {
-    let Ok(token) = super::pending::fresh_id() else { return };
-    let frame = core.frame(token, Body::Challenge);
-    if core.addresses.challenge(addr, token, frame.encoded_len(), now)
-        && let Some(bytes) = core.encode_or_count(&frame)
+    let len = core.frame(0, Body::Challenge).encoded_len();
+    let fresh = || super::pending::fresh_id().ok();
+    if let Some(token) = core.addresses.challenge(addr, len, now, fresh)
+        && let Some(bytes) = core.encode_or_count(&core.frame(token, Body::Challenge))
     {
         let _ = core.transport.send(&bytes, addr);
     }

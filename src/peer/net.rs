@@ -29,6 +29,10 @@ pub(crate) fn group_socket(config: &Config) -> Result<UdpSocket> {
     })?;
     sock.join_multicast_v4(&config.group, &config.interface)
         .map_err(|e| join_error(config.interface, e))?;
+    // Linux delivers to a socket bound to a group every datagram for that
+    // group on any interface some socket joined, unless this is off: a peer
+    // pinned to one interface must hear only that one.
+    sock.set_multicast_all_v4(false).map_err(io("turn off IP_MULTICAST_ALL"))?;
     Ok(sock.into())
 }
 
