@@ -139,6 +139,8 @@ struct Core {
     addresses: Addresses,
     /// How often probes and challenges are answered.
     limiter: Limiter,
+    /// With TTL 1, the subnets a probe or message may come from.
+    on_link: Option<net::OnLink>,
     inbox: Inbox,
     /// Where messages go instead of the inbox, if the application said so.
     sink: Option<Sink>,
@@ -260,6 +262,7 @@ impl Peer {
             pending: Pending::new(Arc::clone(&counters)),
             addresses: Addresses::default(),
             limiter: Limiter::new(config.answer_rate, config.answer_rate_total),
+            on_link: (config.ttl <= 1).then(net::OnLink::new),
             inbox: Inbox::new(config.queue_capacity, config.ack_when),
             sink,
             members: Members::default(),

@@ -155,6 +155,30 @@ fn with_the_kernels_interface_every_address_shown_is_real() {
 }
 
 #[test]
+fn a_peer_pinned_to_one_segment_is_silent_on_the_other_and_off_link_sources_get_nothing() {
+    if skip(false) {
+        return;
+    }
+    let script = format!("{}/tests/netns/segments.sh", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("bash")
+        .args([&script, common::BIN, &free_port().to_string()])
+        .output()
+        .expect("run segments.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let section = |from: &str, to: &str| {
+        let start = stdout.find(from).unwrap_or_else(|| panic!("no {from:?} in {stdout}"));
+        let rest = &stdout[start..];
+        rest[..rest.find(to).unwrap_or(rest.len())].to_string()
+    };
+    let a = section("A sees:", "B sees:");
+    let b = section("B sees:", "B from off-link sees:");
+    let off = section("B from off-link sees:", "\n\n");
+    assert!(a.contains("pinned-a") && !a.contains("pinned-b") && a.contains("1 peer"), "{stdout}");
+    assert!(b.contains("pinned-b") && !b.contains("pinned-a") && b.contains("1 peer"), "{stdout}");
+    assert!(off.contains("0 peers"), "{stdout}");
+}
+
+#[test]
 fn at_30_percent_loss_every_send_is_acknowledged_and_delivered_once_in_order() {
     if !inside_netns("at_30_percent_loss_every_send_is_acknowledged_and_delivered_once_in_order") {
         return;

@@ -37,6 +37,10 @@ impl Handler for Core {
         if frame.sender == self.id {
             return; // our own multicast, looped back
         }
+        let asks = matches!(frame.body, Body::Probe { .. } | Body::Message { .. });
+        if asks && self.off_link(src) {
+            return;
+        }
         let answer = matches!(frame.body, Body::ProbeReply { .. } | Body::Ack | Body::Proof);
         if answer && via != Via::Unicast {
             return bump(&self.counters.forged); // answers come to the unicast socket
@@ -73,6 +77,18 @@ impl Handler for Core {
 
     fn on_shutdown(&self) {
         self.close();
+    }
+}
+
+impl Core {
+    /// With TTL 1 a real peer is on the link: true (and counted) for a
+    /// source that is not.
+    pub(super) fn off_link(&self, src: SocketAddr) -> bool {
+        let off = self.on_link.as_ref().is_some_and(|l| !l.contains(src.ip()));
+        if off {
+            bump(&self.counters.off_link);
+        }
+        off
     }
 }
 

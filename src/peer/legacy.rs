@@ -23,7 +23,7 @@ pub(super) fn handle(core: &Core, buf: &[u8], src: SocketAddr) {
         let _ = core.transport.send(&legacy::encode(datagram), core.transport.group());
     };
     match datagram {
-        Legacy::Discover { asker } if asker != me && core.receiver => {
+        Legacy::Discover { asker } if asker != me && core.receiver && !core.off_link(src) => {
             // Its answer goes to the whole group (93 answers for one
             // discover in a group of 93): bounded like a probe's.
             if core.limiter.allow(src, std::time::Instant::now()) {
@@ -32,7 +32,9 @@ pub(super) fn handle(core: &Core, buf: &[u8], src: SocketAddr) {
                 bump(&core.counters.rate_limited);
             }
         }
-        Legacy::Message { sender, text } if sender != me && core.receiver => {
+        Legacy::Message { sender, text }
+            if sender != me && core.receiver && !core.off_link(src) =>
+        {
             let msg = || Message {
                 sender,
                 addr: src,

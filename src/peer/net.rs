@@ -121,3 +121,77 @@ pub(crate) fn read(sock: &UdpSocket, buf: &mut [u8]) -> Read {
         Err(_) => Read::Failed,
     }
 }
+
+/// The subnets directly connected to this host (routes with no gateway in
+/// Linux's `/proc/net/route`, and loopback), to tell a source on the link
+/// from one a router forwarded: with TTL 1 a real peer is always on the
+/// link, so anything else is not answered (as mDNS does, RFC 6762 §11).
+/// Read again at most once a second; without `/proc`, everyone is on-link.
+#[derive(Debug)]
+pub(crate) struct OnLink {
+    cache: std::sync::Mutex<Option<(std::time::Instant, Vec<(u32, u32)>)>>,
+}
+
+/// How long a reading of the routing table is trusted.
+const ROUTES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl OnLink {
+    pub fn new() -> OnLink {
+        OnLink { cache: std::sync::Mutex::new(None) }
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        let std::net::IpAddr::V4(ip) = ip else { return true };
+        if ip.is_loopback() {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        let mut cache = super::lock(&self.cache);
+        if cache.as_ref().is_none_or(|(at, _)| now >= *at + ROUTES_FRESH) {
+            let routes = std::fs::read_to_string("/proc/net/route").ok().map(|t| direct_routes(&t));
+            *cache = routes.map(|r| (now, r));
+        }
+        let Some((_, routes)) = cache.as_ref() else { return true };
+        let ip = u32::from(ip);
+        routes.iter().any(|&(net, mask)| ip & mask == net)
+    }
+}
+
+/// (network, mask) of every route without a gateway, in host byte order.
+/// The file's addresses are hex in the kernel's (little-endian) order.
+fn direct_routes(table: &str) -> Vec<(u32, u32)> {
+    // Printed as the native u32 of a network-order value.
+    let hex =
+        |s: &str| u32::from_str_radix(s, 16).ok().map(|v| u32::from_be_bytes(v.to_ne_bytes()));
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (dest, gateway, mask) = (hex(f.get(1)?)?, hex(f.get(2)?)?, hex(f.get(7)?)?);
+            (gateway == 0 && mask != 0).then_some((dest & mask, mask))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direct_routes_are_read_in_host_order_and_gateways_left_out() {
+        let table = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n\
+                     eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n\
+                     eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n\
+                     sp0\t00004D0A\t00000000\t0001\t0\t0\t0\t0000FFFF\n";
+        let routes = direct_routes(table);
+        let net = |a: [u8; 4]| u32::from(Ipv4Addr::from(a));
+        assert_eq!(
+            routes,
+            [
+                (net([192, 0, 2, 0]), net([255, 255, 255, 0])),
+                (net([10, 77, 0, 0]), net([255, 255, 0, 0]))
+            ]
+        );
+    }
+}

@@ -62,6 +62,9 @@ counters! {
     /// Answers dropped as forged: a reply or ack on the group socket, a
     /// goodbye or proof from an address its peer did not answer from.
     forged,
+    /// Probes and messages ignored because, with TTL 1, their source is on
+    /// no subnet directly connected to this host.
+    off_link,
     /// Probes, challenges and legacy discoveries left unanswered because
     /// their source (or all sources together) was over its answer rate.
     rate_limited,
