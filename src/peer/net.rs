@@ -129,8 +129,12 @@ pub(crate) fn read(sock: &UdpSocket, buf: &mut [u8]) -> Read {
 /// Read again at most once a second; without `/proc`, everyone is on-link.
 #[derive(Debug)]
 pub(crate) struct OnLink {
-    cache: std::sync::Mutex<Option<(std::time::Instant, Vec<(u32, u32)>)>>,
+    /// When the table was read, and its direct routes.
+    cache: std::sync::Mutex<Option<(std::time::Instant, Routes)>>,
 }
+
+/// (network, mask) pairs in host byte order.
+type Routes = Vec<(u32, u32)>;
 
 /// How long a reading of the routing table is trusted.
 const ROUTES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
@@ -159,7 +163,7 @@ impl OnLink {
 
 /// (network, mask) of every route without a gateway, in host byte order.
 /// The file's addresses are hex in the kernel's (little-endian) order.
-fn direct_routes(table: &str) -> Vec<(u32, u32)> {
+fn direct_routes(table: &str) -> Routes {
     // Printed as the native u32 of a network-order value.
     let hex =
         |s: &str| u32::from_str_radix(s, 16).ok().map(|v| u32::from_be_bytes(v.to_ne_bytes()));
