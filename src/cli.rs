@@ -129,6 +129,24 @@ fn diag(message: impl std::fmt::Display) {
     let _ = writeln!(io::stderr(), "simplep2p: {message}");
 }
 
+/// When fewer peers answered than hoped, says on stderr what was heard
+/// but could not count: older peers, off-link sources, forged answers.
+fn explain_shortfall(peer: &simplep2p::Peer) {
+    let stats = peer.stats();
+    if stats.old_version > 0 {
+        diag(format_args!(
+            "{} datagrams from an older simplep2p (protocol version 1) were dropped: upgrade those peers",
+            stats.old_version
+        ));
+    }
+    if stats.forged > 0 {
+        diag(format_args!(
+            "{} answers were dropped as forged (wrong socket, address or id): see `recv --stats` on the peers",
+            stats.forged
+        ));
+    }
+}
+
 fn parse(argv: Vec<OsString>) -> Result<Args, i32> {
     let mut strings = Vec::with_capacity(argv.len());
     for arg in argv {

@@ -167,3 +167,29 @@ fn with_ack_on_recv_a_message_is_acknowledged_only_once_taken() {
     });
     assert!(report.all_acked(), "{report:?}");
 }
+
+#[test]
+fn a_discovery_that_falls_short_says_when_older_peers_were_heard() {
+    let port = free_port();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (code, _, err) = thread::scope(|s| {
+        s.spawn(|| {
+            // A version-1 probe, as a wave-1 peer multicasts it.
+            let raw = common::raw_socket();
+            let mut v1 = Frame { flags: 0, sender: Uuid::new_v4(), id: 1, body: Body::Goodbye }
+                .to_vec()
+                .unwrap();
+            v1[4] = 1;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                raw.send_to(&v1, common::group(port)).unwrap();
+                thread::sleep(Duration::from_millis(5)); // a steady trickle, not a wait
+            }
+        });
+        let result = common::run(port, &["peers", "--expect", "1", "--timeout", "500"]);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    });
+    assert_eq!(code, 1);
+    assert!(err.contains("from an older simplep2p (protocol version 1) were dropped"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

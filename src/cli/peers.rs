@@ -6,7 +6,10 @@ use argh::FromArgs;
 use simplep2p::{Config, Peer, PeerInfo};
 
 use super::output::{peer_json, peer_line};
-use super::{EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, print_result};
+use super::{
+    EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, explain_shortfall,
+    print_result,
+};
 
 #[derive(FromArgs, Debug)]
 /// Discover the peers and list them, one per line: uuid, address, name
@@ -50,6 +53,9 @@ pub(super) fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
     let found = discover(&peer, cmd.legacy, cmd.expect, timeout)?;
     let elapsed = start.elapsed();
     let ok = found.len() >= cmd.expect.unwrap_or(1);
+    if !ok {
+        explain_shortfall(&peer);
+    }
     let text = if cmd.json {
         let list: Vec<String> = found.iter().map(peer_json).collect();
         format!(

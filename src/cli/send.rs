@@ -10,7 +10,8 @@ use simplep2p::{Config, Peer, PeerInfo, SendReport, Uuid};
 
 use super::output::{escape, peer_json, peer_line};
 use super::{
-    EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, print_result, usage,
+    EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, explain_shortfall,
+    print_result, usage,
 };
 
 #[derive(FromArgs, Debug)]
@@ -158,6 +159,9 @@ pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     let elapsed = start.elapsed();
     let enough = outcome.acked.len() >= cmd.expect.unwrap_or(1);
     let pass = enough && outcome.missing.is_empty() && outcome.not_found.is_empty();
+    if !enough {
+        explain_shortfall(&peer);
+    }
     let text = if cmd.json {
         send_json(pass, &outcome, cmd.expect, elapsed)
     } else {
