@@ -508,6 +508,30 @@ mod tests {
         0x01, b'a', b'h', b'i', // name "a", payload "hi"
     ];
 
+    /// The hex of each `text` block in PROTOCOL.md's Example section.
+    fn protocol_examples() -> Vec<Vec<u8>> {
+        let doc = include_str!("../PROTOCOL.md");
+        let example = &doc[doc.find("## Example").expect("an Example section")..];
+        example
+            .split("```text")
+            .skip(1)
+            .map(|block| {
+                let block = &block[..block.find("```").unwrap_or(block.len())];
+                let hex = |t: &&str| t.len() == 2 && t.chars().all(|c| c.is_ascii_hexdigit());
+                block
+                    .lines()
+                    .flat_map(|line| line.split_whitespace().take_while(hex))
+                    .map(|t| u8::from_str_radix(t, 16).unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn protocol_md_shows_the_bytes_the_code_sends() {
+        assert_eq!(protocol_examples(), [MESSAGE_BYTES.to_vec(), TIMED_BYTES.to_vec()]);
+    }
+
     #[test]
     fn timed_fixture_both_ways() {
         let timed = Body::Message { timing: Some(TIMING), name: "a", payload: b"hi" };
