@@ -35,6 +35,8 @@ pub const EXIT_OUTPUT: i32 = 3;
 
 /// The options of every command, which may come before or after its name.
 const GLOBAL_OPTIONS: [&str; 5] = ["--group", "--port", "--interface", "--ttl", "--name"];
+/// Global switches (no value), moved to the front the same way.
+const GLOBAL_SWITCHES: [&str; 1] = ["--no-legacy"];
 /// What asks for help before a command's name (`simplep2p help send`).
 const HELP: [&str; 3] = ["-h", "--help", "help"];
 
@@ -72,6 +74,11 @@ struct Args {
     #[argh(option, default = "String::new()")]
     name: String,
 
+    /// do not speak the original C++ SimpleP2P's text protocol: its
+    /// datagrams are dropped (counted as malformed) and never answered
+    #[argh(switch)]
+    no_legacy: bool,
+
     /// print the version and exit
     #[argh(switch, short = 'V')]
     version: bool,
@@ -106,7 +113,8 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         .port(args.port)
         .interface(args.interface)
         .ttl(args.ttl)
-        .name(args.name.as_str());
+        .name(args.name.as_str())
+        .legacy(!args.no_legacy);
     // The library's one check, so the CLI refuses what Rust, C and Python do.
     if let Err(e) = config.validate() {
         diag(e);
@@ -203,6 +211,8 @@ fn globals_first<'a>(args: &[&'a str]) -> Result<Line<'a>, String> {
                 ));
             };
             globals.extend([arg, value]);
+        } else if GLOBAL_SWITCHES.contains(&arg) {
+            globals.push(arg);
         } else if command.is_none() && HELP.contains(&arg) {
             // Left there, argh would hand the command the word `help`, and
             // `send` would send it.

@@ -193,3 +193,28 @@ fn a_discovery_that_falls_short_says_when_older_peers_were_heard() {
     assert!(err.contains("from an older simplep2p (protocol version 1) were dropped"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn recv_json_says_how_old_a_message_is_and_whether_it_is_late() {
+    let port = free_port();
+    let receiver = common::RecvProcess::start(port, &["--json", "--count", "1"]);
+    let (code, out, _) = common::run(port, &["send", "x", "--expect", "1", "--timeout", "5000"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, line) = receiver.wait_output();
+    assert!(line.contains("\"late\":false"), "{line}");
+    let age = line.split("\"age_ms\":").nth(1).and_then(|r| r.split(',').next()).unwrap();
+    assert!(age.parse::<f64>().is_ok(), "{line}");
+}
+
+#[test]
+fn no_legacy_turns_the_original_protocol_off() {
+    let port = free_port();
+    let (code, _, err) = common::run(port, &["--no-legacy", "peers", "--legacy"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("original's protocol turned off"), "{err}");
+    // A recv started with it drops the original's discover unanswered.
+    let receiver = common::RecvProcess::start(port, &["--no-legacy", "--stats"]);
+    let (code, out, _) = common::run(port, &["peers", "--legacy", "--timeout", "300"]);
+    assert_eq!(code, 1, "{out}");
+    drop(receiver);
+}

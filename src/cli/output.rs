@@ -17,8 +17,17 @@ pub(super) fn peer_json(p: &PeerInfo) -> String {
 pub(super) fn message_json(m: &Message) -> String {
     let text = std::str::from_utf8(&m.data).map_or("null".to_string(), json_string);
     let hex: String = m.data.iter().map(|b| format!("{b:02x}")).collect();
+    // Two clocks: negative when the receiver's runs behind the sender's.
+    let age = m.sent_at.map_or("null".to_string(), |sent| {
+        let ms = match m.received_at.duration_since(sent) {
+            Ok(d) => d.as_secs_f64() * 1e3,
+            Err(e) => -e.duration().as_secs_f64() * 1e3,
+        };
+        format!("{ms:.3}")
+    });
+    let late = if m.deadline.is_some() { m.is_late().to_string() } else { "null".into() };
     format!(
-        "{{\"sender\":\"{}\",\"address\":\"{}\",\"name\":{},\"message\":{text},\"hex\":\"{hex}\"}}",
+        "{{\"sender\":\"{}\",\"address\":\"{}\",\"name\":{},\"message\":{text},\"hex\":\"{hex}\",\"age_ms\":{age},\"late\":{late}}}",
         m.sender,
         m.addr,
         json_string(&m.name)

@@ -44,7 +44,9 @@ pub(super) struct RecvArgs {
     count: Option<u64>,
 
     /// print one JSON object per message: sender, address, name, message
-    /// (the text, or null if not UTF-8) and hex (the exact bytes)
+    /// (the text, or null if not UTF-8), hex (the exact bytes), age_ms (our
+    /// clock at reading minus the sender's at sending) and late (read after
+    /// the sender stopped waiting, so it reported a FAIL)
     #[argh(switch)]
     json: bool,
 
