@@ -17,6 +17,8 @@
 //! | `peer/pending.rs` | operations in flight: id → its own event channel | both |
 //! | `peer/inbox.rs` | the application queue, dedupe, close | both |
 //! | `peer/members.rs` | the known peers (last discovery less goodbyes) | both |
+//! | `peer/addresses.rs` | which addresses proved they receive there (challenge and proof) | both |
+//! | `peer/limit.rs` | how often probes and challenges are answered (token buckets) | readers |
 //! | `peer/stats.rs` | counters, declared once | both |
 //! | `wire.rs`, `wire/legacy.rs` | the bytes of both protocols; no I/O | both |
 //! | `config.rs`, `error.rs` | settings and their one validation; the error type | caller |
@@ -25,12 +27,15 @@
 //! One datagram's path: a reader thread (`simplep2p-group` for the group
 //! socket, `simplep2p-unicast` for the unicast one) sleeps in
 //! `net::read`; `dispatch` decodes it once (falling back to `legacy` for
-//! the original's text) and drops what is malformed or our own. A probe
-//! is answered and a message queued in the inbox and acknowledged, both
-//! from the reader thread, whether or not the application is calling
-//! `recv`; a reply or ack is looked up in `pending` and passed to the
-//! operation that waits for it, whose state machine in `ops` decides what
-//! to send next. A goodbye leaves `members` and every pending operation.
+//! the original's text) and drops what is malformed, our own, off-link, or
+//! an answer on the wrong socket. A probe is answered (within `limit`'s
+//! rate) and a message queued in the inbox (or handed to a delivery
+//! handler) and acknowledged, all from the reader thread, whether or not
+//! the application is calling `recv`; a reply, ack or proof is looked up in
+//! `pending` and passed to the operation that waits for it, whose state
+//! machine in `ops` decides what to send next, and a message goes to an
+//! address only once `addresses` says it has proven itself. A goodbye from
+//! a peer's own address leaves `members` and every pending operation.
 //!
 //! ```
 //! use std::net::Ipv4Addr;
