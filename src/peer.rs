@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use uuid::Uuid;
 
-use self::addresses::Addresses;
+use self::addresses::{Addresses, NoChallenge};
 pub(crate) use self::inbox::AckWhen;
 pub use self::inbox::DEDUPE_WINDOW;
 use self::inbox::Inbox;
@@ -205,14 +205,11 @@ impl Core {
     }
 
     /// Leaves the group, once: the goodbye goes out under the inbox lock
-    /// (after any ack in progress, before none), then the readers stop.
+    /// (after any ack in progress, before none) as the transport's last
+    /// datagram, then the readers stop and operations end.
     fn close(&self) {
-        let goodbye = self.encode(0, Body::Goodbye);
-        self.inbox.close(|| {
-            if let Ok(bytes) = &goodbye {
-                let _ = self.transport.multicast(bytes);
-            }
-        });
+        let goodbye = self.encode(0, Body::Goodbye).ok();
+        self.inbox.close(|| self.transport.last_multicast(goodbye.as_deref()));
         self.transport.stop();
         self.pending.close();
     }
@@ -469,20 +466,36 @@ impl Peer {
         timeout: Duration,
         reach: Reach,
     ) -> Result<SendReport> {
-        let answers = self.core.pending.register(id, route)?;
+        // Its own probe, for targets that must prove their address again.
+        let probe_id = fresh_id()?;
+        let answers = self.core.pending.register(id, route)?.also(probe_id)?;
+        let probe =
+            self.core.encode(probe_id, Body::Probe { padding: wire::MAX_REPLY_BODY as u16 })?;
+        let mut probed: Option<Instant> = None;
         let mut send = SendOp::new(Instant::now(), timeout, targets, reach);
         let core = &self.core;
         ops::drive(&mut send, &answers, |action| match action {
             Action::Multicast => core.transport.multicast(msg),
-            // A message goes to an address only once it has proven it
+            // A message goes to an address only once its peer has proven it
             // receives there; until then the address is challenged, and the
-            // proof brings the operation back to send (Event::Proven).
-            Action::Unicast(to) | Action::Resend(to) if !core.addresses.is_proven(to) => {
-                dispatch::challenge(core, to, Instant::now());
+            // proof brings the operation back to send (Event::Proven). When
+            // lost challenges have spent its allowance, a probe asks every
+            // peer to answer again, and each answer pays for a challenge.
+            Action::Unicast(who, to) | Action::Resend(who, to)
+                if !core.addresses.is_proven(to, who) =>
+            {
+                let now = Instant::now();
+                let spent = dispatch::challenge(core, to, now) == Err(NoChallenge::Spent);
+                if spent && probed.is_none_or(|at| now >= at + ops::FIRST_RETRY) {
+                    probed = Some(now);
+                    let _ = core.transport.multicast(&probe);
+                }
                 Ok(())
             }
-            Action::Unicast(to) => core.transport.send(msg, to).map_err(crate::error::io("send")),
-            Action::Resend(to) => {
+            Action::Unicast(_, to) => {
+                core.transport.send(msg, to).map_err(crate::error::io("send"))
+            }
+            Action::Resend(_, to) => {
                 core.transport.send(msg, to).map_err(crate::error::io("send again"))?;
                 bump(&core.counters.retransmissions);
                 Ok(())

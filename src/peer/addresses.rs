@@ -15,6 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use uuid::Uuid;
+
 use super::lock;
 
 /// Addresses remembered at once; past it the least recently heard one that
@@ -34,10 +36,27 @@ pub(crate) struct Addresses {
 struct Entry {
     /// Bytes it may still be sent before it proves itself.
     allowance: u64,
-    proven: bool,
-    /// The token of the last challenge, and when it went out.
-    challenge: Option<(u64, Instant)>,
+    /// The peer that proved it receives here (the proof's sender): another
+    /// UUID claiming this address has proven nothing.
+    owner: Option<Uuid>,
+    /// The tokens of the last two challenges (a proof of the one before
+    /// the last may still be on its way), and when the last went out.
+    tokens: [u64; 2],
+    challenged: Option<Instant>,
     heard: Instant,
+}
+
+/// Why no challenge went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoChallenge {
+    /// The address has proven itself already.
+    Proven,
+    /// One went out moments ago; its proof may be on the way.
+    InFlight,
+    /// The allowance is spent: the address must send us more first.
+    Spent,
+    /// No token could be drawn.
+    NoToken,
 }
 
 impl Addresses {
@@ -49,16 +68,18 @@ impl Addresses {
         }
         let entry = table.entry(addr).or_insert(Entry {
             allowance: 0,
-            proven: false,
-            challenge: None,
+            owner: None,
+            tokens: [0; 2],
+            challenged: None,
             heard: now,
         });
         entry.allowance = entry.allowance.saturating_add(ALLOWANCE * bytes as u64);
         entry.heard = now;
     }
 
-    pub fn is_proven(&self, addr: SocketAddr) -> bool {
-        lock(&self.table).get(&addr).is_some_and(|e| e.proven)
+    /// Whether `who` proved that it receives at `addr`.
+    pub fn is_proven(&self, addr: SocketAddr, who: Uuid) -> bool {
+        lock(&self.table).get(&addr).is_some_and(|e| e.owner == Some(who))
     }
 
     /// The token of a challenge of `len` bytes to send `addr`, drawn from
@@ -72,36 +93,46 @@ impl Addresses {
         len: usize,
         now: Instant,
         fresh: impl FnOnce() -> Option<u64>,
-    ) -> Option<u64> {
+    ) -> Result<u64, NoChallenge> {
         let mut table = lock(&self.table);
         if !table.contains_key(&addr) && table.len() >= MAX_ADDRESSES {
             evict(&mut table);
         }
         let entry = table.entry(addr).or_insert(Entry {
             allowance: ALLOWANCE * len as u64,
-            proven: false,
-            challenge: None,
+            owner: None,
+            tokens: [0; 2],
+            challenged: None,
             heard: now,
         });
-        let due = entry.challenge.is_none_or(|(_, at)| now >= at + CHALLENGE_AGAIN);
-        if entry.proven || !due || entry.allowance < len as u64 {
-            return None;
+        if entry.owner.is_some() {
+            return Err(NoChallenge::Proven);
         }
-        let token = fresh()?;
+        if entry.challenged.is_some_and(|at| now < at + CHALLENGE_AGAIN) {
+            return Err(NoChallenge::InFlight);
+        }
+        if entry.allowance < len as u64 {
+            return Err(NoChallenge::Spent);
+        }
+        let token = fresh().ok_or(NoChallenge::NoToken)?;
         entry.allowance -= len as u64;
-        entry.challenge = Some((token, now));
-        Some(token)
+        entry.tokens = [token, entry.tokens[0]];
+        entry.challenged = Some(now);
+        Ok(token)
     }
 
-    /// `token` came back from `addr`: true if it answers our challenge.
-    pub fn prove(&self, addr: SocketAddr, token: u64) -> bool {
+    /// `token` came back from `addr`, echoed by `who`: true if it answers
+    /// our challenge. `who` is then the one peer proven at `addr`.
+    pub fn prove(&self, addr: SocketAddr, token: u64, who: Uuid) -> bool {
         let mut table = lock(&self.table);
         match table.get_mut(&addr) {
-            Some(e) if e.challenge.is_some_and(|(t, _)| t == token) => {
-                e.proven = true;
-                e.challenge = None;
+            // 0 is never a token: an unused slot proves nothing.
+            Some(e) if token != 0 && e.tokens.contains(&token) => {
+                e.owner = Some(who);
+                e.tokens = [0; 2];
                 true
             }
+            Some(e) if e.owner == Some(who) => true, // a late proof, already counted
             _ => false,
         }
     }
@@ -110,7 +141,8 @@ impl Addresses {
 /// Forgets the least recently heard unproven address (or, if all have
 /// proven themselves, the least recently heard of all).
 fn evict(table: &mut HashMap<SocketAddr, Entry>) {
-    let victim = table.iter().min_by_key(|(_, e)| (e.proven, e.heard)).map(|(addr, _)| *addr);
+    let victim =
+        table.iter().min_by_key(|(_, e)| (e.owner.is_some(), e.heard)).map(|(addr, _)| *addr);
     if let Some(addr) = victim {
         table.remove(&addr);
     }
@@ -124,17 +156,20 @@ mod tests {
         SocketAddr::from(([10, 0, 0, 1], port))
     }
 
+    const WHO: Uuid = Uuid::from_bytes([7; 16]);
+
     #[test]
     fn an_address_is_proven_only_by_the_token_it_was_sent() {
         let book = Addresses::default();
         let t0 = Instant::now();
         book.heard(addr(1), 42, t0);
-        assert_eq!(book.challenge(addr(1), 34, t0, || Some(7)), Some(7));
-        assert!(!book.prove(addr(1), 8), "a guess");
-        assert!(!book.prove(addr(2), 7), "from elsewhere");
-        assert!(!book.is_proven(addr(1)));
-        assert!(book.prove(addr(1), 7));
-        assert!(book.is_proven(addr(1)));
+        assert_eq!(book.challenge(addr(1), 34, t0, || Some(7)), Ok(7));
+        assert!(!book.prove(addr(1), 8, WHO), "a guess");
+        assert!(!book.prove(addr(2), 7, WHO), "from elsewhere");
+        assert!(!book.is_proven(addr(1), WHO));
+        assert!(book.prove(addr(1), 7, WHO));
+        assert!(book.is_proven(addr(1), WHO));
+        assert!(!book.is_proven(addr(1), Uuid::nil()), "another peer claiming the address");
     }
 
     #[test]
@@ -144,7 +179,7 @@ mod tests {
         book.heard(addr(1), 42, t0);
         let mut sent = 0;
         for i in 0..100 {
-            if book.challenge(addr(1), 34, t0 + CHALLENGE_AGAIN * i as u32, || Some(i)).is_some() {
+            if book.challenge(addr(1), 34, t0 + CHALLENGE_AGAIN * i as u32, || Some(i)).is_ok() {
                 sent += 34;
             }
         }
@@ -153,12 +188,24 @@ mod tests {
     }
 
     #[test]
+    fn a_late_proof_of_the_challenge_before_the_last_still_counts() {
+        let book = Addresses::default();
+        let t0 = Instant::now();
+        book.heard(addr(1), 100, t0);
+        assert_eq!(book.challenge(addr(1), 34, t0, || Some(1)), Ok(1));
+        let again = t0 + CHALLENGE_AGAIN;
+        assert_eq!(book.challenge(addr(1), 34, again, || Some(2)), Ok(2));
+        assert!(book.prove(addr(1), 1, WHO));
+        assert_eq!(book.challenge(addr(1), 34, again, || Some(3)), Err(NoChallenge::Proven));
+    }
+
+    #[test]
     fn an_address_never_heard_from_gets_three_challenges_and_no_more() {
         let book = Addresses::default();
         let t0 = Instant::now();
         let sent = (0..10u32)
             .filter(|&i| {
-                book.challenge(addr(1), 34, t0 + CHALLENGE_AGAIN * i, || Some(i.into())).is_some()
+                book.challenge(addr(1), 34, t0 + CHALLENGE_AGAIN * i, || Some(i.into())).is_ok()
             })
             .count();
         assert_eq!(sent, 3);
@@ -169,11 +216,11 @@ mod tests {
         let book = Addresses::default();
         let t0 = Instant::now();
         book.heard(addr(0), 42, t0);
-        assert!(book.challenge(addr(0), 34, t0, || Some(1)).is_some() && book.prove(addr(0), 1));
+        assert!(book.challenge(addr(0), 34, t0, || Some(1)).is_ok() && book.prove(addr(0), 1, WHO));
         for p in 1..=MAX_ADDRESSES as u16 + 10 {
             book.heard(addr(p), 42, t0 + Duration::from_micros(p.into()));
         }
         assert_eq!(lock(&book.table).len(), MAX_ADDRESSES);
-        assert!(book.is_proven(addr(0)));
+        assert!(book.is_proven(addr(0), WHO));
     }
 }

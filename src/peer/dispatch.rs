@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::addresses::NoChallenge;
 use super::inbox::{Ack, Begin, Key, Pushed};
 use super::pending::Event;
 use super::stats::bump;
@@ -37,12 +38,19 @@ impl Handler for Core {
         if frame.sender == self.id {
             return; // our own multicast, looped back
         }
-        let asks = matches!(frame.body, Body::Probe { .. } | Body::Message { .. });
+        let asks =
+            matches!(frame.body, Body::Probe { .. } | Body::Message { .. } | Body::Challenge);
         if asks && self.off_link(src) {
             return;
         }
-        let answer = matches!(frame.body, Body::ProbeReply { .. } | Body::Ack | Body::Proof);
-        if answer && via != Via::Unicast {
+        // Answers, and challenges (only ever sent to one address), come to
+        // the unicast socket: one multicast challenge must not draw a proof
+        // from every peer.
+        let unicast_only = matches!(
+            frame.body,
+            Body::ProbeReply { .. } | Body::Ack | Body::Proof | Body::Challenge
+        );
+        if unicast_only && via != Via::Unicast {
             return bump(&self.counters.forged); // answers come to the unicast socket
         }
         match frame.body {
@@ -53,7 +61,14 @@ impl Handler for Core {
             Body::Probe { .. } | Body::Message { .. } => {} // not a receiver
             Body::ProbeReply { name, .. } => on_reply(self, &frame, name, buf.len(), src),
             Body::Ack => {
-                if !self.pending.native(frame.id, || Event::Ack(frame.sender, Some(src))) {
+                let ack = || {
+                    if self.addresses.is_proven(src, frame.sender) {
+                        Event::Ack(frame.sender, Some(src))
+                    } else {
+                        Event::AckUnproven(frame.sender, src)
+                    }
+                };
+                if !self.pending.native(frame.id, ack) {
                     bump(&self.counters.forged);
                 }
             }
@@ -64,10 +79,11 @@ impl Handler for Core {
                 // Operations check the address against their own targets.
                 self.pending.everyone(Event::Gone(frame.sender, src));
             }
-            Body::Challenge => answer_challenge(self, &frame, src),
+            Body::Challenge if self.receiver => answer_challenge(self, &frame, src),
+            Body::Challenge => {} // nobody has a reason to challenge a non-receiver
             Body::Proof => {
-                if self.addresses.prove(src, frame.id) {
-                    self.pending.everyone(Event::Proven(src));
+                if self.addresses.prove(src, frame.id, frame.sender) {
+                    self.pending.everyone(Event::Proven(frame.sender, src));
                 } else {
                     bump(&self.counters.forged);
                 }
@@ -116,24 +132,25 @@ fn on_reply(core: &Core, frame: &Frame<'_>, name: &str, len: usize, src: SocketA
     }
     // Challenged before the discovery hears of it, so that the challenge is
     // on its way by the time the discovery returns.
-    if !core.addresses.is_proven(src) {
+    if !core.addresses.is_proven(src, frame.sender) {
         let now = Instant::now();
         core.addresses.heard(src, len, now);
-        challenge(core, src, now);
+        let _ = challenge(core, src, now);
     }
     let peer = PeerInfo { id: frame.sender, addr: src, name: name.to_owned() };
     core.pending.native(frame.id, || Event::Reply(peer));
 }
 
-/// Sends `addr` a challenge, if one is due and its allowance pays for it.
-pub(super) fn challenge(core: &Core, addr: SocketAddr, now: Instant) {
+/// Sends `addr` a challenge, if one is due and its allowance pays for it;
+/// why not, if not.
+pub(super) fn challenge(core: &Core, addr: SocketAddr, now: Instant) -> Result<(), NoChallenge> {
     let len = core.frame(0, Body::Challenge).encoded_len();
     let fresh = || super::pending::fresh_id().ok();
-    if let Some(token) = core.addresses.challenge(addr, len, now, fresh)
-        && let Some(bytes) = core.encode_or_count(&core.frame(token, Body::Challenge))
-    {
+    let token = core.addresses.challenge(addr, len, now, fresh)?;
+    if let Some(bytes) = core.encode_or_count(&core.frame(token, Body::Challenge)) {
         let _ = core.transport.send(&bytes, addr);
     }
+    Ok(())
 }
 
 /// Echoes a challenge's token to where it came from: the same size, so no
@@ -177,12 +194,24 @@ pub(super) fn accept(core: &Core, key: Option<Key>, msg: impl FnOnce() -> Messag
     let send = |a: &Ack| {
         let _ = core.transport.send(&a.bytes, a.to);
     };
+    // Copies of a message already acknowledged are acknowledged again at a
+    // bounded rate: a sender repeats itself ~20 times a second, while a
+    // flood of copies from a spoofed source would reflect off every peer.
+    let again = |a: &Ack| {
+        if core.limiter.allow(a.to, Instant::now()) {
+            send(a);
+        } else {
+            bump(&core.counters.rate_limited);
+        }
+    };
     let Some(sink) = &core.sink else {
         let pushed = core.inbox.push(key, msg, ack, |a, duplicate| {
             if duplicate {
                 bump(&core.counters.duplicates); // before the ack is out
+                again(a);
+            } else {
+                send(a);
             }
-            send(a);
         });
         match pushed {
             Pushed::Full => bump(&core.counters.queue_full),
@@ -191,11 +220,11 @@ pub(super) fn accept(core: &Core, key: Option<Key>, msg: impl FnOnce() -> Messag
         }
         return;
     };
-    let again = |a: &Ack| {
+    let again_counted = |a: &Ack| {
         bump(&core.counters.duplicates);
-        send(a);
+        again(a);
     };
-    match core.inbox.begin(key, &ack, again) {
+    match core.inbox.begin(key, &ack, again_counted) {
         Begin::Fresh => {
             let _one = lock(&sink.one_at_a_time);
             let verdict = (sink.handler)(&msg());

@@ -75,6 +75,9 @@ pub(crate) struct Inbox {
     state: Mutex<State>,
     /// Signalled when a message is queued or the inbox closes.
     arrived: Condvar,
+    /// Signalled when the inbox closes; apart from `arrived`, so that a
+    /// waiter for the close never takes a message's wake-up from a reader.
+    closed: Condvar,
     when: AckWhen,
 }
 
@@ -92,7 +95,7 @@ impl Inbox {
     pub fn new(capacity: usize, when: AckWhen) -> Inbox {
         let state =
             State { seen: Seen::default(), queue: VecDeque::new(), capacity, closed: false };
-        Inbox { state: Mutex::new(state), arrived: Condvar::new(), when }
+        Inbox { state: Mutex::new(state), arrived: Condvar::new(), closed: Condvar::new(), when }
     }
 
     /// Queues a message unless `key` was seen recently (a message with no
@@ -221,6 +224,7 @@ impl Inbox {
         goodbye();
         drop(state);
         self.arrived.notify_all();
+        self.closed.notify_all();
         true
     }
 
@@ -229,13 +233,13 @@ impl Inbox {
         let mut state = lock(&self.state);
         while !state.closed {
             state = match deadline {
-                None => self.arrived.wait(state).unwrap_or_else(PoisonError::into_inner),
+                None => self.closed.wait(state).unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return false;
                     }
-                    let woken = self.arrived.wait_timeout(state, left);
+                    let woken = self.closed.wait_timeout(state, left);
                     woken.unwrap_or_else(PoisonError::into_inner).0
                 }
             };
@@ -386,6 +390,20 @@ mod tests {
         assert_eq!(inbox.begin(None, &ack(1), |_| {}), Begin::Fresh);
         inbox.close(|| {});
         inbox.finish(None, true, &ack(1), |_| panic!("after goodbye"));
+    }
+
+    #[test]
+    fn a_waiter_for_the_close_never_takes_a_readers_wake_up() {
+        let inbox = Inbox::new(4, AckWhen::Queued);
+        std::thread::scope(|s| {
+            s.spawn(|| inbox.wait_closed(None));
+            let reader = s.spawn(|| inbox.pop(None, |_| {}));
+            // Whichever waits first, the message must reach the reader.
+            std::thread::sleep(std::time::Duration::from_millis(20)); // both asleep
+            inbox.push(None, || msg(b"a"), ack(1), |_, _| {});
+            assert_eq!(reader.join().unwrap().unwrap().unwrap().data, b"a");
+            inbox.close(|| {});
+        });
     }
 
     #[test]

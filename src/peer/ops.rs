@@ -38,9 +38,9 @@ pub(crate) enum Action {
     Multicast,
     /// The first copy, to one target of a targeted send. A failure is only
     /// counted: the target stays unacknowledged and is sent to again.
-    Unicast(SocketAddr),
+    Unicast(Uuid, SocketAddr),
     /// Again, to one peer that has not answered. A failure is only counted.
-    Resend(SocketAddr),
+    Resend(Uuid, SocketAddr),
 }
 
 /// How a send reaches its targets.
@@ -83,7 +83,7 @@ pub(crate) fn drive(
         for action in actions.drain(..) {
             match action {
                 Action::Multicast => send(action)?,
-                Action::Unicast(_) | Action::Resend(_) => {
+                Action::Unicast(..) | Action::Resend(..) => {
                     let _ = send(action);
                 }
             }
@@ -232,7 +232,7 @@ impl Machine for Discovery {
                     self.found.remove(&who);
                 }
             }
-            Event::Ack(..) | Event::Proven(_) | Event::Closed => {}
+            Event::Ack(..) | Event::AckUnproven(..) | Event::Proven(..) | Event::Closed => {}
         }
     }
 
@@ -262,8 +262,11 @@ pub(crate) struct SendOp {
     leaving: PeerSet,
     settle: Instant,
     acked: Vec<PeerInfo>,
-    /// Addresses proven since the last look, to send to at once.
-    due: Vec<SocketAddr>,
+    /// Targets proven since the last look, to send to at once.
+    due: Vec<(Uuid, SocketAddr)>,
+    /// Acks from addresses not yet proven, counted once they are. At most
+    /// one per target, so bounded by the targets.
+    held: Vec<(Uuid, SocketAddr)>,
     end: Instant,
 }
 
@@ -285,6 +288,7 @@ impl SendOp {
             settle: now,
             acked: Vec::new(),
             due: Vec::new(),
+            held: Vec::new(),
             end: now,
         }
     }
@@ -316,7 +320,7 @@ impl Machine for SendOp {
             match self.reach {
                 Reach::Group | Reach::Legacy => out.push(Action::Multicast),
                 Reach::Targets => {
-                    out.extend(self.pending.list.iter().map(|p| Action::Unicast(p.addr)));
+                    out.extend(self.pending.list.iter().map(|p| Action::Unicast(p.id, p.addr)));
                 }
             }
             return;
@@ -329,13 +333,13 @@ impl Machine for SendOp {
         }
         // Targets whose address just proved itself: their copy went nowhere
         // (it waits for the proof), so they are sent to now.
-        for addr in self.due.drain(..) {
-            if self.reach != Reach::Legacy && self.pending.list.iter().any(|p| p.addr == addr) {
-                out.push(Action::Resend(addr));
+        for (id, addr) in self.due.drain(..) {
+            if self.pending.at(&id, addr) {
+                out.push(Action::Resend(id, addr));
             }
         }
         if self.resends() && !self.pending.is_empty() && now >= self.retry.at {
-            out.extend(self.pending.list.iter().map(|p| Action::Resend(p.addr)));
+            out.extend(self.pending.list.iter().map(|p| Action::Resend(p.id, p.addr)));
             self.retry.next(now);
         }
     }
@@ -369,9 +373,22 @@ impl Machine for SendOp {
                     self.settle = now + FIRST_RETRY;
                 }
             }
-            Event::Proven(addr) => {
-                if self.pending.list.iter().any(|p| p.addr == addr) && !self.due.contains(&addr) {
-                    self.due.push(addr);
+            Event::AckUnproven(from, at) => {
+                if self.pending.at(&from, at) && !self.held.contains(&(from, at)) {
+                    self.held.push((from, at));
+                }
+            }
+            Event::Proven(who, addr) => {
+                // An ack held for this peer at this address counts now.
+                if let Some(i) = self.held.iter().position(|&h| h == (who, addr)) {
+                    self.held.remove(i);
+                    self.on_event(Event::Ack(who, Some(addr)), now);
+                }
+                // A targeted send's copy waited for this proof: send it now.
+                // (A group send's first copy went by multicast already.)
+                let waiting = self.pending.at(&who, addr);
+                if self.reach == Reach::Targets && waiting && !self.due.contains(&(who, addr)) {
+                    self.due.push((who, addr));
                 }
             }
             Event::Reply(_) | Event::Closed => {}
@@ -456,7 +473,10 @@ mod tests {
         let times: Vec<u64> = log.iter().map(|(t, _)| *t).collect();
         assert_eq!(times, [0, 10, 30, 70, 120, 170, 220, 270]);
         assert_eq!(log[0].1, [Action::Multicast]);
-        assert_eq!(log[1].1, [Action::Resend(peer(1).addr), Action::Resend(peer(2).addr)]);
+        assert_eq!(
+            log[1].1,
+            [Action::Resend(peer(1).id, peer(1).addr), Action::Resend(peer(2).id, peer(2).addr)]
+        );
         let report = s.finish(7);
         assert!(report.acked.is_empty());
         assert_eq!(report.missing, [peer(1), peer(2)]);
@@ -470,7 +490,7 @@ mod tests {
         run_until(&mut s, t0, Duration::ZERO);
         s.on_event(Event::Ack(peer(1).id, Some(peer(1).addr)), t0 + MS);
         let log = run_until(&mut s, t0 + MS, 10 * MS);
-        assert_eq!(log, [(9, vec![Action::Resend(peer(2).addr)])]);
+        assert_eq!(log, [(9, vec![Action::Resend(peer(2).id, peer(2).addr)])]);
         s.on_event(Event::Ack(peer(2).id, Some(peer(2).addr)), t0 + 12 * MS);
         assert_eq!(s.next_wake(), None);
         let report = s.finish(1);
@@ -575,9 +595,21 @@ mod tests {
         let t0 = Instant::now();
         let mut s = SendOp::new(t0, 25 * MS, &[peer(1), peer(2)], Reach::Targets);
         let log = run_until(&mut s, t0, 25 * MS);
-        let to_both = vec![Action::Unicast(peer(1).addr), Action::Unicast(peer(2).addr)];
+        let to_both = vec![
+            Action::Unicast(peer(1).id, peer(1).addr),
+            Action::Unicast(peer(2).id, peer(2).addr),
+        ];
         assert_eq!(log[0], (0, to_both));
-        assert_eq!(log[1], (10, vec![Action::Resend(peer(1).addr), Action::Resend(peer(2).addr)]));
+        assert_eq!(
+            log[1],
+            (
+                10,
+                vec![
+                    Action::Resend(peer(1).id, peer(1).addr),
+                    Action::Resend(peer(2).id, peer(2).addr)
+                ]
+            )
+        );
         assert!(log.iter().all(|(_, a)| !a.contains(&Action::Multicast)));
     }
 
@@ -610,12 +642,26 @@ mod tests {
         let t0 = Instant::now();
         let mut s = SendOp::new(t0, 1000 * MS, &[peer(1)], Reach::Targets);
         run_until(&mut s, t0, Duration::ZERO);
-        s.on_event(Event::Proven(peer(1).addr), t0 + MS);
-        s.on_event(Event::Proven(peer(2).addr), t0 + MS); // not a target
+        s.on_event(Event::Proven(peer(1).id, peer(1).addr), t0 + MS);
+        s.on_event(Event::Proven(peer(2).id, peer(2).addr), t0 + MS); // not a target
         assert_eq!(s.next_wake(), Some(t0), "at once");
         let mut out = Vec::new();
         s.on_timer(t0 + MS, &mut out);
-        assert_eq!(out, [Action::Resend(peer(1).addr)]);
+        assert_eq!(out, [Action::Resend(peer(1).id, peer(1).addr)]);
+    }
+
+    #[test]
+    fn an_ack_from_an_unproven_address_counts_only_once_it_is_proven() {
+        let t0 = Instant::now();
+        let mut s = SendOp::new(t0, 1000 * MS, &[peer(1)], Reach::Group);
+        run_until(&mut s, t0, Duration::ZERO);
+        s.on_event(Event::AckUnproven(peer(1).id, peer(1).addr), t0 + MS);
+        assert!(s.next_wake().is_some(), "not yet");
+        s.on_event(Event::Proven(peer(1).id, peer(1).addr), t0 + 2 * MS);
+        assert_eq!(s.next_wake(), None);
+        let report = s.finish(1);
+        assert_eq!(report.acked, [peer(1)]);
+        assert_eq!(report.elapsed, 2 * MS);
     }
 
     #[test]

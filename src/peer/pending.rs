@@ -35,13 +35,16 @@ const SPIN: Duration = Duration::from_micros(50);
 pub(crate) enum Event {
     /// A peer answered the probe.
     Reply(PeerInfo),
-    /// This peer acknowledged the message, from this address (`None` in
-    /// the original's protocol, whose answers go to the group).
+    /// This peer acknowledged the message, from this proven address (`None`
+    /// in the original's protocol, whose answers go to the group).
     Ack(Uuid, Option<SocketAddr>),
+    /// An ack from an address that has not proven itself yet: it counts
+    /// only once the address does.
+    AckUnproven(Uuid, SocketAddr),
     /// This peer said goodbye, from this address.
     Gone(Uuid, SocketAddr),
-    /// This address proved that it receives what is sent to it.
-    Proven(SocketAddr),
+    /// This peer proved that it receives what is sent to this address.
+    Proven(Uuid, SocketAddr),
     /// Our own peer was closed: the operation ends with [`Error::Closed`](crate::Error::Closed).
     Closed,
 }
@@ -102,8 +105,10 @@ impl Pending {
         let (tx, rx) = mpsc::channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let entry = Entry { route, tx, queued: Arc::clone(&queued) };
+        let tx = entry.tx.clone();
         lock(&self.ops).as_mut().ok_or(Error::Closed)?.insert(key, entry);
-        Ok(Subscription { pending: self, key, rx, queued, spin_until: Instant::now() + SPIN })
+        let spin_until = Instant::now() + SPIN;
+        Ok(Subscription { pending: self, key, also: None, tx, rx, queued, spin_until })
     }
 
     /// Ends every operation in flight with [`Event::Closed`] and refuses new
@@ -165,6 +170,9 @@ impl Pending {
 pub(crate) struct Subscription<'a> {
     pending: &'a Pending,
     key: u64,
+    /// A second key whose native answers come here too.
+    also: Option<u64>,
+    tx: Sender<Event>,
     rx: Receiver<Event>,
     queued: Arc<AtomicUsize>,
     /// Polling ends here; after it, waits block.
@@ -172,6 +180,22 @@ pub(crate) struct Subscription<'a> {
 }
 
 impl Subscription<'_> {
+    /// Takes native answers to `key` too: a send probes again, under its
+    /// own probe id, for targets that have yet to prove their address.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] once the peer is closed.
+    pub fn also(mut self, key: u64) -> Result<Self> {
+        let entry = Entry {
+            route: Route::Native(key),
+            tx: self.tx.clone(),
+            queued: Arc::clone(&self.queued),
+        };
+        lock(&self.pending.ops).as_mut().ok_or(Error::Closed)?.insert(key, entry);
+        self.also = Some(key);
+        Ok(self)
+    }
+
     /// The next event, or `None` once `until` has passed. In the first
     /// microseconds of an operation it polls, yielding the CPU between polls
     /// so that on a busy core the reader thread with the answer gets to run;
@@ -203,6 +227,9 @@ impl Drop for Subscription<'_> {
     fn drop(&mut self) {
         if let Some(ops) = lock(&self.pending.ops).as_mut() {
             ops.remove(&self.key);
+            if let Some(also) = self.also {
+                ops.remove(&also);
+            }
         }
     }
 }

@@ -61,6 +61,8 @@ pub(crate) struct Transport {
     local: SocketAddr,
     /// Set by [`Transport::stop`] before it wakes the readers.
     stopped: AtomicBool,
+    /// Set by [`Transport::last_multicast`]: nothing is sent after it.
+    sealed: AtomicBool,
     counters: Arc<Counters>,
 }
 
@@ -91,6 +93,7 @@ impl Transport {
             unicast_sock,
             local,
             stopped: AtomicBool::new(false),
+            sealed: AtomicBool::new(false),
             counters,
         })
     }
@@ -108,9 +111,13 @@ impl Transport {
     /// Sends one datagram to one address, counting it. A stopped transport
     /// sends nothing more.
     pub fn send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
-        if self.stopped.load(Ordering::Acquire) {
+        if self.sealed.load(Ordering::Acquire) {
             return Err(io::ErrorKind::NotConnected.into());
         }
+        self.send_unsealed(bytes, to)
+    }
+
+    fn send_unsealed(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
         let res = self.unicast_sock.send_to(bytes, to).map(drop);
         match &res {
             Ok(()) => bump(&self.counters.datagrams_out),
@@ -121,10 +128,21 @@ impl Transport {
 
     /// Sends one datagram to the group, with the error a user can act on.
     pub fn multicast(&self, bytes: &[u8]) -> Result<()> {
-        if self.stopped.load(Ordering::Acquire) {
+        if self.sealed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         self.send(bytes, self.group).map_err(net::send_error)
+    }
+
+    /// Seals the transport and multicasts `bytes` (the goodbye, if it
+    /// could be encoded) as the last datagram it ever sends: no answer or
+    /// retransmission follows it.
+    pub fn last_multicast(&self, bytes: Option<&[u8]>) {
+        if !self.sealed.swap(true, Ordering::AcqRel)
+            && let Some(bytes) = bytes
+        {
+            let _ = self.send_unsealed(bytes, self.group);
+        }
     }
 
     /// The handle a signal handler uses to ask for a close.
