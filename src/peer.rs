@@ -485,7 +485,7 @@ impl Peer {
                 if !core.addresses.is_proven(to, who) =>
             {
                 let now = Instant::now();
-                let spent = dispatch::challenge(core, to, now) == Err(NoChallenge::Spent);
+                let spent = dispatch::challenge(core, to, who, now) == Err(NoChallenge::Spent);
                 if spent && probed.is_none_or(|at| now >= at + ops::FIRST_RETRY) {
                     probed = Some(now);
                     let _ = core.transport.multicast(&probe);

@@ -82,7 +82,8 @@ impl Addresses {
         lock(&self.table).get(&addr).is_some_and(|e| e.owner == Some(who))
     }
 
-    /// The token of a challenge of `len` bytes to send `addr`, drawn from
+    /// The token of a challenge of `len` bytes to send `addr`, where `who`
+    /// says it is, drawn from
     /// `fresh`, if one is due (none in flight, or the last one old) and its
     /// allowance pays. An address never heard from (one the application
     /// named) starts with three challenges' worth: nothing anyone sent made
@@ -90,6 +91,7 @@ impl Addresses {
     pub fn challenge(
         &self,
         addr: SocketAddr,
+        who: Uuid,
         len: usize,
         now: Instant,
         fresh: impl FnOnce() -> Option<u64>,
@@ -105,7 +107,10 @@ impl Addresses {
             challenged: None,
             heard: now,
         });
-        if entry.owner.is_some() {
+        // Another peer proven here (one that restarted on the port, or a
+        // forger's claim) is no proof for `who`: challenged all the same,
+        // within the allowance, and the proof's sender decides.
+        if entry.owner == Some(who) {
             return Err(NoChallenge::Proven);
         }
         if entry.challenged.is_some_and(|at| now < at + CHALLENGE_AGAIN) {
@@ -163,7 +168,7 @@ mod tests {
         let book = Addresses::default();
         let t0 = Instant::now();
         book.heard(addr(1), 42, t0);
-        assert_eq!(book.challenge(addr(1), 34, t0, || Some(7)), Ok(7));
+        assert_eq!(book.challenge(addr(1), WHO, 34, t0, || Some(7)), Ok(7));
         assert!(!book.prove(addr(1), 8, WHO), "a guess");
         assert!(!book.prove(addr(2), 7, WHO), "from elsewhere");
         assert!(!book.is_proven(addr(1), WHO));
@@ -179,7 +184,8 @@ mod tests {
         book.heard(addr(1), 42, t0);
         let mut sent = 0;
         for i in 0..100 {
-            if book.challenge(addr(1), 34, t0 + CHALLENGE_AGAIN * i as u32, || Some(i)).is_ok() {
+            if book.challenge(addr(1), WHO, 34, t0 + CHALLENGE_AGAIN * i as u32, || Some(i)).is_ok()
+            {
                 sent += 34;
             }
         }
@@ -192,11 +198,11 @@ mod tests {
         let book = Addresses::default();
         let t0 = Instant::now();
         book.heard(addr(1), 100, t0);
-        assert_eq!(book.challenge(addr(1), 34, t0, || Some(1)), Ok(1));
+        assert_eq!(book.challenge(addr(1), WHO, 34, t0, || Some(1)), Ok(1));
         let again = t0 + CHALLENGE_AGAIN;
-        assert_eq!(book.challenge(addr(1), 34, again, || Some(2)), Ok(2));
+        assert_eq!(book.challenge(addr(1), WHO, 34, again, || Some(2)), Ok(2));
         assert!(book.prove(addr(1), 1, WHO));
-        assert_eq!(book.challenge(addr(1), 34, again, || Some(3)), Err(NoChallenge::Proven));
+        assert_eq!(book.challenge(addr(1), WHO, 34, again, || Some(3)), Err(NoChallenge::Proven));
     }
 
     #[test]
@@ -205,7 +211,8 @@ mod tests {
         let t0 = Instant::now();
         let sent = (0..10u32)
             .filter(|&i| {
-                book.challenge(addr(1), 34, t0 + CHALLENGE_AGAIN * i, || Some(i.into())).is_ok()
+                book.challenge(addr(1), WHO, 34, t0 + CHALLENGE_AGAIN * i, || Some(i.into()))
+                    .is_ok()
             })
             .count();
         assert_eq!(sent, 3);
@@ -216,7 +223,9 @@ mod tests {
         let book = Addresses::default();
         let t0 = Instant::now();
         book.heard(addr(0), 42, t0);
-        assert!(book.challenge(addr(0), 34, t0, || Some(1)).is_ok() && book.prove(addr(0), 1, WHO));
+        assert!(
+            book.challenge(addr(0), WHO, 34, t0, || Some(1)).is_ok() && book.prove(addr(0), 1, WHO)
+        );
         for p in 1..=MAX_ADDRESSES as u16 + 10 {
             book.heard(addr(p), 42, t0 + Duration::from_micros(p.into()));
         }

@@ -18,6 +18,8 @@ use super::pending::Event;
 use super::stats::bump;
 use super::transport::{Handler, Transport, Via};
 use super::{Core, Message, PeerInfo, Verdict, legacy, lock};
+use uuid::Uuid;
+
 use crate::wire::{self, Body, Frame, Timing, WireError};
 
 impl Handler for Core {
@@ -68,7 +70,7 @@ impl Handler for Core {
                         Event::AckUnproven(frame.sender, src)
                     }
                 };
-                if !self.pending.native(frame.id, ack) {
+                if !self.pending.native(frame.id, ack) && !self.pending.ended_lately(frame.id) {
                     bump(&self.counters.forged);
                 }
             }
@@ -128,14 +130,17 @@ fn answer_probe(core: &Core, probe: &Frame<'_>, probe_len: usize, src: SocketAdd
 /// once, so that it has usually proven itself before a send needs it.
 fn on_reply(core: &Core, frame: &Frame<'_>, name: &str, len: usize, src: SocketAddr) {
     if !core.pending.waits_for(frame.id) {
-        return bump(&core.counters.forged); // no discovery asked for it
+        if !core.pending.ended_lately(frame.id) {
+            bump(&core.counters.forged); // no discovery asked for it
+        }
+        return;
     }
     // Challenged before the discovery hears of it, so that the challenge is
     // on its way by the time the discovery returns.
     if !core.addresses.is_proven(src, frame.sender) {
         let now = Instant::now();
         core.addresses.heard(src, len, now);
-        let _ = challenge(core, src, now);
+        let _ = challenge(core, src, frame.sender, now);
     }
     let peer = PeerInfo { id: frame.sender, addr: src, name: name.to_owned() };
     core.pending.native(frame.id, || Event::Reply(peer));
@@ -143,10 +148,15 @@ fn on_reply(core: &Core, frame: &Frame<'_>, name: &str, len: usize, src: SocketA
 
 /// Sends `addr` a challenge, if one is due and its allowance pays for it;
 /// why not, if not.
-pub(super) fn challenge(core: &Core, addr: SocketAddr, now: Instant) -> Result<(), NoChallenge> {
+pub(super) fn challenge(
+    core: &Core,
+    addr: SocketAddr,
+    who: Uuid,
+    now: Instant,
+) -> Result<(), NoChallenge> {
     let len = core.frame(0, Body::Challenge).encoded_len();
     let fresh = || super::pending::fresh_id().ok();
-    let token = core.addresses.challenge(addr, len, now, fresh)?;
+    let token = core.addresses.challenge(addr, who, len, now, fresh)?;
     if let Some(bytes) = core.encode_or_count(&core.frame(token, Body::Challenge)) {
         let _ = core.transport.send(&bytes, addr);
     }

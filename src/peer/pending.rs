@@ -84,8 +84,14 @@ struct Entry {
 }
 
 /// The table of operations in flight.
+/// Ids of ended operations remembered, so that an honest answer arriving
+/// just after its operation ended is not taken for a forgery.
+pub(crate) const RECENT: usize = 256;
+
 #[derive(Debug)]
 pub(crate) struct Pending {
+    /// Ids of the last [`RECENT`] operations to end.
+    recent: Mutex<std::collections::VecDeque<u64>>,
     /// `None` once closed: no operation starts after that.
     ops: Mutex<Option<HashMap<u64, Entry>>>,
     counters: Arc<Counters>,
@@ -93,7 +99,7 @@ pub(crate) struct Pending {
 
 impl Pending {
     pub fn new(counters: Arc<Counters>) -> Pending {
-        Pending { ops: Mutex::new(Some(HashMap::new())), counters }
+        Pending { recent: Mutex::default(), ops: Mutex::new(Some(HashMap::new())), counters }
     }
 
     /// Registers an operation under `key` (its probe or message id); its
@@ -131,6 +137,22 @@ impl Pending {
         let Some(entry) = entry.filter(|e| e.route == Route::Native(id)) else { return false };
         self.notify(entry, event());
         true
+    }
+
+    /// Whether an operation with this id ended lately: an answer to it is
+    /// late, not forged.
+    pub fn ended_lately(&self, id: u64) -> bool {
+        lock(&self.recent).contains(&id)
+    }
+
+    fn ended(&self, ids: impl IntoIterator<Item = u64>) {
+        let mut recent = lock(&self.recent);
+        for id in ids {
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(id);
+        }
     }
 
     /// Whether a native operation with this id is in flight.
@@ -231,6 +253,7 @@ impl Drop for Subscription<'_> {
                 ops.remove(&also);
             }
         }
+        self.pending.ended(std::iter::once(self.key).chain(self.also));
     }
 }
 
