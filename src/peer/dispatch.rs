@@ -126,8 +126,10 @@ fn answer_probe(core: &Core, probe: &Frame<'_>, probe_len: usize, src: SocketAdd
 
 /// Where the reply came from, not the address it claims, is the peer's
 /// address: replies leave from the unicast socket, and a claim could point
-/// anywhere. An address heard from for the first time is challenged at
-/// once, so that it has usually proven itself before a send needs it.
+/// anywhere. A replier counts once it has proven that it receives there:
+/// an address not proven yet for this peer is challenged at once, and the
+/// discovery counts the peer when the proof comes back (one round trip,
+/// once; later discoveries find it proven).
 fn on_reply(core: &Core, frame: &Frame<'_>, name: &str, len: usize, src: SocketAddr) {
     if !core.pending.waits_for(frame.id) {
         if !core.pending.ended_lately(frame.id) {
@@ -135,15 +137,15 @@ fn on_reply(core: &Core, frame: &Frame<'_>, name: &str, len: usize, src: SocketA
         }
         return;
     }
-    // Challenged before the discovery hears of it, so that the challenge is
-    // on its way by the time the discovery returns.
-    if !core.addresses.is_proven(src, frame.sender) {
-        let now = Instant::now();
-        core.addresses.heard(src, len, now);
-        let _ = challenge(core, src, frame.sender, now);
-    }
     let peer = PeerInfo { id: frame.sender, addr: src, name: name.to_owned() };
-    core.pending.native(frame.id, || Event::Reply(peer));
+    if core.addresses.is_proven(src, frame.sender) {
+        core.pending.native(frame.id, || Event::Reply(peer));
+        return;
+    }
+    let now = Instant::now();
+    core.addresses.heard(src, len, now);
+    let _ = challenge(core, src, frame.sender, now);
+    core.pending.native(frame.id, || Event::ReplyUnproven(peer));
 }
 
 /// Sends `addr` a challenge, if one is due and its allowance pays for it;

@@ -171,6 +171,8 @@ pub(crate) struct Discovery {
     probed: bool,
     done: bool,
     found: PeerSet,
+    /// Replied from an address not yet proven: found once it is.
+    waiting: PeerSet,
 }
 
 impl Discovery {
@@ -184,6 +186,7 @@ impl Discovery {
             probed: false,
             done: false,
             found: PeerSet::default(),
+            waiting: PeerSet::default(),
         }
     }
 
@@ -227,12 +230,25 @@ impl Machine for Discovery {
                     self.last_new = Some(now);
                 }
             }
+            Event::ReplyUnproven(peer) => {
+                self.waiting.add(peer);
+            }
+            Event::Proven(who, at) => {
+                if self.waiting.at(&who, at)
+                    && let Some(peer) = self.waiting.remove(&who)
+                {
+                    self.on_event(Event::Reply(peer), now);
+                }
+            }
             Event::Gone(who, from) => {
                 if self.found.at(&who, from) {
                     self.found.remove(&who);
                 }
+                if self.waiting.at(&who, from) {
+                    self.waiting.remove(&who);
+                }
             }
-            Event::Ack(..) | Event::AckUnproven(..) | Event::Proven(..) | Event::Closed => {}
+            Event::Ack(..) | Event::AckUnproven(..) | Event::Closed => {}
         }
     }
 
@@ -391,7 +407,7 @@ impl Machine for SendOp {
                     self.due.push((who, addr));
                 }
             }
-            Event::Reply(_) | Event::Closed => {}
+            Event::Reply(_) | Event::ReplyUnproven(_) | Event::Closed => {}
         }
     }
 
@@ -549,6 +565,19 @@ mod tests {
         assert!(d.next_wake().is_some(), "at 95 ms, 45 ms after the second answer");
         run_until(&mut d, t0 + 95 * MS, 10 * MS);
         assert_eq!(d.finish(), [peer(1), peer(2)]);
+    }
+
+    #[test]
+    fn a_replier_is_found_only_once_its_address_is_proven() {
+        let t0 = Instant::now();
+        let mut d = Discovery::new(t0, 1000 * MS, Some(1), 50 * MS);
+        run_until(&mut d, t0, Duration::ZERO);
+        d.on_event(Event::ReplyUnproven(peer(1)), t0 + MS);
+        d.on_event(Event::Proven(peer(1).id, peer(9).addr), t0 + MS); // elsewhere
+        assert!(d.next_wake().is_some(), "not proven yet");
+        d.on_event(Event::Proven(peer(1).id, peer(1).addr), t0 + 2 * MS);
+        assert_eq!(d.next_wake(), None);
+        assert_eq!(d.finish(), [peer(1)]);
     }
 
     #[test]

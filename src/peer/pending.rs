@@ -33,8 +33,11 @@ const SPIN: Duration = Duration::from_micros(50);
 /// What the reader threads tell an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// A peer answered the probe.
+    /// A peer answered the probe, from an address it has proven.
     Reply(PeerInfo),
+    /// A peer answered the probe from an address it has yet to prove: it
+    /// counts once [`Event::Proven`] says it has.
+    ReplyUnproven(PeerInfo),
     /// This peer acknowledged the message, from this proven address (`None`
     /// in the original's protocol, whose answers go to the group).
     Ack(Uuid, Option<SocketAddr>),
