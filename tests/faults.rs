@@ -141,15 +141,31 @@ fn a_million_made_up_peers_leave_memory_bounded_and_behaviour_correct() {
     child.wait().unwrap();
 }
 
-/// A group member that answers probes but never acknowledges a message,
-/// so that a sender keeps sending to it until its timeout.
+/// A group member that answers probes (and proves its address) but never
+/// acknowledges a message, so that a sender keeps sending to it until its
+/// timeout.
 fn silent_member(port: u16, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
     let sock = raw_member(port);
+    let reply_sock = raw_socket();
     // Reads give up this often to look at `stop`.
-    sock.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    for s in [&sock, &reply_sock] {
+        s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    }
     let me = Uuid::new_v4();
+    let proofs = {
+        let (sock, stop) = (reply_sock.try_clone().unwrap(), Arc::clone(&stop));
+        thread::spawn(move || {
+            let mut buf = [0u8; 70_000];
+            while !stop.load(Ordering::Relaxed) {
+                let Ok((n, src)) = sock.recv_from(&mut buf) else { continue };
+                if let Ok(Frame { id, body: Body::Challenge, .. }) = wire::decode(&buf[..n]) {
+                    let proof = Frame { flags: 0, sender: me, id, body: Body::Proof };
+                    let _ = sock.send_to(&proof.to_vec().unwrap(), src);
+                }
+            }
+        })
+    };
     thread::spawn(move || {
-        let reply_sock = raw_socket();
         let addr = reply_sock.local_addr().unwrap();
         let mut buf = [0u8; 2048];
         while !stop.load(Ordering::Relaxed) {
@@ -160,6 +176,7 @@ fn silent_member(port: u16, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
                 let _ = reply_sock.send_to(&reply, src);
             }
         }
+        proofs.join().unwrap();
     })
 }
 

@@ -11,9 +11,11 @@ use simplep2p::wire::{self, Body, Frame};
 use simplep2p::{Error, Peer, PeerInfo, Uuid};
 
 /// A hand-made peer that answers the first probe only once `late` has
-/// passed since it arrived: a peer that was paused, not absent.
+/// passed since it arrived (a peer that was paused, not absent), then
+/// proves its address when challenged, as every peer does.
 fn late_answerer(port: u16, late: Duration) -> (Uuid, thread::JoinHandle<()>) {
     let member = raw_member(port);
+    let unicast = common::raw_socket();
     let id = Uuid::new_v4();
     let handle = thread::spawn(move || {
         let mut buf = [0u8; 2048];
@@ -25,11 +27,12 @@ fn late_answerer(port: u16, late: Duration) -> (Uuid, thread::JoinHandle<()>) {
             };
             // The pause being simulated, not a wait for an event.
             thread::sleep(late);
-            let body = Body::ProbeReply { addr: member.local_addr().unwrap(), name: "late" };
+            let body = Body::ProbeReply { addr: unicast.local_addr().unwrap(), name: "late" };
             let reply = Frame { flags: 0, sender: id, id: probe, body }.to_vec().unwrap();
-            member.send_to(&reply, src).unwrap();
-            return;
+            unicast.send_to(&reply, src).unwrap();
+            break;
         }
+        common::prove(&unicast, id);
     });
     (id, handle)
 }

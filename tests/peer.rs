@@ -332,6 +332,7 @@ fn a_lost_probe_is_repeated_and_a_double_answer_counted_once() {
                 let bytes = reply.to_vec().unwrap();
                 reply_sock.send_to(&bytes, src).unwrap();
                 reply_sock.send_to(&bytes, src).unwrap();
+                common::prove(&reply_sock, member_id);
             }
         }
     });

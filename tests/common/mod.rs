@@ -112,6 +112,22 @@ pub fn raw_member(port: u16) -> UdpSocket {
     sock
 }
 
+/// Proves a hand-made peer's address, as every peer does when a prober
+/// challenges it: reads `sock` until a challenge arrives (at most
+/// [`DEADLINE`]) and echoes its token as `who`.
+pub fn prove(sock: &UdpSocket, who: simplep2p::Uuid) {
+    use simplep2p::wire::{self, Body, Frame};
+    let mut buf = [0u8; 70_000];
+    loop {
+        let (n, src) = sock.recv_from(&mut buf).expect("a challenge");
+        if let Ok(Frame { id, body: Body::Challenge, .. }) = wire::decode(&buf[..n]) {
+            let proof = Frame { flags: 0, sender: who, id, body: Body::Proof };
+            sock.send_to(&proof.to_vec().unwrap(), src).unwrap();
+            return;
+        }
+    }
+}
+
 /// Peak resident memory of a process, in KiB.
 pub fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
