@@ -6,7 +6,9 @@
 //!
 //! Contract: [`decode`] never panics on any input. It returns a [`Frame`]
 //! that borrows from the datagram, or a [`WireError`] naming what is wrong.
-//! A decoded frame re-encodes to exactly the bytes it came from.
+//! A decoded frame re-encodes to exactly the bytes it came from, and
+//! [`Frame::encode`] refuses every frame whose bytes would not decode back
+//! to it: nothing we encode is malformed to a peer of the same version.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -57,7 +59,9 @@ pub const HEADER_LEN: usize = field::BODY_LEN.end;
 pub const MAX_REPLY_BODY: usize = 1 + 16 + 2 + 1 + MAX_NAME;
 /// Size of a probe once padded so that no reply can be larger than it.
 pub const PROBE_LEN: usize = HEADER_LEN + MAX_REPLY_BODY;
-/// Largest datagram this version produces or accepts.
+/// Largest datagram this version produces or accepts. Only a probe's
+/// padding could otherwise go past it; it stays well under UDP's 65,507-byte
+/// payload limit, and receive buffers are sized from it.
 pub const MAX_DATAGRAM: usize = HEADER_LEN + TIMING_LEN + 1 + MAX_NAME + MAX_MESSAGE;
 
 /// When a message was sent and how long its sender waits for acks, by the
@@ -109,7 +113,9 @@ impl Kind {
 /// A decoded datagram. Strings and payloads borrow from the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame<'a> {
-    /// Flag bits as received (only may-ignore bits can be set).
+    /// Flag bits as received: may-ignore bits, and [`FLAG_TIMED`] on a timed
+    /// message. On encode, [`FLAG_TIMED`] follows the body: set for a
+    /// timing, refused without one.
     pub flags: u16,
     /// The UUID of the peer that sent it.
     pub sender: Uuid,
@@ -180,13 +186,19 @@ pub enum WireError {
         /// Bytes received.
         len: usize,
     },
+    /// Longer than [`MAX_DATAGRAM`] (only a probe's padding can make one).
+    TooLong {
+        /// Bytes in the datagram.
+        len: usize,
+    },
     /// Does not start with `SP2P`: not ours.
     BadMagic,
     /// A version this implementation does not speak.
     UnsupportedVersion(u8),
     /// A kind byte this version does not know.
     UnknownKind(u8),
-    /// A must-understand flag this version does not know.
+    /// A must-understand flag this version does not know, or
+    /// [`FLAG_TIMED`] on anything but a timed message.
     UnknownFlags(u16),
     /// The header claims more body bytes than arrived.
     BodyTruncated {
@@ -219,6 +231,9 @@ pub enum WireError {
         /// The unexpected bytes.
         len: usize,
     },
+    /// Encode only: an IPv6 reply address with a flow label or scope id,
+    /// which the wire does not carry (it would arrive without them).
+    AddressNotEncodable(SocketAddr),
 }
 
 impl fmt::Display for WireError {
@@ -227,10 +242,15 @@ impl fmt::Display for WireError {
             WireError::TooShort { len } => {
                 write!(f, "datagram too short: {len} bytes, header is {HEADER_LEN}")
             }
+            WireError::TooLong { len } => {
+                write!(f, "datagram of {len} bytes, limit {MAX_DATAGRAM}")
+            }
             WireError::BadMagic => f.write_str("not a simplep2p datagram (bad magic)"),
             WireError::UnsupportedVersion(v) => write!(f, "unsupported protocol version {v}"),
             WireError::UnknownKind(k) => write!(f, "unknown datagram kind {k}"),
-            WireError::UnknownFlags(x) => write!(f, "unknown required flags {x:#06x}"),
+            WireError::UnknownFlags(x) => {
+                write!(f, "required flags {x:#06x} unknown or not valid on this kind")
+            }
             WireError::BodyTruncated { declared, available } => {
                 write!(f, "body truncated: header says {declared} bytes, {available} present")
             }
@@ -245,6 +265,9 @@ impl fmt::Display for WireError {
             }
             WireError::UnexpectedBody { kind, len } => {
                 write!(f, "{len} unexpected body bytes on {kind:?}")
+            }
+            WireError::AddressNotEncodable(addr) => {
+                write!(f, "address {addr} has a flow label or scope id the wire cannot carry")
             }
         }
     }
@@ -264,6 +287,11 @@ pub fn decode(buf: &[u8]) -> Result<Frame<'_>, WireError> {
     }
     if buf[field::VERSION] != VERSION {
         return Err(WireError::UnsupportedVersion(buf[field::VERSION]));
+    }
+    // After magic and version: long legacy text still reads as foreign,
+    // and an old version as old.
+    if buf.len() > MAX_DATAGRAM {
+        return Err(WireError::TooLong { len: buf.len() });
     }
     let kind = Kind::from_byte(buf[field::KIND]).ok_or(WireError::UnknownKind(buf[field::KIND]))?;
     let flags = u16::from_be_bytes([buf[field::FLAGS.start], buf[field::FLAGS.start + 1]]);
@@ -401,9 +429,16 @@ impl Frame<'_> {
     /// Appends the datagram to `out`.
     ///
     /// # Errors
+    /// Whatever [`decode`] would refuse in the bytes, or could not give back
+    /// as this frame; nothing is appended then:
     /// [`WireError::NameTooLong`] or [`WireError::MessageTooLarge`] when a
-    /// field is over its limit; nothing is appended then.
+    /// field is over its limit; [`WireError::UnknownFlags`] for an unknown
+    /// must-understand flag, or [`FLAG_TIMED`] without a timing;
+    /// [`WireError::TooLong`] for probe padding past [`MAX_DATAGRAM`];
+    /// [`WireError::AddressNotEncodable`] for an IPv6 reply address with a
+    /// flow label or scope id.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
+        let flags = self.checked_flags()?;
         match &self.body {
             Body::ProbeReply { name, .. } | Body::Message { name, .. } if name.len() > MAX_NAME => {
                 return Err(WireError::NameTooLong(name.len()));
@@ -411,7 +446,15 @@ impl Frame<'_> {
             Body::Message { payload, .. } if payload.len() > MAX_MESSAGE => {
                 return Err(WireError::MessageTooLarge(payload.len()));
             }
+            Body::ProbeReply { addr: SocketAddr::V6(a), .. }
+                if a.flowinfo() != 0 || a.scope_id() != 0 =>
+            {
+                return Err(WireError::AddressNotEncodable(SocketAddr::V6(*a)));
+            }
             _ => {}
+        }
+        if self.encoded_len() > MAX_DATAGRAM {
+            return Err(WireError::TooLong { len: self.encoded_len() });
         }
         // Checked above: every body fits the u16 length field.
         let body_len = u16::try_from(self.body_len()).unwrap_or(u16::MAX);
@@ -419,9 +462,6 @@ impl Frame<'_> {
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
         out.push(self.body.kind() as u8);
-        // The timed flag says whether the body has a timing: set from it.
-        let timed = matches!(self.body, Body::Message { timing: Some(_), .. });
-        let flags = (self.flags & !FLAG_TIMED) | if timed { FLAG_TIMED } else { 0 };
         out.extend_from_slice(&flags.to_be_bytes());
         out.extend_from_slice(self.sender.as_bytes());
         out.extend_from_slice(&self.id.to_be_bytes());
@@ -453,6 +493,20 @@ impl Frame<'_> {
             Body::Ack | Body::Goodbye | Body::Challenge | Body::Proof => {}
         }
         Ok(())
+    }
+
+    /// The flags to send: [`FLAG_TIMED`] exactly when the body has a timing
+    /// (callers need not set it), and no must-understand bit decode refuses.
+    fn checked_flags(&self) -> Result<u16, WireError> {
+        let unknown = self.flags & FLAGS_MUST_UNDERSTAND & !FLAGS_KNOWN;
+        if unknown != 0 {
+            return Err(WireError::UnknownFlags(unknown));
+        }
+        let timed = matches!(self.body, Body::Message { timing: Some(_), .. });
+        if self.flags & FLAG_TIMED != 0 && !timed {
+            return Err(WireError::UnknownFlags(FLAG_TIMED));
+        }
+        Ok(self.flags | if timed { FLAG_TIMED } else { 0 })
     }
 
     /// Encodes into a new buffer; see [`Frame::encode`].
@@ -748,6 +802,61 @@ mod tests {
         let len = (bytes.len() - HEADER_LEN) as u16;
         bytes[32..34].copy_from_slice(&len.to_be_bytes());
         assert_eq!(decode(&bytes), Err(WireError::MessageTooLarge(MAX_MESSAGE + 1)));
+    }
+
+    #[test]
+    fn encode_refuses_unknown_must_understand_flags() {
+        for bit in (1..8).map(|i| 1u16 << i) {
+            let f = Frame { flags: bit, ..frame(Body::Ack) };
+            assert_eq!(f.to_vec(), Err(WireError::UnknownFlags(bit)));
+        }
+        // May-ignore bits go out as they are.
+        let f = Frame { flags: 0xff00, ..frame(Body::Ack) };
+        assert_eq!(decode(&f.to_vec().unwrap()), Ok(f));
+    }
+
+    #[test]
+    fn encode_refuses_the_timed_flag_without_a_timing() {
+        for f in every_kind() {
+            let timed = matches!(f.body, Body::Message { timing: Some(_), .. });
+            let f = Frame { flags: FLAG_TIMED, ..f };
+            if timed {
+                assert_eq!(decode(&f.to_vec().unwrap()), Ok(f));
+            } else {
+                assert_eq!(f.to_vec(), Err(WireError::UnknownFlags(FLAG_TIMED)), "{f:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn probe_padding_stops_at_the_datagram_limit() {
+        let most = (MAX_DATAGRAM - HEADER_LEN) as u16;
+        let f = frame(Body::Probe { padding: most });
+        let bytes = f.to_vec().unwrap();
+        assert_eq!(bytes.len(), MAX_DATAGRAM);
+        assert_eq!(decode(&bytes), Ok(f));
+        for padding in [most + 1, u16::MAX] {
+            let len = HEADER_LEN + usize::from(padding);
+            let f = frame(Body::Probe { padding });
+            assert_eq!(f.to_vec(), Err(WireError::TooLong { len }));
+            // A peer that sends one anyway is refused on decode.
+            let mut bytes = frame(Body::Probe { padding: 0 }).to_vec().unwrap();
+            bytes[32..34].copy_from_slice(&padding.to_be_bytes());
+            bytes.resize(len, 0);
+            assert_eq!(decode(&bytes), Err(WireError::TooLong { len }));
+        }
+        // Not ours, however long: still foreign, for the legacy decoder.
+        assert_eq!(decode(&[b'm'; MAX_DATAGRAM + 1]), Err(WireError::BadMagic));
+    }
+
+    #[test]
+    fn encode_refuses_what_an_ipv6_address_would_lose() {
+        let scoped = "[fe80::1%2]:5".parse().unwrap();
+        let f = frame(Body::ProbeReply { addr: scoped, name: "" });
+        assert_eq!(f.to_vec(), Err(WireError::AddressNotEncodable(scoped)));
+        let flow = std::net::SocketAddrV6::new(Ipv6Addr::LOCALHOST, 5, 9, 0).into();
+        let f = frame(Body::ProbeReply { addr: flow, name: "" });
+        assert_eq!(f.to_vec(), Err(WireError::AddressNotEncodable(flow)));
     }
 
     #[test]

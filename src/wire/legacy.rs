@@ -13,7 +13,10 @@
 //! ```
 //!
 //! Every one is multicast to the group: original peers listen nowhere else.
-//! Like [`decode`](super::decode), [`decode`] never panics.
+//! Like [`decode`](super::decode), [`decode`] never panics. Text is one word
+//! of printable ASCII of at most [`MAX_MESSAGE`](super::MAX_MESSAGE) bytes
+//! both ways: [`try_encode`] refuses what [`decode`] would, and whatever
+//! decodes encodes again, so a message can always be answered.
 
 use std::fmt;
 
@@ -74,6 +77,10 @@ pub enum LegacyError {
     BadUuid(&'static str),
     /// More words than the verb takes.
     ExtraFields,
+    /// Text that is not one word of printable ASCII (see [`is_legacy_text`]).
+    BadText,
+    /// Text longer than [`MAX_MESSAGE`](super::MAX_MESSAGE).
+    TextTooLong(usize),
 }
 
 impl fmt::Display for LegacyError {
@@ -88,6 +95,10 @@ impl fmt::Display for LegacyError {
             LegacyError::MissingField(name) => write!(f, "legacy datagram lacks its {name}"),
             LegacyError::BadUuid(name) => write!(f, "legacy {name} is not a UUID"),
             LegacyError::ExtraFields => f.write_str("legacy datagram has extra fields"),
+            LegacyError::BadText => f.write_str("legacy text is not one word of printable ASCII"),
+            LegacyError::TextTooLong(n) => {
+                write!(f, "legacy text of {n} bytes, limit {}", super::MAX_MESSAGE)
+            }
         }
     }
 }
@@ -118,12 +129,12 @@ pub fn decode(buf: &[u8]) -> Result<Legacy<'_>, LegacyError> {
         }
         "message" => {
             let sender = uuid(next("sender")?, "sender")?;
-            Legacy::Message { sender, text: next("text")? }
+            Legacy::Message { sender, text: checked_text(next("text")?)? }
         }
         "response" => {
             let sender = uuid(next("sender")?, "sender")?;
             let peer = uuid(next("peer")?, "peer")?;
-            Legacy::Response { sender, peer, text: next("text")? }
+            Legacy::Response { sender, peer, text: checked_text(next("text")?)? }
         }
         _ => return Err(LegacyError::UnknownVerb),
     };
@@ -141,9 +152,31 @@ fn parse_uuid(word: &str) -> Option<Uuid> {
     Uuid::try_parse(word).ok()
 }
 
+/// `text` if the original carries it whole and our answer to it fits.
+fn checked_text(text: &str) -> Result<&str, LegacyError> {
+    if !is_legacy_text(text.as_bytes()) {
+        return Err(LegacyError::BadText);
+    }
+    if text.len() > super::MAX_MESSAGE {
+        return Err(LegacyError::TextTooLong(text.len()));
+    }
+    Ok(text)
+}
+
+/// Longest encoding: a response with the longest text.
+const MAX_ENCODED: usize = "response ".len() + 36 + 2 + 36 + 1 + super::MAX_MESSAGE;
+const _: () = assert!(MAX_ENCODED <= MAX_LEGACY_DATAGRAM, "an answer must decode");
+
 /// The datagram's text, as the original writes it (two spaces before the
 /// responder in a response).
-pub fn encode(datagram: &Legacy<'_>) -> Vec<u8> {
+///
+/// # Errors
+/// [`LegacyError::BadText`] or [`LegacyError::TextTooLong`] for text that
+/// [`decode`] would refuse.
+pub fn try_encode(datagram: &Legacy<'_>) -> Result<Vec<u8>, LegacyError> {
+    if let Legacy::Message { text, .. } | Legacy::Response { text, .. } = datagram {
+        checked_text(text)?;
+    }
     let text = match datagram {
         Legacy::Discover { asker } => format!("discover {}", asker.hyphenated()),
         Legacy::Discovered { asker, peer } => {
@@ -154,7 +187,18 @@ pub fn encode(datagram: &Legacy<'_>) -> Vec<u8> {
             format!("response {}  {} {text}", sender.hyphenated(), peer.hyphenated())
         }
     };
-    text.into_bytes()
+    Ok(text.into_bytes())
+}
+
+/// [`try_encode`], for a datagram known to be valid: one without text, one
+/// whose text passed [`is_legacy_text`] and the [`MAX_MESSAGE`](super::MAX_MESSAGE)
+/// limit, or one built from what [`decode`] returned.
+///
+/// # Panics
+/// On text [`try_encode`] refuses: better than sending text that the
+/// original would cut short and our own peers would drop.
+pub fn encode(datagram: &Legacy<'_>) -> Vec<u8> {
+    try_encode(datagram).expect("legacy text was checked before encoding")
 }
 
 #[cfg(test)]
@@ -223,6 +267,47 @@ mod tests {
         assert_eq!(decode(simple.as_bytes()), Err(LegacyError::BadUuid("asker")));
         let huge = vec![b'a'; 64 * 1024];
         assert_eq!(decode(&huge), Err(LegacyError::TooLong(64 * 1024)));
+    }
+
+    #[test]
+    fn text_decode_refuses_is_not_encoded() {
+        let long = "x".repeat(crate::wire::MAX_MESSAGE + 1);
+        let cases = [
+            ("hello there", LegacyError::BadText),
+            ("", LegacyError::BadText),
+            ("tab\t", LegacyError::BadText),
+            ("vt\x0b", LegacyError::BadText),
+            ("nul\0", LegacyError::BadText),
+            ("caf\u{e9}", LegacyError::BadText),
+            (&long, LegacyError::TextTooLong(long.len())),
+        ];
+        for (text, want) in cases {
+            let m = Legacy::Message { sender: a(), text };
+            let r = Legacy::Response { sender: a(), peer: b(), text };
+            assert_eq!(try_encode(&m), Err(want), "{text:?}");
+            assert_eq!(try_encode(&r), Err(want), "{text:?}");
+        }
+        let longest = &long[1..];
+        let r = Legacy::Response { sender: a(), peer: b(), text: longest };
+        assert_eq!(decode(&try_encode(&r).unwrap()), Ok(r));
+    }
+
+    #[test]
+    fn decode_refuses_text_it_could_not_answer() {
+        // Neither ASCII whitespace (so one word) nor printable.
+        for text in ["vt\x0bx", "del\x7f", "nul\0", "caf\u{e9}"] {
+            let d = format!("message {A} {text}");
+            assert_eq!(decode(d.as_bytes()), Err(LegacyError::BadText), "{text:?}");
+        }
+        let long = "x".repeat(crate::wire::MAX_MESSAGE + 1);
+        let d = format!("response {A}  {B} {long}");
+        assert_eq!(decode(d.as_bytes()), Err(LegacyError::TextTooLong(long.len())));
+    }
+
+    #[test]
+    #[should_panic(expected = "legacy text was checked")]
+    fn encode_panics_rather_than_send_what_no_peer_reads() {
+        encode(&Legacy::Message { sender: a(), text: "two words" });
     }
 
     #[test]
