@@ -400,6 +400,25 @@ impl Peer {
         self.send_to(data, &targets, timeout)
     }
 
+    /// Sends `data` to the whole group by multicast, once, then again,
+    /// unicast, to each peer of the last discovery that has not
+    /// acknowledged; the report counts those peers. Cheaper than
+    /// [`Peer::send_within`] for many peers (one datagram instead of one
+    /// each), but every member of the group may deliver it, counted or not
+    /// (one that joined since the last discovery, say): use it for "to
+    /// everyone", and [`Peer::send_to`] for "to these only". With no peer
+    /// known yet it discovers first, as [`Peer::discover_and_send`] does.
+    ///
+    /// # Errors
+    /// As [`Peer::send_to`] and [`Peer::discover_and_send`].
+    pub fn send_group(&self, data: &[u8], timeout: Duration) -> Result<SendReport> {
+        let targets = self.known_peers();
+        if targets.is_empty() {
+            return self.discover_and_send(data, None, timeout, false);
+        }
+        self.send_native(data, &targets, timeout, Reach::Group)
+    }
+
     /// Sends `data` to `targets` only: unicast to each, then again with
     /// backoff to each that has not acknowledged, until all have or
     /// `timeout` passes. Other peers in the group never receive it (though

@@ -9,6 +9,11 @@ use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use crate::config::Config;
 use crate::error::{Error, Result, io};
 
+/// How long the unicast reader sleeps before it looks at the stop flag
+/// anyway: one wake-up a second at most, and only if the wake-up datagram
+/// was lost does a close wait for it.
+const UNICAST_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Linux's "no such device": what joining a group returns with no multicast route.
 const ENODEV: i32 = 19;
 
@@ -53,6 +58,9 @@ pub(crate) fn unicast_socket(config: &Config) -> Result<UdpSocket> {
     // A peer hears its own datagrams and drops them by UUID; loop must be on
     // so that peers on the same host hear each other.
     sock.set_multicast_loop_v4(true).map_err(io("enable multicast loopback"))?;
+    // Its reader is woken by a datagram (see `transport`); should that be
+    // lost (loopback down, say), it still sees the stop within this.
+    sock.set_read_timeout(Some(UNICAST_IDLE)).map_err(io("set a read timeout"))?;
     Ok(sock.into())
 }
 
@@ -100,6 +108,21 @@ pub(crate) enum Read {
     /// Any other failure (an ICMP error from an earlier send, an
     /// interrupted read): the reader carries on.
     Failed,
+    /// The read timed out with nothing to read: a chance to look at the
+    /// stop flag, should the wake-up datagram have been lost.
+    Idle,
+}
+
+/// Reads one datagram from a socket that is never shut down (the unicast
+/// one, woken by a datagram instead): std's `recv_from`, one system call.
+pub(crate) fn read_unicast(sock: &UdpSocket, buf: &mut [u8]) -> Read {
+    match sock.recv_from(buf) {
+        Ok((n, src)) => Read::Datagram(n, src),
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Read::Idle
+        }
+        Err(_) => Read::Failed,
+    }
 }
 
 /// Reads one datagram, with no `unsafe`: the sender is peeked first

@@ -7,7 +7,7 @@
 //! [`Handler`]. Nothing here knows what a datagram means.
 
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,22 +61,24 @@ pub(crate) struct Transport {
     local: SocketAddr,
     /// Set by [`Transport::stop`] before it wakes the readers.
     stopped: AtomicBool,
+    /// The unicast socket's own address, for its wake-up datagram.
+    wake: SocketAddrV4,
     /// Set by [`Transport::last_multicast`]: nothing is sent after it.
     sealed: AtomicBool,
     counters: Arc<Counters>,
 }
 
 /// A request to close a peer that a signal handler can make: shutting down
-/// the read side of these descriptors (`shutdown(2)` is async-signal-safe)
-/// wakes the reader threads, and the first to wake closes the peer. Both,
-/// so that one reader busy in a delivery handler does not delay it.
+/// the group socket's read side (`shutdown(2)` is async-signal-safe) wakes
+/// its reader, and an empty datagram from the unicast socket to itself
+/// (`sendto(2)` is too) wakes the other, so that one reader busy in a
+/// delivery handler does not delay the close.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Closer([RawFd; 2]);
-
-impl Closer {
-    pub(crate) fn fds(self) -> [RawFd; 2] {
-        self.0
-    }
+pub(crate) struct Closer {
+    pub group_fd: RawFd,
+    pub unicast_fd: RawFd,
+    /// Where the unicast socket takes its wake-up datagram.
+    pub wake: SocketAddrV4,
 }
 
 impl Transport {
@@ -87,12 +89,17 @@ impl Transport {
         let bound =
             unicast_sock.local_addr().map_err(crate::error::io("read the socket address"))?;
         let local = SocketAddr::new(net::source_ip(config), bound.port());
+        // Bound to 0.0.0.0, the socket takes loopback traffic too.
+        let own =
+            if config.interface.is_unspecified() { Ipv4Addr::LOCALHOST } else { config.interface };
+        let wake = SocketAddrV4::new(own, bound.port());
         Ok(Transport {
             group: SocketAddr::from((config.group, config.port)),
             group_sock,
             unicast_sock,
             local,
             stopped: AtomicBool::new(false),
+            wake,
             sealed: AtomicBool::new(false),
             counters,
         })
@@ -147,19 +154,24 @@ impl Transport {
 
     /// The handle a signal handler uses to ask for a close.
     pub fn closer(&self) -> Closer {
-        Closer([self.group_sock.as_raw_fd(), self.unicast_sock.as_raw_fd()])
+        Closer {
+            group_fd: self.group_sock.as_raw_fd(),
+            unicast_fd: self.unicast_sock.as_raw_fd(),
+            wake: self.wake,
+        }
     }
 
-    /// Stops the readers, once: on Linux, shutting down the read side of a
-    /// UDP socket makes a blocked read return, with no datagram that could
-    /// be lost on the way.
+    /// Stops the readers, once: shutting down the group socket's read side
+    /// makes its blocked read return (Linux), and an empty datagram from
+    /// the unicast socket to itself wakes the other. The unicast socket is
+    /// never shut down, so its reader can use std's one-call `recv_from`
+    /// (see [`net::read_unicast`]).
     pub fn stop(&self) {
         if self.stopped.swap(true, Ordering::AcqRel) {
             return;
         }
-        for sock in [&self.group_sock, &self.unicast_sock] {
-            let _ = SockRef::from(sock).shutdown(std::net::Shutdown::Read);
-        }
+        let _ = SockRef::from(&self.group_sock).shutdown(std::net::Shutdown::Read);
+        let _ = self.unicast_sock.send_to(&[], self.wake);
     }
 
     /// Starts one reader thread per socket.
@@ -193,11 +205,17 @@ fn read_loop<H: Handler>(handler: &H, group: bool) {
     };
     let mut buf = vec![0u8; RECV_BUF];
     loop {
-        let read = net::read(sock, &mut buf);
+        let read =
+            if group { net::read(sock, &mut buf) } else { net::read_unicast(sock, &mut buf) };
         if transport.stopped.load(Ordering::Acquire) {
             return;
         }
         match read {
+            // Our own empty datagram: a signal handler asks for a close.
+            Read::Datagram(0, src) if !group && src == SocketAddr::V4(transport.wake) => {
+                handler.on_shutdown();
+                return;
+            }
             Read::Datagram(n, src) => {
                 bump(&transport.counters.datagrams_in);
                 handler.on_datagram(&buf[..n], src, via);
@@ -207,6 +225,7 @@ fn read_loop<H: Handler>(handler: &H, group: bool) {
                 return;
             }
             Read::Failed => bump(&transport.counters.io_errors),
+            Read::Idle => {}
         }
     }
 }
