@@ -114,6 +114,8 @@ struct CPeer {
     kept: Mutex<VecDeque<Message>>,
     /// The peers that did not acknowledge the last send.
     missing: Mutex<Vec<PeerInfo>>,
+    /// The peers that acknowledged the last send.
+    acked: Mutex<Vec<PeerInfo>>,
 }
 
 /// The open peers, by handle number. No cap of its own: each entry is a
@@ -343,6 +345,7 @@ pub unsafe extern "C" fn sp2p_open_with(
             peer,
             kept: Mutex::new(VecDeque::new()),
             missing: Mutex::new(Vec::new()),
+            acked: Mutex::new(Vec::new()),
         })?;
         // SAFETY: `out` is non-null and writable, as the caller guarantees.
         unsafe { *out = handle };
@@ -514,6 +517,7 @@ pub unsafe extern "C" fn sp2p_send(
         }
         let acked = c_int::try_from(report.acked.len()).unwrap_or(c_int::MAX);
         *lock(&p.missing) = report.missing;
+        *lock(&p.acked) = report.acked;
         Ok(acked)
     })
 }
@@ -534,6 +538,27 @@ pub unsafe extern "C" fn sp2p_missing(
         let missing = lock(&p.missing).clone();
         // SAFETY: `out` and `cap` as the caller guarantees.
         unsafe { write_peers(out, cap, &missing) }
+    })
+}
+
+/// Writes up to `cap` of the peers that acknowledged the last `sp2p_send`
+/// to `out`; returns how many there are in all. (The send may have
+/// discovered its targets itself, so they need not be those of
+/// `sp2p_peers`.)
+///
+/// # Safety
+/// As `sp2p_peers`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_acked(
+    handle: *const PeerHandle,
+    out: *mut CPeerInfo,
+    cap: usize,
+) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        let acked = lock(&p.acked).clone();
+        // SAFETY: `out` and `cap` as the caller guarantees.
+        unsafe { write_peers(out, cap, &acked) }
     })
 }
 

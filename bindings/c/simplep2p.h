@@ -157,6 +157,11 @@ int sp2p_send(const sp2p_peer *peer, const uint8_t *data, size_t len, uint32_t t
  * last). Returns how many there are in all. */
 int sp2p_missing(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
 
+/* Writes up to `cap` of the peers that acknowledged the last sp2p_send to
+ * `out` (NULL if cap is 0). Returns how many there are in all. The send may
+ * have discovered its targets itself, so they need not be sp2p_peers'. */
+int sp2p_acked(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
+
 /* Waits at most timeout_ms (negative: forever) for the next message.
  * Returns 1 with the message in buf[0 .. meta->len) and its sender in
  * *meta, 0 on timeout, or an error. A message longer than `cap` gives

@@ -117,6 +117,7 @@ _lib.sp2p_send.argtypes = [
     ctypes.POINTER(ctypes.c_size_t),
 ]
 _lib.sp2p_missing.argtypes = [_handle, ctypes.POINTER(_PeerInfo), ctypes.c_size_t]
+_lib.sp2p_acked.argtypes = [_handle, ctypes.POINTER(_PeerInfo), ctypes.c_size_t]
 _lib.sp2p_recv.argtypes = [_handle, ctypes.c_int32, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_Message)]
 _lib.sp2p_last_error.restype = ctypes.c_char_p
 _lib.sp2p_version.restype = ctypes.c_char_p
@@ -281,17 +282,18 @@ class Peer:
         """
         timeout_ms = _ms(timeout)
         handle = self._live()
-        if not self._discovered:
-            self.peers()
-        targets = self._known()
         payload = _bytes(data)
         _check(_lib.sp2p_send(handle, payload, len(payload), timeout_ms, None))
-        total = _check(_lib.sp2p_missing(handle, None, 0))
+        return SendResult(self._report(_lib.sp2p_acked), self._report(_lib.sp2p_missing))
+
+    def _report(self, call):
+        # What the library says of the last send, not what peers() said:
+        # a send with no peers known discovers its own targets.
+        handle = self._live()
+        total = _check(call(handle, None, 0))
         out = (_PeerInfo * max(total, 1))()
-        _check(_lib.sp2p_missing(handle, out, total))
-        missing = [_info(out[i]) for i in range(total)]
-        gone = {p.id for p in missing}
-        return SendResult([p for p in targets if p.id not in gone], missing)
+        count = _check(call(handle, out, total))
+        return [_info(out[i]) for i in range(min(count, total))]
 
     def recv(self, timeout=None):
         """Wait for the next message and return it as a Message; None if

@@ -95,6 +95,15 @@ class PeerTest(unittest.TestCase):
             self.assertEqual(len(result.missing), 1)
             self.assertEqual(stays.recv(timeout=1).data, b"x")
 
+    def test_send_reports_who_acked_even_when_it_discovered_them_itself(self):
+        with loopback_peer(self.port) as alice:
+            self.assertEqual(alice.peers(timeout=0.05), [])
+            with loopback_peer(self.port, name="bob") as bob:
+                result = alice.send("hello", timeout=5.0)
+                self.assertEqual([p.name for p in result.acked], ["bob"])
+                self.assertEqual(result.missing, [])
+                self.assertEqual(bob.recv(timeout=5.0).data, b"hello")
+
     def test_errors_are_exceptions_with_codes(self):
         with loopback_peer(self.port) as a:
             with self.assertRaises(simplep2p.SimpleP2PError) as big:
