@@ -221,6 +221,10 @@ class PeerTest(unittest.TestCase):
         self.assertIn(b"was closed by sp2p_close", simplep2p._lib.sp2p_last_error())
 
     def test_ctrl_c_in_recv_raises_promptly_and_the_peer_stays_usable(self):
+        # Run in the background of a shell without job control, the tests
+        # inherit SIGINT ignored; Ctrl-C must reach Python here all the same.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        self.addCleanup(signal.signal, signal.SIGINT, previous)
         with loopback_peer(self.port) as a, loopback_peer(self.port) as b:
             timer = threading.Timer(0.1, signal.raise_signal, (signal.SIGINT,))
             start = time.monotonic()

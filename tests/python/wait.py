@@ -14,6 +14,10 @@ import simplep2p as s  # noqa: E402
 def main():
     # SIGTERM as Ctrl-C, so that a script stopping this peer gets a goodbye too.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Started in the background of a shell without job control, a program
+    # inherits SIGINT ignored, and Python then leaves it so: Ctrl-C must
+    # still end the wait.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         s.start()
         # Inside the try: Ctrl-C right after "ready" must still exit cleanly.
