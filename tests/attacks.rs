@@ -509,6 +509,12 @@ fn a_probe_flood_is_answered_at_the_rate_limit_and_others_still_find_the_peer() 
     assert!(stop_for_stat(recv, "rate_limited") > 0);
 }
 
+/// `n` peers on `port` that answer each source at most at `per_source`.
+fn limited_peers(port: u16, n: usize, per_source: Rate) -> Vec<Peer> {
+    let config = |i| config(port).name(format!("p{i}")).answer_rate(per_source, DEFAULT_TOTAL);
+    (0..n).map(|i| Peer::start(config(i)).unwrap()).collect()
+}
+
 /// Attack 6. With 50 peers up, one probe from a source gets 50 replies,
 /// one each; a flood of probes from one source gets replies from each peer
 /// at no more than that peer's answer rate.
@@ -518,12 +524,7 @@ fn a_probe_flood_reflected_off_fifty_peers_is_bounded_per_peer() {
     const PROBES: u64 = 1000;
     let per_source = Rate { per_second: 100.0, burst: 10.0 };
     let port = free_port();
-    let peers: Vec<Peer> = (0..PEERS)
-        .map(|i| {
-            let config = config(port).name(format!("p{i}")).answer_rate(per_source, DEFAULT_TOTAL);
-            Peer::start(config).unwrap()
-        })
-        .collect();
+    let peers = limited_peers(port, PEERS, per_source);
     let ids: HashSet<Uuid> = peers.iter().map(Peer::id).collect();
 
     // One probe: one reply from each peer.
@@ -656,21 +657,16 @@ fn replies_forged_from_real_peers_addresses_get_them_no_message() {
 
 /// Reflection off acks. A message multicast from a victim's address
 /// (emulated: the attacker's second socket) is acknowledged to it by every
-/// peer, and so is every copy: copies are answered at full speed, with no
-/// limit. Like a probe flood, a flood of copies of one message from one
-/// source must be answered by each peer at most at its answer rate.
+/// peer, and so is every copy (wave 1 answered copies at full speed). Like
+/// a probe flood, a flood of copies of one message from one source must be
+/// answered by each peer at most at its answer rate.
 #[test]
 fn a_flood_of_copies_of_one_message_is_acknowledged_at_the_rate_limit_per_peer() {
     const PEERS: usize = 20;
     const COPIES: u64 = 1000;
     let per_source = Rate { per_second: 100.0, burst: 10.0 };
     let port = free_port();
-    let peers: Vec<Peer> = (0..PEERS)
-        .map(|i| {
-            let config = config(port).name(format!("p{i}")).answer_rate(per_source, DEFAULT_TOTAL);
-            Peer::start(config).unwrap()
-        })
-        .collect();
+    let peers = limited_peers(port, PEERS, per_source);
     let victim = raw_socket();
     let stop = Arc::new(AtomicBool::new(false));
     let acks = collect(&victim, &stop);
