@@ -485,11 +485,9 @@ impl Peer {
         timeout: Duration,
         reach: Reach,
     ) -> Result<SendReport> {
-        // Its own probe, for targets that must prove their address again.
-        let probe_id = fresh_id()?;
-        let answers = self.core.pending.register(id, route)?.also(probe_id)?;
-        let probe =
-            self.core.encode(probe_id, Body::Probe { padding: wire::MAX_REPLY_BODY as u16 })?;
+        let answers = self.core.pending.register(id, route)?;
+        // Its own probe, drawn only if a target must prove its address again.
+        let mut probe: Option<Vec<u8>> = None;
         let mut probed: Option<Instant> = None;
         let mut send = SendOp::new(Instant::now(), timeout, targets, reach);
         let core = &self.core;
@@ -507,7 +505,15 @@ impl Peer {
                 let spent = dispatch::challenge(core, to, who, now) == Err(NoChallenge::Spent);
                 if spent && probed.is_none_or(|at| now >= at + ops::FIRST_RETRY) {
                     probed = Some(now);
-                    let _ = core.transport.multicast(&probe);
+                    if probe.is_none() {
+                        let probe_id = fresh_id()?;
+                        answers.also(probe_id)?;
+                        let padding = wire::MAX_REPLY_BODY as u16;
+                        probe = Some(core.encode(probe_id, Body::Probe { padding })?);
+                    }
+                    if let Some(bytes) = &probe {
+                        let _ = core.transport.multicast(bytes);
+                    }
                 }
                 Ok(())
             }

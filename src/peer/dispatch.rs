@@ -12,14 +12,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use uuid::Uuid;
+
 use super::addresses::NoChallenge;
 use super::inbox::{Ack, Begin, Key, Pushed};
 use super::pending::Event;
 use super::stats::bump;
 use super::transport::{Handler, Transport, Via};
 use super::{Core, Message, PeerInfo, Verdict, legacy, lock};
-use uuid::Uuid;
-
 use crate::wire::{self, Body, Frame, Timing, WireError};
 
 impl Handler for Core {

@@ -120,7 +120,8 @@ impl Pending {
         let tx = entry.tx.clone();
         lock(&self.ops).as_mut().ok_or(Error::Closed)?.insert(key, entry);
         let spin_until = Instant::now() + SPIN;
-        Ok(Subscription { pending: self, key, also: None, tx, rx, queued, spin_until })
+        let also = std::cell::Cell::new(None);
+        Ok(Subscription { pending: self, key, also, tx, rx, queued, spin_until })
     }
 
     /// Ends every operation in flight with [`Event::Closed`] and refuses new
@@ -199,7 +200,7 @@ pub(crate) struct Subscription<'a> {
     pending: &'a Pending,
     key: u64,
     /// A second key whose native answers come here too.
-    also: Option<u64>,
+    also: std::cell::Cell<Option<u64>>,
     tx: Sender<Event>,
     rx: Receiver<Event>,
     queued: Arc<AtomicUsize>,
@@ -208,20 +209,25 @@ pub(crate) struct Subscription<'a> {
 }
 
 impl Subscription<'_> {
-    /// Takes native answers to `key` too: a send probes again, under its
-    /// own probe id, for targets that have yet to prove their address.
+    /// Takes native answers to `key` too (one key at most): a send probes
+    /// again, under its own probe id, for targets that have yet to prove
+    /// their address.
     ///
     /// # Errors
     /// [`Error::Closed`] once the peer is closed.
-    pub fn also(mut self, key: u64) -> Result<Self> {
+    pub fn also(&self, key: u64) -> Result<()> {
         let entry = Entry {
             route: Route::Native(key),
             tx: self.tx.clone(),
             queued: Arc::clone(&self.queued),
         };
         lock(&self.pending.ops).as_mut().ok_or(Error::Closed)?.insert(key, entry);
-        self.also = Some(key);
-        Ok(self)
+        if let Some(old) = self.also.replace(Some(key))
+            && let Some(ops) = lock(&self.pending.ops).as_mut()
+        {
+            ops.remove(&old);
+        }
+        Ok(())
     }
 
     /// The next event, or `None` once `until` has passed. In the first
@@ -255,11 +261,11 @@ impl Drop for Subscription<'_> {
     fn drop(&mut self) {
         if let Some(ops) = lock(&self.pending.ops).as_mut() {
             ops.remove(&self.key);
-            if let Some(also) = self.also {
+            if let Some(also) = self.also.get() {
                 ops.remove(&also);
             }
         }
-        self.pending.ended(std::iter::once(self.key).chain(self.also));
+        self.pending.ended(std::iter::once(self.key).chain(self.also.get()));
     }
 }
 
