@@ -1,10 +1,11 @@
 //! How a [`Peer`](crate::Peer) is set up: every default in one place.
 
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::peer::{AckWhen, Rate};
+use crate::peer::{AckWhen, Key, KeySource, Rate};
 use crate::wire;
 
 /// Settings for [`Peer::start`](crate::Peer::start). Build with the setters:
@@ -25,7 +26,9 @@ pub struct Config {
     pub(crate) quiet_window: Duration,
     pub(crate) send_timeout: Duration,
     pub(crate) queue_capacity: usize,
-    pub(crate) legacy: bool,
+    /// `None`: on without a key, off with one.
+    pub(crate) legacy: Option<bool>,
+    pub(crate) keys: Vec<KeySource>,
     pub(crate) ack_when: AckWhen,
     pub(crate) receiver: bool,
     pub(crate) answer_rate: Rate,
@@ -36,6 +39,8 @@ pub struct Config {
 pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 0, 1);
 /// The original SimpleP2P's port.
 pub const DEFAULT_PORT: u16 = 30001;
+/// The environment variable naming a key file ([`Config::key_file_from_env`]).
+pub const KEY_FILE_ENV: &str = "SIMPLEP2P_KEY_FILE";
 /// Largest application queue a peer may be given.
 pub const MAX_QUEUE_CAPACITY: usize = 65_536;
 
@@ -51,7 +56,8 @@ impl Default for Config {
             quiet_window: Duration::from_millis(50),
             send_timeout: Duration::from_secs(1),
             queue_capacity: 256,
-            legacy: true,
+            legacy: None,
+            keys: Vec::new(),
             ack_when: AckWhen::Queued,
             receiver: true,
             answer_rate: Rate { per_second: 2000.0, burst: 500.0 },
@@ -121,13 +127,53 @@ impl Config {
 
     /// Whether to speak the original SimpleP2P's text protocol beside ours:
     /// answer its peers, and allow [`Peer::discover_legacy`] and
-    /// [`Peer::send_legacy`](crate::Peer::send_legacy). Defaults to on;
-    /// off, its datagrams are counted as malformed and dropped.
+    /// [`Peer::send_legacy`](crate::Peer::send_legacy). Defaults to on
+    /// without a key and off with one (it cannot be authenticated; asking
+    /// for it under a key is [`Error::LegacyWithKey`]); off, its datagrams
+    /// are counted as malformed and dropped.
     ///
     /// [`Peer::discover_legacy`]: crate::Peer::discover_legacy
     pub fn legacy(mut self, on: bool) -> Self {
-        self.legacy = on;
+        self.legacy = Some(on);
         self
+    }
+
+    /// Adds a group key: with one, every datagram is sealed
+    /// (XChaCha20-Poly1305) and only peers holding the key see or affect
+    /// this one. At most two keys in all, from here and [`Config::key_file`];
+    /// the first seals and either opens (for changing keys: README,
+    /// "Changing a group's key"). Needs the `crypto` feature.
+    pub fn key(mut self, key: Key) -> Self {
+        self.keys.push(KeySource::Inline(key));
+        self
+    }
+
+    /// Adds the keys of a key file (one or two lines of 64 hex digits, as
+    /// `simplep2p keygen` writes; mode 0600 or stricter), re-read within
+    /// a second of changing while the peer runs. May be given twice.
+    pub fn key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keys.push(KeySource::File(path.into()));
+        self
+    }
+
+    /// Adds the key file named by the environment variable
+    /// `SIMPLEP2P_KEY_FILE`, if it is set and not empty, as the CLI and
+    /// the C and Python bindings do.
+    pub fn key_file_from_env(self) -> Self {
+        match std::env::var_os(KEY_FILE_ENV) {
+            Some(path) if !path.is_empty() => self.key_file(path),
+            _ => self,
+        }
+    }
+
+    /// Whether any key was given.
+    pub fn has_key(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Whether the original's protocol will be spoken.
+    pub(crate) fn legacy_on(&self) -> bool {
+        self.legacy.unwrap_or(self.keys.is_empty())
     }
 
     /// When this peer acknowledges a message. Off (the default), as soon as
@@ -172,7 +218,10 @@ impl Config {
     /// [`Error::BadPort`] for port 0 (peers meet on a fixed port),
     /// [`Error::BadTtl`] over 255, [`Error::NameTooLong`] over
     /// [`wire::MAX_NAME`] bytes, [`Error::BadQueueCapacity`] outside
-    /// 1..=[`MAX_QUEUE_CAPACITY`], [`Error::BadGroup`] outside 224.0.0.0/4.
+    /// 1..=[`MAX_QUEUE_CAPACITY`], [`Error::BadGroup`] outside 224.0.0.0/4,
+    /// [`Error::LegacyWithKey`], [`Error::NoCrypto`] for a key in a build
+    /// without the `crypto` feature, [`Error::TooManyKeys`]. Key files are
+    /// read by [`Peer::start`](crate::Peer::start).
     pub fn validate(&self) -> Result<()> {
         if self.port == 0 {
             return Err(Error::BadPort);
@@ -193,6 +242,15 @@ impl Config {
         }
         if !self.group.is_multicast() {
             return Err(Error::BadGroup(self.group));
+        }
+        if self.has_key() && self.legacy == Some(true) {
+            return Err(Error::LegacyWithKey);
+        }
+        if self.has_key() && !cfg!(feature = "crypto") {
+            return Err(Error::NoCrypto);
+        }
+        if self.keys.len() > crate::peer::MAX_KEYS {
+            return Err(Error::TooManyKeys(self.keys.len()));
         }
         Ok(())
     }

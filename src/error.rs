@@ -3,6 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 use crate::wire;
 
@@ -51,6 +52,26 @@ pub enum Error {
     /// The peer's helper threads have stopped, so no message can arrive.
     /// Retrying does not help: start a new peer.
     Closed,
+    /// A key is not 64 hex digits. Retrying does not help: use a key that
+    /// `simplep2p keygen` printed.
+    BadKey,
+    /// A key file cannot be used; `problem` says why, never what it holds.
+    /// Retrying helps once the file is fixed.
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: KeyProblem,
+    },
+    /// More than two keys were given (current and next), or none at all.
+    /// Retrying does not help: give one or two.
+    TooManyKeys(usize),
+    /// A key was given to a build without the `crypto` feature. Retrying
+    /// does not help: rebuild simplep2p with the feature (on by default).
+    NoCrypto,
+    /// The original's protocol was asked for under a key: it cannot be
+    /// authenticated. Retrying does not help: drop one of the two.
+    LegacyWithKey,
     /// A helper thread could not be started. Retrying may help once the
     /// system has more resources.
     Thread(io::Error),
@@ -112,6 +133,21 @@ impl fmt::Display for Error {
             ),
             Error::Closed =>
  f.write_str("the peer has shut down: start a new one"),
+            Error::BadKey => f.write_str(
+                "that is not a key: a key is 64 hex digits, as 'simplep2p keygen' prints",
+            ),
+            Error::KeyFile { path, problem } => write!(f, "key file {}{problem}", path.display()),
+            Error::TooManyKeys(0) => f.write_str("no key was given"),
+            Error::TooManyKeys(n) => write!(
+                f,
+                "{n} keys given: a peer takes at most two (current and next), from one key file or two"
+            ),
+            Error::NoCrypto => f.write_str(
+                "this simplep2p was built without group keys: rebuild it with the \"crypto\" feature (on by default)",
+            ),
+            Error::LegacyWithKey => f.write_str(
+                "the original's protocol cannot be authenticated, so it is off under a key: drop --legacy or the key",
+            ),
             Error::Thread(e) => write!(f, "could not start a helper thread: {e}"),
             Error::Io { op, source } => write!(f, "could not {op}: {source}"),
         }
@@ -121,8 +157,55 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Thread(e) | Error::Io { source: e, .. } => Some(e),
+            Error::Thread(e)
+            | Error::Io { source: e, .. }
+            | Error::KeyFile { problem: KeyProblem::Unreadable(e), .. } => Some(e),
             _ => None,
+        }
+    }
+}
+
+/// What is wrong with a key file ([`Error::KeyFile`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// It cannot be opened or read.
+    Unreadable(io::Error),
+    /// It is a directory or some other non-file.
+    NotAFile,
+    /// Users other than its owner may read or write it (its mode).
+    OpenToOthers(u32),
+    /// It holds no key line.
+    NoKey,
+    /// This line (from 1) is neither a key, blank, nor a `#` comment.
+    BadLine(usize),
+    /// It is far larger than a key file.
+    TooLarge,
+}
+
+impl fmt::Display for KeyProblem {
+    /// Follows the path in [`Error::KeyFile`]'s message.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyProblem::Unreadable(e) => write!(
+                f,
+                ": cannot read it ({e}): make one with 'simplep2p keygen --out PATH', or check the path"
+            ),
+            KeyProblem::NotAFile => f.write_str(" is not a file: pass the key file itself"),
+            KeyProblem::OpenToOthers(mode) => write!(
+                f,
+                " may be read or written by other users (mode {mode:04o}): run 'chmod 600' on it"
+            ),
+            KeyProblem::NoKey => f.write_str(
+                " holds no key: it needs one or two lines of 64 hex digits, as 'simplep2p keygen' prints",
+            ),
+            KeyProblem::BadLine(n) => write!(
+                f,
+                ": line {n} is not a key: each key line is 64 hex digits, as 'simplep2p keygen' prints"
+            ),
+            KeyProblem::TooLarge => f.write_str(
+                " is not a key file (over 4 KiB): it needs one or two lines of 64 hex digits",
+            ),
         }
     }
 }

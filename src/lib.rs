@@ -66,12 +66,12 @@ mod ffi;
 mod peer;
 pub mod wire;
 
-pub use config::{Config, DEFAULT_GROUP, DEFAULT_PORT, MAX_QUEUE_CAPACITY};
-pub use error::{Error, Result};
+pub use config::{Config, DEFAULT_GROUP, DEFAULT_PORT, KEY_FILE_ENV, MAX_QUEUE_CAPACITY};
+pub use error::{Error, KeyProblem, Result};
 pub use ffi::{SignalGuard, close_on_termination};
 pub use peer::{
-    DEDUPE_WINDOW, MAX_PEERS, Message, Peer, PeerInfo, Rate, SendReport, Stats, Verdict,
-    check_message,
+    DEDUPE_WINDOW, KEY_FILE_CHECK, Key, MAX_KEYS, MAX_PEERS, MAX_REPLAY_ENTRIES, Message, Peer,
+    PeerInfo, REPLAY_WINDOW, Rate, SendReport, Stats, Verdict, check_message, read_key_file,
 };
 pub use uuid::Uuid;
 

@@ -7,12 +7,15 @@
 mod addresses;
 mod dispatch;
 mod inbox;
+mod keyring;
+mod keys;
 mod legacy;
 mod limit;
 mod members;
 mod net;
 mod ops;
 mod pending;
+mod replay;
 mod stats;
 mod transport;
 
@@ -27,12 +30,18 @@ use self::addresses::{Addresses, NoChallenge};
 pub(crate) use self::inbox::AckWhen;
 pub use self::inbox::DEDUPE_WINDOW;
 use self::inbox::Inbox;
+pub use self::keyring::KEY_FILE_CHECK;
+use self::keyring::Keyring;
+pub(crate) use self::keys::KeySource;
+pub use self::keys::{Key, MAX_KEYS, read_key_file};
 use self::limit::Limiter;
 pub use self::limit::Rate;
 use self::members::Members;
 pub use self::ops::MAX_PEERS;
 use self::ops::{Action, Discovery, Reach, SendOp};
 use self::pending::{Pending, Route, fresh_id};
+use self::replay::Replay;
+pub use self::replay::{MAX_REPLAY_ENTRIES, REPLAY_WINDOW};
 pub use self::stats::Stats;
 use self::stats::{Counters, bump};
 pub(crate) use self::transport::Closer;
@@ -145,6 +154,8 @@ struct Core {
     /// Where messages go instead of the inbox, if the application said so.
     sink: Option<Sink>,
     members: Members,
+    /// Under a key, the nonces of fresh datagrams that ask something.
+    replay: Mutex<Replay>,
     counters: Arc<Counters>,
 }
 
@@ -248,12 +259,14 @@ impl Peer {
 
     fn start_inner(config: Config, sink: Option<Sink>) -> Result<Peer> {
         config.validate()?;
+        let start_us = replay::unix_us(SystemTime::now());
         let counters = Arc::new(Counters::default());
-        let transport = Transport::open(&config, Arc::clone(&counters))?;
+        let keys = Keyring::new(&config.keys, Arc::clone(&counters))?.map(Arc::new);
+        let transport = Transport::open(&config, keys.clone(), Arc::clone(&counters))?;
         let core = Arc::new(Core {
             id: Uuid::new_v4(),
             local: transport.local_addr(),
-            legacy: config.legacy,
+            legacy: config.legacy_on(),
             receiver: config.receiver,
             transport,
             pending: Pending::new(Arc::clone(&counters)),
@@ -263,6 +276,7 @@ impl Peer {
             inbox: Inbox::new(config.queue_capacity, config.ack_when),
             sink,
             members: Members::default(),
+            replay: Mutex::new(Replay::new(start_us)),
             counters,
             name: config.name,
         });
@@ -271,9 +285,12 @@ impl Peer {
             quiet: config.quiet_window,
             send: config.send_timeout,
         };
-        let mut peer = Peer { core, timeouts, threads: Vec::with_capacity(2) };
+        let mut peer = Peer { core, timeouts, threads: Vec::with_capacity(3) };
         // On failure, Drop stops and joins the threads already started.
         Transport::spawn_readers(&peer.core, &mut peer.threads)?;
+        if let Some(keys) = keys {
+            peer.threads.extend(keys.watch()?);
+        }
         Ok(peer)
     }
 

@@ -16,6 +16,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use uuid::Uuid;
 
 pub mod legacy;
+pub mod sealed;
 
 /// The first four bytes of every simplep2p datagram: ASCII `SP2P`.
 pub const MAGIC: [u8; 4] = *b"SP2P";

@@ -17,9 +17,11 @@ use uuid::Uuid;
 use super::addresses::NoChallenge;
 use super::inbox::{Ack, Begin, Key, Pushed};
 use super::pending::Event;
+use super::replay::{Refused, unix_us};
 use super::stats::bump;
 use super::transport::{Handler, Transport, Via};
 use super::{Core, Message, PeerInfo, Verdict, legacy, lock};
+use crate::wire::sealed::Nonce;
 use crate::wire::{self, Body, Frame, Timing, WireError};
 
 impl Handler for Core {
@@ -28,7 +30,7 @@ impl Handler for Core {
     }
 
     /// Never panics on any input: every field is checked by the decoders.
-    fn on_datagram(&self, buf: &[u8], src: SocketAddr, via: Via) {
+    fn on_datagram(&self, buf: &[u8], src: SocketAddr, via: Via, sealed: Option<Nonce>) {
         let frame = match wire::decode(buf) {
             Ok(frame) => frame,
             Err(WireError::BadMagic) if self.legacy => return legacy::handle(self, buf, src),
@@ -39,6 +41,15 @@ impl Handler for Core {
         };
         if frame.sender == self.id {
             return; // our own multicast, looped back
+        }
+        if let Some(nonce) = sealed
+            && asks_unprompted(&frame.body)
+            && let Err(refused) = lock(&self.replay).check(nonce, unix_us(SystemTime::now()))
+        {
+            return bump(match refused {
+                Refused::Stale => &self.counters.stale,
+                Refused::Replayed => &self.counters.replayed,
+            });
         }
         let asks =
             matches!(frame.body, Body::Probe { .. } | Body::Message { .. } | Body::Challenge);
@@ -95,6 +106,16 @@ impl Handler for Core {
 
     fn on_shutdown(&self) {
         self.close();
+    }
+}
+
+/// The kinds whose meaning does not hang on an id this peer drew, so that
+/// under a key a replayed copy must be refused by its nonce; see
+/// [`super::replay`].
+fn asks_unprompted(body: &Body<'_>) -> bool {
+    match body {
+        Body::Probe { .. } | Body::Message { .. } | Body::Goodbye | Body::Challenge => true,
+        Body::ProbeReply { .. } | Body::Ack | Body::Proof => false,
     }
 }
 

@@ -68,6 +68,19 @@ counters! {
     /// Probes, challenges and legacy discoveries left unanswered because
     /// their source (or all sources together) was over its answer rate.
     rate_limited,
+    /// Datagrams dropped unread because they did not open under this
+    /// peer's key (or were sealed and this peer has none): another group,
+    /// a wrong key, or a forgery.
+    auth_failed,
+    /// Sealed datagrams dropped because their nonce was seen already: replays.
+    replayed,
+    /// Sealed datagrams dropped because they were sealed outside the clock
+    /// window, or before this peer started: replays, or clocks that disagree.
+    stale,
+    /// Times a changed key file was read and its keys put in use.
+    key_reloads,
+    /// Times a changed key file could not be used (the keys stayed as they were).
+    key_errors,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {

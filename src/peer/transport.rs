@@ -15,20 +15,31 @@ use std::thread::{self, JoinHandle};
 
 use socket2::SockRef;
 
+use super::keyring::Keyring;
 use super::net::{self, Read};
 use super::stats::{Counters, bump};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::wire::sealed::{self, Nonce};
 use crate::wire::{self, legacy};
 
 /// Receive buffer: one byte more than the largest valid datagram of either
-/// protocol. A longer datagram is cut to this, and the decoders reject the
-/// cut one by its length, so no special case is needed here.
-const RECV_BUF: usize = 1 + if wire::MAX_DATAGRAM > legacy::MAX_LEGACY_DATAGRAM {
-    wire::MAX_DATAGRAM
-} else {
-    legacy::MAX_LEGACY_DATAGRAM
-};
+/// protocol, sealed. A longer datagram is cut to this, and opening or the
+/// decoders reject the cut one by its length, so no special case is
+/// needed here.
+const RECV_BUF: usize = 1
+    + sealed::OVERHEAD
+    + if wire::MAX_DATAGRAM > legacy::MAX_LEGACY_DATAGRAM {
+        wire::MAX_DATAGRAM
+    } else {
+        legacy::MAX_LEGACY_DATAGRAM
+    };
+
+thread_local! {
+    /// Where a datagram is sealed before it is sent: one per sending
+    /// thread, so sealing allocates nothing once it has grown.
+    static SEALED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Which socket a datagram came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +54,9 @@ pub(crate) enum Via {
 pub(crate) trait Handler: Send + Sync + 'static {
     /// The transport whose sockets the readers read.
     fn transport(&self) -> &Transport;
-    /// One datagram from `src`; must never panic on any input.
-    fn on_datagram(&self, buf: &[u8], src: SocketAddr, via: Via);
+    /// One datagram from `src`, opened if the peer has a key (`sealed`
+    /// is then its nonce); must never panic on any input.
+    fn on_datagram(&self, buf: &[u8], src: SocketAddr, via: Via, sealed: Option<Nonce>);
     /// A read side was shut down by someone other than [`Transport::stop`]
     /// (a signal handler): the peer is asked to close.
     fn on_shutdown(&self);
@@ -65,6 +77,8 @@ pub(crate) struct Transport {
     wake: SocketAddrV4,
     /// Set by [`Transport::last_multicast`]: nothing is sent after it.
     sealed: AtomicBool,
+    /// With a group key, every datagram in and out goes through it.
+    keys: Option<Arc<Keyring>>,
     counters: Arc<Counters>,
 }
 
@@ -83,7 +97,11 @@ pub(crate) struct Closer {
 
 impl Transport {
     /// Opens and joins, with errors a user can act on.
-    pub fn open(config: &Config, counters: Arc<Counters>) -> Result<Transport> {
+    pub fn open(
+        config: &Config,
+        keys: Option<Arc<Keyring>>,
+        counters: Arc<Counters>,
+    ) -> Result<Transport> {
         let group_sock = net::group_socket(config)?;
         let unicast_sock = net::unicast_socket(config)?;
         let bound =
@@ -101,6 +119,7 @@ impl Transport {
             stopped: AtomicBool::new(false),
             wake,
             sealed: AtomicBool::new(false),
+            keys,
             counters,
         })
     }
@@ -125,7 +144,13 @@ impl Transport {
     }
 
     fn send_unsealed(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
-        let res = self.unicast_sock.send_to(bytes, to).map(drop);
+        let res = match &self.keys {
+            None => self.unicast_sock.send_to(bytes, to).map(drop),
+            Some(keys) => SEALED.with_borrow_mut(|out| {
+                keys.seal(bytes, out);
+                self.unicast_sock.send_to(out, to).map(drop)
+            }),
+        };
         match &res {
             Ok(()) => bump(&self.counters.datagrams_out),
             Err(_) => bump(&self.counters.io_errors),
@@ -172,6 +197,9 @@ impl Transport {
         }
         let _ = SockRef::from(&self.group_sock).shutdown(std::net::Shutdown::Read);
         let _ = self.unicast_sock.send_to(&[], self.wake);
+        if let Some(keys) = &self.keys {
+            keys.stop();
+        }
     }
 
     /// Starts one reader thread per socket.
@@ -218,7 +246,17 @@ fn read_loop<H: Handler>(handler: &H, group: bool) {
             }
             Read::Datagram(n, src) => {
                 bump(&transport.counters.datagrams_in);
-                handler.on_datagram(&buf[..n], src, via);
+                // Nothing looks at a datagram that does not open.
+                let buf = &mut buf[..n];
+                match &transport.keys {
+                    Some(keys) => match keys.open(buf) {
+                        Some((open, nonce)) => handler.on_datagram(open, src, via, Some(nonce)),
+                        None => bump(&transport.counters.auth_failed),
+                    },
+                    // Sealed for a group this peer has no key to.
+                    None if sealed::is_sealed(buf) => bump(&transport.counters.auth_failed),
+                    None => handler.on_datagram(buf, src, via, None),
+                }
             }
             Read::Shutdown => {
                 handler.on_shutdown();

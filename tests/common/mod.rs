@@ -313,3 +313,16 @@ pub fn with_watchdog<T>(pid: u32, f: impl FnOnce() -> T) -> T {
     let _ = dog.join();
     out
 }
+
+/// Writes `keys` to a new key file `name` in `dir`, mode 0600, as
+/// `simplep2p keygen` would; replaces it by renaming, as an editor does.
+pub fn key_file(dir: &std::path::Path, name: &str, keys: &[&simplep2p::Key]) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let text: String = keys.iter().map(|k| k.to_hex() + "\n").collect();
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
