@@ -146,6 +146,37 @@ mod tests {
         assert_eq!(n, nonce());
     }
 
+    /// The bytes of the `text` block in PROTOCOL.md's sealed section.
+    fn protocol_vector() -> Vec<u8> {
+        let doc = include_str!("../../PROTOCOL.md");
+        let section = &doc[doc.find("## Sealed datagrams").expect("a sealed section")..];
+        let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+        let block = section.split("```text").nth(1).expect("a test vector");
+        let block = &block[..block.find("```").expect("its end")];
+        let hex = |t: &&str| t.len() == 2 && t.chars().all(|c| c.is_ascii_hexdigit());
+        block
+            .lines()
+            .flat_map(|line| line.split_whitespace().take_while(hex))
+            .map(|t| u8::from_str_radix(t, 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn protocol_md_test_vector_is_what_seal_produces() {
+        let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let sender = uuid::Uuid::parse_str("6ba7b810-9dad-41d1-80b4-00c04fd430c8").unwrap();
+        let body = crate::wire::Body::Message { timing: None, name: "a", payload: b"hi" };
+        let message = crate::wire::Frame { flags: 0, sender, id: 7, body }.to_vec().unwrap();
+        // 2026-11-25 16:00:00 UTC; checked against PyCryptodome's XChaCha20-Poly1305.
+        let nonce =
+            Nonce { sealed_at_us: 1_795_622_400_000_000, salt: 0x0123_4567_89ab_cdef, counter: 1 };
+        let mut sealed = Vec::new();
+        seal(&Cipher::new(&key), nonce, &message, &mut sealed);
+        assert_eq!(sealed, protocol_vector());
+        let (open_bytes, n) = open(&[Cipher::new(&key)], &mut sealed).unwrap();
+        assert_eq!((open_bytes, n), (&message[..], nonce));
+    }
+
     #[test]
     fn any_changed_byte_or_another_key_fails_and_the_second_key_opens() {
         let (a, b) = (Cipher::new(&[1; 32]), Cipher::new(&[2; 32]));
