@@ -19,6 +19,7 @@ test:
 	$(CARGO) build
 	SIMPLEP2P_LIB=target/debug/libsimplep2p.so python3 -m unittest discover -s tests/python -p 'test_*.py'
 	BIN=target/debug/simplep2p scripts/runtest.sh
+	scripts/minimal.sh
 
 # The table of speed and resource figures against a raw-socket floor (a
 # couple of minutes; not part of make test).
@@ -28,6 +29,7 @@ bench:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --no-default-features --lib --bins -- -D warnings
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps

@@ -29,6 +29,7 @@ pub struct Config {
     /// `None`: on without a key, off with one.
     pub(crate) legacy: Option<bool>,
     pub(crate) keys: Vec<KeySource>,
+    pub(crate) heartbeat: Option<Duration>,
     pub(crate) ack_when: AckWhen,
     pub(crate) receiver: bool,
     pub(crate) answer_rate: Rate,
@@ -39,6 +40,12 @@ pub struct Config {
 pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 0, 1);
 /// The original SimpleP2P's port.
 pub const DEFAULT_PORT: u16 = 30001;
+/// How often a peer beats unless told otherwise ([`Config::heartbeat`]).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
+/// The shortest heartbeat interval.
+pub const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
+/// The longest heartbeat interval.
+pub const MAX_HEARTBEAT: Duration = Duration::from_secs(3600);
 /// The environment variable naming a key file ([`Config::key_file_from_env`]).
 pub const KEY_FILE_ENV: &str = "SIMPLEP2P_KEY_FILE";
 /// Largest application queue a peer may be given.
@@ -58,6 +65,7 @@ impl Default for Config {
             queue_capacity: 256,
             legacy: None,
             keys: Vec::new(),
+            heartbeat: Some(DEFAULT_HEARTBEAT),
             ack_when: AckWhen::Queued,
             receiver: true,
             answer_rate: Rate { per_second: 2000.0, burst: 500.0 },
@@ -166,6 +174,18 @@ impl Config {
         }
     }
 
+    /// How often this peer tells the group it is alive, and so how quickly
+    /// others notice it is gone: silent for one interval and a fifth it is
+    /// pinged directly, silent for three it is reported lost
+    /// ([`Peer::events`](crate::Peer::events)). Defaults to 1 s; 10 ms to
+    /// one hour. `None` turns heartbeats off, for minimal systems: no
+    /// heartbeat goes out, the member table is fed only by discovery and
+    /// traffic, and no member is ever reported lost (only leaving).
+    pub fn heartbeat(mut self, interval: Option<Duration>) -> Self {
+        self.heartbeat = interval;
+        self
+    }
+
     /// Whether any key was given.
     pub fn has_key(&self) -> bool {
         !self.keys.is_empty()
@@ -220,7 +240,8 @@ impl Config {
     /// [`wire::MAX_NAME`] bytes, [`Error::BadQueueCapacity`] outside
     /// 1..=[`MAX_QUEUE_CAPACITY`], [`Error::BadGroup`] outside 224.0.0.0/4,
     /// [`Error::LegacyWithKey`], [`Error::NoCrypto`] for a key in a build
-    /// without the `crypto` feature, [`Error::TooManyKeys`]. Key files are
+    /// without the `crypto` feature, [`Error::TooManyKeys`],
+    /// [`Error::BadHeartbeat`] outside 10 ms to one hour. Key files are
     /// read by [`Peer::start`](crate::Peer::start).
     pub fn validate(&self) -> Result<()> {
         if self.port == 0 {
@@ -248,6 +269,11 @@ impl Config {
         }
         if self.has_key() && !cfg!(feature = "crypto") {
             return Err(Error::NoCrypto);
+        }
+        if let Some(i) = self.heartbeat
+            && !(MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(&i)
+        {
+            return Err(Error::BadHeartbeat(i));
         }
         if self.keys.len() > crate::peer::MAX_KEYS {
             return Err(Error::TooManyKeys(self.keys.len()));

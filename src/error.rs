@@ -52,6 +52,9 @@ pub enum Error {
     /// The peer's helper threads have stopped, so no message can arrive.
     /// Retrying does not help: start a new peer.
     Closed,
+    /// A heartbeat interval outside 10 ms to one hour. Retrying does not
+    /// help: pass one in range, or turn heartbeats off.
+    BadHeartbeat(std::time::Duration),
     /// A key is not 64 hex digits. Retrying does not help: use a key that
     /// `simplep2p keygen` printed.
     BadKey,
@@ -133,6 +136,11 @@ impl fmt::Display for Error {
             ),
             Error::Closed =>
  f.write_str("the peer has shut down: start a new one"),
+            Error::BadHeartbeat(d) => write!(
+                f,
+                "heartbeat interval of {} ms is out of range: pass 10 to 3600000 ms, or 0 for none",
+                d.as_millis()
+            ),
             Error::BadKey => f.write_str(
                 "that is not a key: a key is 64 hex digits, as 'simplep2p keygen' prints",
             ),

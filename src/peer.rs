@@ -6,12 +6,15 @@
 
 mod addresses;
 mod dispatch;
+mod events;
+mod heartbeat;
 mod inbox;
 mod keyring;
 mod keys;
 mod legacy;
 mod limit;
 mod members;
+mod membership;
 mod net;
 mod ops;
 mod pending;
@@ -27,6 +30,9 @@ use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
 use self::addresses::{Addresses, NoChallenge};
+use self::events::Hub;
+pub use self::events::{EVENT_QUEUE, Events, MemberEvent};
+use self::heartbeat::Pacer;
 pub(crate) use self::inbox::AckWhen;
 pub use self::inbox::DEDUPE_WINDOW;
 use self::inbox::Inbox;
@@ -37,6 +43,8 @@ pub use self::keys::{Key, MAX_KEYS, read_key_file};
 use self::limit::Limiter;
 pub use self::limit::Rate;
 use self::members::Members;
+use self::membership::Table;
+pub use self::membership::{MAX_MEMBERS, Member};
 pub use self::ops::MAX_PEERS;
 use self::ops::{Action, Discovery, Reach, SendOp};
 use self::pending::{Pending, Route, fresh_id};
@@ -156,6 +164,13 @@ struct Core {
     members: Members,
     /// Under a key, the nonces of fresh datagrams that ask something.
     replay: Mutex<Replay>,
+    /// The live member table, its subscribers and its thread.
+    table: Mutex<Table>,
+    hub: Hub,
+    pacer: Pacer,
+    /// This peer's heartbeat interval; `None`: off.
+    heartbeat: Option<Duration>,
+    started: Instant,
     counters: Arc<Counters>,
 }
 
@@ -223,6 +238,23 @@ impl Core {
         self.inbox.close(|| self.transport.last_multicast(goodbye.as_deref()));
         self.transport.stop();
         self.pending.close();
+        self.pacer.stop();
+        self.hub.close();
+    }
+
+    /// Publishes what changed in the member table, and lets the members
+    /// thread know its next deadline may have moved.
+    fn publish(&self, changes: &mut membership::Changes) {
+        if !changes.is_empty() {
+            self.hub.publish(changes);
+            self.pacer.poke();
+        }
+    }
+
+    /// Whether the live table can stand in for a discovery: heartbeats on
+    /// and running for two intervals, so every live member has beaten.
+    fn warm(&self) -> bool {
+        self.heartbeat.is_some_and(|i| self.started.elapsed() >= i * 2)
     }
 }
 
@@ -277,6 +309,11 @@ impl Peer {
             sink,
             members: Members::default(),
             replay: Mutex::new(Replay::new(start_us)),
+            table: Mutex::new(Table::default()),
+            hub: Hub::new(Arc::clone(&counters)),
+            pacer: Pacer::default(),
+            heartbeat: config.heartbeat,
+            started: Instant::now(),
             counters,
             name: config.name,
         });
@@ -291,6 +328,7 @@ impl Peer {
         if let Some(keys) = keys {
             peer.threads.extend(keys.watch()?);
         }
+        peer.threads.extend(heartbeat::spawn(&peer.core)?);
         Ok(peer)
     }
 
@@ -314,9 +352,33 @@ impl Peer {
         self.core.local
     }
 
-    /// The peers found by the last discovery, less those that said goodbye.
+    /// The default targets of [`Peer::send`]: once the live table is warm
+    /// (heartbeats on, and this peer started two intervals ago) and not
+    /// empty, its members, suspected ones included; before that, the peers
+    /// found by the last discovery, less those that said goodbye.
     pub fn known_peers(&self) -> Vec<PeerInfo> {
+        if self.core.warm() {
+            let live: Vec<PeerInfo> =
+                lock(&self.core.table).snapshot().iter().map(Member::info).collect();
+            if !live.is_empty() {
+                return live;
+            }
+        }
         self.core.members.snapshot()
+    }
+
+    /// Every member of the live table: heard lately from a proven address
+    /// (by heartbeat, discovery or traffic), not lost and not gone.
+    pub fn members(&self) -> Vec<Member> {
+        lock(&self.core.table).snapshot()
+    }
+
+    /// A new subscription to member events (joined, left, lost, ...):
+    /// each call gets a queue of its own, so several parts of a program
+    /// can watch. Holds at most [`EVENT_QUEUE`] unread events; beyond it
+    /// they are dropped and the next one read is [`MemberEvent::Lagged`].
+    pub fn events(&self) -> Events {
+        self.core.hub.subscribe()
     }
 
     /// A snapshot of this peer's counters.
@@ -357,6 +419,14 @@ impl Peer {
         let probe = self.core.encode(id, Body::Probe { padding: wire::MAX_REPLY_BODY as u16 })?;
         let found = self.discover_op(Route::Native(id), id, &probe, expect, timeout)?;
         self.core.members.set(found.clone());
+        let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
+        {
+            let mut table = lock(&self.core.table);
+            for peer in &found {
+                table.found(peer, now, wall, &mut changes);
+            }
+        }
+        self.core.publish(&mut changes);
         Ok(found)
     }
 

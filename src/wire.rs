@@ -94,6 +94,14 @@ pub enum Kind {
     Challenge = 6,
     /// "I do": the challenge's token, echoed to where it came from.
     Proof = 7,
+    /// "I am still here", multicast every heartbeat interval (and a few
+    /// times at start); the id counts up, so an old one means nothing.
+    Heartbeat = 8,
+    /// "Are you still there?", unicast to a member suspected lost; the id
+    /// is a fresh token.
+    Ping = 9,
+    /// "I am": the ping's token, echoed to where it came from.
+    Pong = 10,
 }
 
 impl Kind {
@@ -106,6 +114,9 @@ impl Kind {
             5 => Kind::Goodbye,
             6 => Kind::Challenge,
             7 => Kind::Proof,
+            8 => Kind::Heartbeat,
+            9 => Kind::Ping,
+            10 => Kind::Pong,
             _ => return None,
         })
     }
@@ -161,6 +172,19 @@ pub enum Body<'a> {
     Challenge,
     /// Echoes the token of a [`Body::Challenge`] in the frame's id.
     Proof,
+    /// The sender is alive; the frame's id is its heartbeat count, which
+    /// only goes up while it runs.
+    Heartbeat {
+        /// How often the sender beats, in milliseconds (0: it does not,
+        /// this one is a one-off announcement).
+        interval_ms: u32,
+        /// The sender's name, possibly empty.
+        name: &'a str,
+    },
+    /// Asks the receiver to echo the frame's id (a token) in a [`Body::Pong`].
+    Ping,
+    /// Echoes the token of a [`Body::Ping`] in the frame's id.
+    Pong,
 }
 
 impl Body<'_> {
@@ -174,6 +198,9 @@ impl Body<'_> {
             Body::Goodbye => Kind::Goodbye,
             Body::Challenge => Kind::Challenge,
             Body::Proof => Kind::Proof,
+            Body::Heartbeat { .. } => Kind::Heartbeat,
+            Body::Ping => Kind::Ping,
+            Body::Pong => Kind::Pong,
         }
     }
 }
@@ -368,6 +395,12 @@ fn decode_body(kind: Kind, flags: u16, body: &[u8]) -> Result<Body<'_>, WireErro
         Kind::Goodbye => Body::Goodbye,
         Kind::Challenge => Body::Challenge,
         Kind::Proof => Body::Proof,
+        Kind::Heartbeat => {
+            let interval_ms = u32::from_be_bytes(r.array::<4>("interval")?);
+            Body::Heartbeat { interval_ms, name: r.name()? }
+        }
+        Kind::Ping => Body::Ping,
+        Kind::Pong => Body::Pong,
     };
     if !r.0.is_empty() {
         return Err(WireError::UnexpectedBody { kind, len: r.0.len() });
@@ -423,7 +456,10 @@ impl Frame<'_> {
             Body::Message { timing, name, payload } => {
                 timing.map_or(0, |_| TIMING_LEN) + 1 + name.len() + payload.len()
             }
-            Body::Ack | Body::Goodbye | Body::Challenge | Body::Proof => 0,
+            Body::Heartbeat { name, .. } => 4 + 1 + name.len(),
+            Body::Ack | Body::Goodbye | Body::Challenge | Body::Proof | Body::Ping | Body::Pong => {
+                0
+            }
         }
     }
 
@@ -441,7 +477,11 @@ impl Frame<'_> {
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         let flags = self.checked_flags()?;
         match &self.body {
-            Body::ProbeReply { name, .. } | Body::Message { name, .. } if name.len() > MAX_NAME => {
+            Body::ProbeReply { name, .. }
+            | Body::Message { name, .. }
+            | Body::Heartbeat { name, .. }
+                if name.len() > MAX_NAME =>
+            {
                 return Err(WireError::NameTooLong(name.len()));
             }
             Body::Message { payload, .. } if payload.len() > MAX_MESSAGE => {
@@ -491,7 +531,12 @@ impl Frame<'_> {
                 push_name(out, name);
                 out.extend_from_slice(payload);
             }
-            Body::Ack | Body::Goodbye | Body::Challenge | Body::Proof => {}
+            Body::Heartbeat { interval_ms, name } => {
+                out.extend_from_slice(&interval_ms.to_be_bytes());
+                push_name(out, name);
+            }
+            Body::Ack | Body::Goodbye | Body::Challenge | Body::Proof | Body::Ping | Body::Pong => {
+            }
         }
         Ok(())
     }
@@ -628,6 +673,10 @@ mod tests {
             frame(Body::Goodbye),
             frame(Body::Challenge),
             frame(Body::Proof),
+            frame(Body::Heartbeat { interval_ms: 1000, name: "beater" }),
+            frame(Body::Heartbeat { interval_ms: 0, name: "" }),
+            frame(Body::Ping),
+            frame(Body::Pong),
         ]
     }
 
@@ -694,8 +743,8 @@ mod tests {
     #[test]
     fn unknown_kind() {
         let mut bytes = MESSAGE_BYTES;
-        bytes[5] = 9;
-        assert_eq!(decode(&bytes), Err(WireError::UnknownKind(9)));
+        bytes[5] = 11;
+        assert_eq!(decode(&bytes), Err(WireError::UnknownKind(11)));
     }
 
     #[test]

@@ -16,11 +16,12 @@ use uuid::Uuid;
 
 use super::addresses::NoChallenge;
 use super::inbox::{Ack, Begin, Key, Pushed};
+use super::membership::{self, Beat};
 use super::pending::Event;
 use super::replay::{Refused, unix_us};
 use super::stats::bump;
 use super::transport::{Handler, Transport, Via};
-use super::{Core, Message, PeerInfo, Verdict, legacy, lock};
+use super::{Core, Message, PeerInfo, Verdict, heartbeat, legacy, lock};
 use crate::wire::sealed::Nonce;
 use crate::wire::{self, Body, Frame, Timing, WireError};
 
@@ -51,8 +52,14 @@ impl Handler for Core {
                 Refused::Replayed => &self.counters.replayed,
             });
         }
-        let asks =
-            matches!(frame.body, Body::Probe { .. } | Body::Message { .. } | Body::Challenge);
+        let asks = matches!(
+            frame.body,
+            Body::Probe { .. }
+                | Body::Message { .. }
+                | Body::Challenge
+                | Body::Heartbeat { .. }
+                | Body::Ping
+        );
         if asks && self.off_link(src) {
             return;
         }
@@ -61,7 +68,12 @@ impl Handler for Core {
         // from every peer.
         let unicast_only = matches!(
             frame.body,
-            Body::ProbeReply { .. } | Body::Ack | Body::Proof | Body::Challenge
+            Body::ProbeReply { .. }
+                | Body::Ack
+                | Body::Proof
+                | Body::Challenge
+                | Body::Ping
+                | Body::Pong
         );
         if unicast_only && via != Via::Unicast {
             return bump(&self.counters.forged); // answers come to the unicast socket
@@ -74,21 +86,29 @@ impl Handler for Core {
             Body::Probe { .. } | Body::Message { .. } => {} // not a receiver
             Body::ProbeReply { name, .. } => on_reply(self, &frame, name, buf.len(), src),
             Body::Ack => {
+                let proven = self.addresses.is_proven(src, frame.sender);
                 let ack = || {
-                    if self.addresses.is_proven(src, frame.sender) {
+                    if proven {
                         Event::Ack(frame.sender, Some(src))
                     } else {
                         Event::AckUnproven(frame.sender, src)
                     }
                 };
-                if !self.pending.native(frame.id, ack) && !self.pending.ended_lately(frame.id) {
+                if self.pending.native(frame.id, ack) {
+                    if proven {
+                        self.heard(frame.sender, src);
+                    }
+                } else if !self.pending.ended_lately(frame.id) {
                     bump(&self.counters.forged);
                 }
             }
             Body::Goodbye => {
-                if !self.members.remove(frame.sender, src) {
+                let mut changes = Vec::new();
+                let in_table = lock(&self.table).left(frame.sender, src, &mut changes);
+                if !self.members.remove(frame.sender, src) || !in_table {
                     bump(&self.counters.forged);
                 }
+                self.publish(&mut changes);
                 // Operations check the address against their own targets.
                 self.pending.everyone(Event::Gone(frame.sender, src));
             }
@@ -97,9 +117,24 @@ impl Handler for Core {
             Body::Proof => {
                 if self.addresses.prove(src, frame.id, frame.sender) {
                     self.pending.everyone(Event::Proven(frame.sender, src));
+                    let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
+                    lock(&self.table).proven(frame.sender, src, now, wall, &mut changes);
+                    self.publish(&mut changes);
                 } else {
                     bump(&self.counters.forged);
                 }
+            }
+            Body::Heartbeat { interval_ms, name } => {
+                on_heartbeat(self, &frame, interval_ms, name, buf.len(), src);
+            }
+            Body::Ping if self.receiver => answer_ping(self, &frame, src),
+            Body::Ping => {}
+            Body::Pong => {
+                let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
+                if !lock(&self.table).pong(frame.sender, frame.id, src, now, wall, &mut changes) {
+                    bump(&self.counters.forged);
+                }
+                self.publish(&mut changes);
             }
         }
     }
@@ -114,12 +149,24 @@ impl Handler for Core {
 /// [`super::replay`].
 fn asks_unprompted(body: &Body<'_>) -> bool {
     match body {
-        Body::Probe { .. } | Body::Message { .. } | Body::Goodbye | Body::Challenge => true,
-        Body::ProbeReply { .. } | Body::Ack | Body::Proof => false,
+        Body::Probe { .. }
+        | Body::Message { .. }
+        | Body::Goodbye
+        | Body::Challenge
+        | Body::Heartbeat { .. }
+        | Body::Ping => true,
+        Body::ProbeReply { .. } | Body::Ack | Body::Proof | Body::Pong => false,
     }
 }
 
 impl Core {
+    /// A sign of life from a member at a proven address.
+    fn heard(&self, who: Uuid, addr: SocketAddr) {
+        let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
+        lock(&self.table).heard(who, addr, now, wall, &mut changes);
+        self.publish(&mut changes);
+    }
+
     /// With TTL 1 a real peer is on the link: true (and counted) for a
     /// source that is not.
     pub(super) fn off_link(&self, src: SocketAddr) -> bool {
@@ -160,6 +207,7 @@ fn on_reply(core: &Core, frame: &Frame<'_>, name: &str, len: usize, src: SocketA
     }
     let peer = PeerInfo { id: frame.sender, addr: src, name: name.to_owned() };
     if core.addresses.is_proven(src, frame.sender) {
+        core.heard(frame.sender, src);
         core.pending.native(frame.id, || Event::Reply(peer));
         return;
     }
@@ -197,6 +245,61 @@ fn answer_challenge(core: &Core, frame: &Frame<'_>, src: SocketAddr) {
     }
 }
 
+/// A heartbeat counts from a proven address; from another, the address is
+/// challenged, and the member joins when the proof comes back. A newcomer
+/// is also sent this peer's own heartbeat, so that it learns of this peer
+/// at once rather than at the next beat.
+fn on_heartbeat(
+    core: &Core,
+    frame: &Frame<'_>,
+    interval_ms: u32,
+    name: &str,
+    len: usize,
+    src: SocketAddr,
+) {
+    let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
+    let proven = core.addresses.is_proven(src, frame.sender);
+    let interval = membership::interval_from_ms(interval_ms);
+    let beat = lock(&core.table).heartbeat(
+        frame.sender,
+        src,
+        name,
+        frame.id,
+        interval,
+        proven,
+        now,
+        wall,
+        &mut changes,
+    );
+    core.publish(&mut changes);
+    match beat {
+        Beat::Counted => {}
+        Beat::Stale => bump(&core.counters.stale_heartbeats),
+        Beat::Full => bump(&core.counters.members_full),
+        Beat::Unproven => {
+            core.addresses.heard(src, len, now);
+            let challenged = challenge(core, src, frame.sender, now).is_ok();
+            if challenged
+                && core.receiver
+                && let Some(mine) = core.heartbeat
+                && core.limiter.allow(src, now)
+            {
+                heartbeat::beat(core, mine, Some(src));
+            }
+        }
+    }
+}
+
+/// Echoes a ping's token: the same size, rate-limited like a challenge.
+fn answer_ping(core: &Core, frame: &Frame<'_>, src: SocketAddr) {
+    if !core.limiter.allow(src, Instant::now()) {
+        return bump(&core.counters.rate_limited);
+    }
+    if let Some(bytes) = core.encode_or_count(&core.frame(frame.id, Body::Pong)) {
+        let _ = core.transport.send(&bytes, src);
+    }
+}
+
 /// Queues a message once, or hands it to the delivery handler, and
 /// acknowledges it when it is due; see [`super::inbox`].
 fn deliver(
@@ -218,6 +321,7 @@ fn deliver(
         deadline: timing.and_then(|t| at(t.sent_at_ms.saturating_add(t.wait_ms.into()))),
         received_at,
     };
+    core.heard(frame.sender, src);
     let Some(bytes) = core.encode_or_count(&core.frame(frame.id, Body::Ack)) else { return };
     accept(core, Some((frame.sender, frame.id)), msg, Ack { bytes, to: src });
 }

@@ -81,6 +81,14 @@ counters! {
     key_reloads,
     /// Times a changed key file could not be used (the keys stayed as they were).
     key_errors,
+    /// Member events dropped because a subscriber's queue was full (it is
+    /// told how many with its next event).
+    member_events_dropped,
+    /// Members refused because the member table was full (4,096).
+    members_full,
+    /// Heartbeats ignored because their count was not above the last one
+    /// seen from that member: copies, or replays.
+    stale_heartbeats,
 }
 
 pub(crate) fn bump(counter: &AtomicU64) {

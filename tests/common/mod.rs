@@ -326,3 +326,15 @@ pub fn key_file(dir: &std::path::Path, name: &str, keys: &[&simplep2p::Key]) -> 
     std::fs::rename(&tmp, &path).unwrap();
     path
 }
+
+/// Reads `sock` as a hand-made group member does, skipping the heartbeats
+/// every peer multicasts, so a test sees only the datagrams it is about.
+pub fn recv_skipping_heartbeats(sock: &UdpSocket, buf: &mut [u8]) -> (usize, SocketAddr) {
+    use simplep2p::wire::{self, Body};
+    loop {
+        let (n, src) = sock.recv_from(buf).expect("a datagram before the deadline");
+        if !matches!(wire::decode(&buf[..n]), Ok(f) if matches!(f.body, Body::Heartbeat { .. })) {
+            return (n, src);
+        }
+    }
+}

@@ -1,0 +1,618 @@
+//! The live member table: who is in the group now, fed by everything this
+//! peer hears from members at proven addresses, and the schedule that
+//! decides when a silent member is suspected, pinged and declared lost.
+//!
+//! A state machine told the time, like [`super::ops`]: the peer's members
+//! thread calls [`Table::on_timer`] and sends the pings it asks for; the
+//! reader threads report what they hear. Lost is decided only by this
+//! peer's own exchanges with the member (its heartbeats, and pongs to our
+//! pings), never by another peer's word.
+//!
+//! Schedule, for a member that says it beats every `I`: silent for
+//! `I + I/5`, it is suspected and pinged (unicast) every `I/10` (10 to
+//! 100 ms) until it answers; silent for `3 I`, it is lost. See the README
+//! ("Membership") for what that gives under loss.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use uuid::Uuid;
+
+use super::PeerInfo;
+
+/// Most members a table holds; beyond it new ones are refused (counted).
+pub const MAX_MEMBERS: usize = 4096;
+/// Most peers heard from but not yet proven, awaiting their proof.
+const MAX_CANDIDATES: usize = 256;
+/// Pings remembered per member, so that a late pong still counts.
+const PINGS_KEPT: usize = 8;
+/// The heartbeat intervals a member may announce; outside, clamped.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// A member of the group, as this peer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its UUID, new every time it starts.
+    pub id: Uuid,
+    /// Where it takes unicast traffic (proven: it echoed a token sent there).
+    pub addr: SocketAddr,
+    /// Its name, possibly empty.
+    pub name: String,
+    /// When this peer first heard it.
+    pub first_heard: SystemTime,
+    /// When this peer last heard it.
+    pub last_heard: SystemTime,
+    /// How often it says it sends heartbeats (`None`: it sends none, so it
+    /// is never suspected or lost, only seen to leave).
+    pub heartbeat: Option<Duration>,
+    /// Whether it has been silent long enough to be asked directly.
+    pub suspected: bool,
+}
+
+impl Member {
+    /// As a send target.
+    pub fn info(&self) -> PeerInfo {
+        PeerInfo { id: self.id, addr: self.addr, name: self.name.clone() }
+    }
+}
+
+/// What happened to a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    Joined,
+    Left,
+    Lost,
+    Suspected,
+    /// A suspected member answered or was heard: the suspicion is refuted.
+    Alive,
+    /// Its name or address changed.
+    Updated,
+}
+
+/// A ping the members thread should send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ping {
+    pub to: SocketAddr,
+    pub token: u64,
+}
+
+/// What became of a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Beat {
+    /// It counted.
+    Counted,
+    /// Its count was not above the last one's: a copy or a replay, ignored.
+    Stale,
+    /// From an address not proven for its sender: the caller challenges it,
+    /// and [`Table::proven`] admits it once the proof is back.
+    Unproven,
+    /// The table is full.
+    Full,
+}
+
+#[derive(Debug)]
+struct Entry {
+    member: Member,
+    heard: Instant,
+    /// The highest heartbeat count seen.
+    count: u64,
+    next_ping: Instant,
+    pings: [u64; PINGS_KEPT],
+    next_slot: usize,
+}
+
+#[derive(Debug)]
+struct Candidate {
+    addr: SocketAddr,
+    name: String,
+    count: u64,
+    heartbeat: Option<Duration>,
+    at: Instant,
+}
+
+/// The table, with the changes it made for the caller to publish.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    entries: HashMap<Uuid, Entry>,
+    candidates: HashMap<Uuid, Candidate>,
+}
+
+/// The deadlines of a member that beats every `interval`.
+fn suspect_after(interval: Duration) -> Duration {
+    interval + interval / 5
+}
+fn lost_after(interval: Duration) -> Duration {
+    interval * 3
+}
+fn ping_every(interval: Duration) -> Duration {
+    (interval / 10).clamp(Duration::from_millis(10), Duration::from_millis(100))
+}
+
+/// A member's announced interval, clamped to what the schedule supports.
+pub(crate) fn interval_from_ms(ms: u32) -> Option<Duration> {
+    (ms != 0).then(|| Duration::from_millis(ms.into()).clamp(MIN_INTERVAL, MAX_INTERVAL))
+}
+
+pub(crate) type Changes = Vec<(Change, Member)>;
+
+impl Table {
+    /// A sign of life from `who` at `addr`: a reply, an ack, a message.
+    /// Counts only for a member already in the table, at its address (a
+    /// move is proven through a heartbeat and [`Table::proven`]).
+    pub fn heard(
+        &mut self,
+        who: Uuid,
+        addr: SocketAddr,
+        now: Instant,
+        wall: SystemTime,
+        changes: &mut Changes,
+    ) {
+        if let Some(e) = self.entries.get_mut(&who)
+            && e.member.addr == addr
+        {
+            refresh(e, addr, None, now, wall, changes);
+        }
+    }
+
+    /// A peer a discovery found (proven): joins if new.
+    pub fn found(
+        &mut self,
+        peer: &PeerInfo,
+        now: Instant,
+        wall: SystemTime,
+        changes: &mut Changes,
+    ) -> bool {
+        if let Some(e) = self.entries.get_mut(&peer.id) {
+            refresh(e, peer.addr, Some(&peer.name), now, wall, changes);
+            return true;
+        }
+        self.join(peer.id, peer.addr, peer.name.clone(), 0, None, now, wall, changes)
+    }
+
+    /// A heartbeat numbered `count` from `who` at `addr`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn heartbeat(
+        &mut self,
+        who: Uuid,
+        addr: SocketAddr,
+        name: &str,
+        count: u64,
+        heartbeat: Option<Duration>,
+        proven: bool,
+        now: Instant,
+        wall: SystemTime,
+        changes: &mut Changes,
+    ) -> Beat {
+        if let Some(e) = self.entries.get_mut(&who) {
+            if count <= e.count {
+                return Beat::Stale;
+            }
+            if addr != e.member.addr && !proven {
+                self.remember(who, addr, name, count, heartbeat, now);
+                return Beat::Unproven;
+            }
+            e.count = count;
+            e.member.heartbeat = heartbeat;
+            refresh(e, addr, Some(name), now, wall, changes);
+            return Beat::Counted;
+        }
+        if !proven {
+            self.remember(who, addr, name, count, heartbeat, now);
+            return Beat::Unproven;
+        }
+        if self.join(who, addr, name.to_owned(), count, heartbeat, now, wall, changes) {
+            Beat::Counted
+        } else {
+            Beat::Full
+        }
+    }
+
+    fn remember(
+        &mut self,
+        who: Uuid,
+        addr: SocketAddr,
+        name: &str,
+        count: u64,
+        heartbeat: Option<Duration>,
+        at: Instant,
+    ) {
+        if self.candidates.len() >= MAX_CANDIDATES && !self.candidates.contains_key(&who) {
+            let oldest = self.candidates.iter().min_by_key(|(_, c)| c.at).map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                self.candidates.remove(&id);
+            }
+        }
+        let name = name.to_owned();
+        self.candidates.insert(who, Candidate { addr, name, count, heartbeat, at });
+    }
+
+    /// `who` proved it receives at `addr`: a candidate heard there joins
+    /// (or a member moves there).
+    pub fn proven(
+        &mut self,
+        who: Uuid,
+        addr: SocketAddr,
+        now: Instant,
+        wall: SystemTime,
+        changes: &mut Changes,
+    ) -> bool {
+        let Some(c) = self.candidates.remove(&who) else { return false };
+        if c.addr != addr {
+            return false;
+        }
+        if let Some(e) = self.entries.get_mut(&who) {
+            e.count = e.count.max(c.count);
+            refresh(e, addr, Some(&c.name), now, wall, changes);
+            return true;
+        }
+        self.join(who, addr, c.name, c.count, c.heartbeat, now, wall, changes)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join(
+        &mut self,
+        who: Uuid,
+        addr: SocketAddr,
+        name: String,
+        count: u64,
+        heartbeat: Option<Duration>,
+        now: Instant,
+        wall: SystemTime,
+        changes: &mut Changes,
+    ) -> bool {
+        if self.entries.len() >= MAX_MEMBERS {
+            return false;
+        }
+        let member = Member {
+            id: who,
+            addr,
+            name,
+            first_heard: wall,
+            last_heard: wall,
+            heartbeat,
+            suspected: false,
+        };
+        changes.push((Change::Joined, member.clone()));
+        let entry = Entry {
+            member,
+            heard: now,
+            count,
+            next_ping: now,
+            pings: [0; PINGS_KEPT],
+            next_slot: 0,
+        };
+        self.entries.insert(who, entry);
+        true
+    }
+
+    /// A goodbye from `who` at `from`: it leaves, if that is its address.
+    /// False (a forgery) when it is known at another.
+    pub fn left(&mut self, who: Uuid, from: SocketAddr, changes: &mut Changes) -> bool {
+        self.candidates.remove(&who);
+        match self.entries.get(&who) {
+            Some(e) if e.member.addr != from => false,
+            Some(_) => {
+                if let Some(e) = self.entries.remove(&who) {
+                    changes.push((Change::Left, e.member));
+                }
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// A pong: counts only as the answer to one of our recent pings to
+    /// that member, from its address.
+    pub fn pong(
+        &mut self,
+        who: Uuid,
+        token: u64,
+        from: SocketAddr,
+        now: Instant,
+        wall: SystemTime,
+        changes: &mut Changes,
+    ) -> bool {
+        let Some(e) = self.entries.get_mut(&who) else { return false };
+        if e.member.addr != from || token == 0 || !e.pings.contains(&token) {
+            return false;
+        }
+        refresh(e, from, None, now, wall, changes);
+        true
+    }
+
+    /// The clock says `now`: suspects, pings (tokens from `fresh`) and
+    /// declares lost as the schedule says.
+    pub fn on_timer(
+        &mut self,
+        now: Instant,
+        mut fresh: impl FnMut() -> Option<u64>,
+        pings: &mut Vec<Ping>,
+        changes: &mut Changes,
+    ) {
+        let mut lost = Vec::new();
+        for (id, e) in &mut self.entries {
+            let Some(interval) = e.member.heartbeat else { continue };
+            let silent = now.saturating_duration_since(e.heard);
+            if silent >= lost_after(interval) {
+                lost.push(*id);
+                continue;
+            }
+            if silent < suspect_after(interval) {
+                continue;
+            }
+            if !e.member.suspected {
+                e.member.suspected = true;
+                e.next_ping = now;
+                changes.push((Change::Suspected, e.member.clone()));
+            }
+            if now >= e.next_ping {
+                if let Some(token) = fresh() {
+                    e.pings[e.next_slot] = token;
+                    e.next_slot = (e.next_slot + 1) % PINGS_KEPT;
+                    pings.push(Ping { to: e.member.addr, token });
+                }
+                e.next_ping = now + ping_every(interval);
+            }
+        }
+        for id in lost {
+            if let Some(e) = self.entries.remove(&id) {
+                changes.push((Change::Lost, e.member));
+            }
+        }
+        let stale = now.checked_sub(MAX_INTERVAL);
+        self.candidates.retain(|_, c| stale.is_none_or(|s| c.at > s));
+    }
+
+    /// When [`Table::on_timer`] next has something to do.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.entries
+            .values()
+            .filter_map(|e| {
+                let interval = e.member.heartbeat?;
+                Some(if e.member.suspected {
+                    e.next_ping.min(e.heard + lost_after(interval))
+                } else {
+                    e.heard + suspect_after(interval)
+                })
+            })
+            .min()
+    }
+
+    /// Every member, in no particular order.
+    pub fn snapshot(&self) -> Vec<Member> {
+        self.entries.values().map(|e| e.member.clone()).collect()
+    }
+}
+
+/// Heard from `e` at `now`: no longer suspected, maybe renamed or moved.
+fn refresh(
+    e: &mut Entry,
+    addr: SocketAddr,
+    name: Option<&str>,
+    now: Instant,
+    wall: SystemTime,
+    changes: &mut Changes,
+) {
+    e.heard = e.heard.max(now);
+    e.member.last_heard = wall;
+    let mut updated = false;
+    if e.member.addr != addr {
+        e.member.addr = addr;
+        updated = true;
+    }
+    if let Some(name) = name
+        && e.member.name != name
+    {
+        e.member.name = name.to_owned();
+        updated = true;
+    }
+    if e.member.suspected {
+        e.member.suspected = false;
+        changes.push((Change::Alive, e.member.clone()));
+    }
+    if updated {
+        changes.push((Change::Updated, e.member.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    struct World {
+        table: Table,
+        t0: Instant,
+        wall: SystemTime,
+        changes: Changes,
+        pings: Vec<Ping>,
+        next_token: u64,
+    }
+
+    impl World {
+        fn new() -> World {
+            World {
+                table: Table::default(),
+                t0: Instant::now(),
+                wall: SystemTime::UNIX_EPOCH,
+                changes: Vec::new(),
+                pings: Vec::new(),
+                next_token: 1,
+            }
+        }
+        fn at(&self, t: Duration) -> Instant {
+            self.t0 + t
+        }
+        fn beat(&mut self, t: Duration, who: Uuid, count: u64, proven: bool) -> Beat {
+            let now = self.at(t);
+            self.table.heartbeat(
+                who,
+                addr(1),
+                "m",
+                count,
+                Some(SEC),
+                proven,
+                now,
+                self.wall,
+                &mut self.changes,
+            )
+        }
+        fn tick(&mut self, t: Duration) {
+            let now = self.at(t);
+            let tokens = &mut self.next_token;
+            let fresh = || {
+                *tokens += 1;
+                Some(*tokens)
+            };
+            self.table.on_timer(now, fresh, &mut self.pings, &mut self.changes);
+        }
+        /// Runs the timer at every wake up to `t`.
+        fn run_until(&mut self, t: Duration) {
+            while let Some(wake) = self.table.next_wake() {
+                if wake > self.at(t) {
+                    break;
+                }
+                let at = wake.saturating_duration_since(self.t0);
+                self.tick(at);
+            }
+            self.tick(t);
+        }
+        fn kinds(&mut self) -> Vec<Change> {
+            self.changes.drain(..).map(|(c, _)| c).collect()
+        }
+    }
+
+    #[test]
+    fn an_unproven_heartbeat_waits_for_the_proof_then_joins() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        assert_eq!(w.beat(ms(0), who, 1, false), Beat::Unproven);
+        assert!(w.kinds().is_empty());
+        assert!(
+            !w.table.proven(who, addr(2), w.at(ms(1)), w.wall, &mut w.changes),
+            "wrong address"
+        );
+        w.beat(ms(0), who, 1, false);
+        assert!(w.table.proven(who, addr(1), w.at(ms(1)), w.wall, &mut w.changes));
+        assert_eq!(w.kinds(), [Change::Joined]);
+        assert_eq!(w.table.snapshot()[0].name, "m");
+    }
+
+    #[test]
+    fn old_or_repeated_heartbeat_counts_mean_nothing() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        assert_eq!(w.beat(ms(0), who, 5, true), Beat::Counted);
+        assert_eq!(w.beat(ms(900), who, 5, true), Beat::Stale);
+        assert_eq!(w.beat(ms(900), who, 4, true), Beat::Stale);
+        // A replayed old heartbeat does not delay the loss.
+        w.run_until(ms(2999));
+        assert!(w.kinds().contains(&Change::Suspected));
+        w.beat(ms(2999), who, 5, true);
+        w.run_until(ms(3000));
+        assert_eq!(w.kinds(), [Change::Lost]);
+    }
+
+    #[test]
+    fn a_silent_member_is_suspected_pinged_every_100ms_and_lost_at_three_intervals() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        w.beat(ms(0), who, 1, true);
+        w.kinds();
+        w.run_until(ms(1199));
+        assert!(w.kinds().is_empty(), "not suspected before 1.2 intervals");
+        w.run_until(ms(1200));
+        assert_eq!(w.kinds(), [Change::Suspected]);
+        w.run_until(ms(2999));
+        // Pings at 1.2 s, 1.3 s, ... 2.9 s.
+        assert_eq!(w.pings.len(), 18, "{:?}", w.pings.len());
+        assert!(w.table.snapshot()[0].suspected);
+        w.run_until(ms(3000));
+        assert_eq!(w.kinds(), [Change::Lost]);
+        assert!(w.table.snapshot().is_empty());
+        assert_eq!(w.table.next_wake(), None);
+    }
+
+    #[test]
+    fn a_pong_to_any_recent_ping_refutes_the_suspicion_but_a_made_up_one_does_not() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        w.beat(ms(0), who, 1, true);
+        w.run_until(ms(1500));
+        let first = w.pings[0].token;
+        w.kinds();
+        let now = w.at(ms(1500));
+        assert!(!w.table.pong(who, 999_999, addr(1), now, w.wall, &mut w.changes));
+        assert!(!w.table.pong(who, first, addr(2), now, w.wall, &mut w.changes), "wrong address");
+        assert!(
+            w.table.pong(who, first, addr(1), now, w.wall, &mut w.changes),
+            "a late pong counts"
+        );
+        assert_eq!(w.kinds(), [Change::Alive]);
+        // Heard at 1.5 s: lost no earlier than 4.5 s.
+        w.run_until(ms(4499));
+        assert_eq!(w.kinds(), [Change::Suspected]);
+        w.run_until(ms(4500));
+        assert_eq!(w.kinds(), [Change::Lost]);
+    }
+
+    #[test]
+    fn a_heartbeat_refutes_and_a_goodbye_only_from_its_address_removes() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        w.beat(ms(0), who, 1, true);
+        w.run_until(ms(1300));
+        w.beat(ms(1300), who, 2, true);
+        assert_eq!(w.kinds(), [Change::Joined, Change::Suspected, Change::Alive]);
+        assert!(!w.table.left(who, addr(9), &mut w.changes));
+        assert!(w.table.left(who, addr(1), &mut w.changes));
+        assert_eq!(w.kinds(), [Change::Left]);
+    }
+
+    #[test]
+    fn members_without_heartbeats_are_never_suspected() {
+        let mut w = World::new();
+        let peer = PeerInfo { id: Uuid::from_u128(3), addr: addr(3), name: "d".into() };
+        assert!(w.table.found(&peer, w.at(ms(0)), w.wall, &mut w.changes));
+        assert_eq!(w.table.next_wake(), None);
+        w.run_until(ms(100_000));
+        assert_eq!(w.kinds(), [Change::Joined]);
+    }
+
+    #[test]
+    fn a_fast_member_is_lost_within_a_second_at_250ms() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        let q = ms(250);
+        w.table.heartbeat(who, addr(1), "", 1, Some(q), true, w.at(ms(0)), w.wall, &mut w.changes);
+        w.run_until(ms(749));
+        assert!(w.kinds().ends_with(&[Change::Suspected]));
+        assert!(w.pings.len() >= 15, "a ping every 25 ms: {}", w.pings.len());
+        w.run_until(ms(750));
+        assert_eq!(w.kinds(), [Change::Lost]);
+    }
+
+    #[test]
+    fn the_table_and_the_candidates_are_capped() {
+        let mut w = World::new();
+        for i in 0..(MAX_CANDIDATES as u128 + 50) {
+            w.beat(ms(0), Uuid::from_u128(i + 1), 1, false);
+        }
+        assert_eq!(w.table.candidates.len(), MAX_CANDIDATES);
+        for i in 0..(MAX_MEMBERS as u128) {
+            assert_eq!(w.beat(ms(0), Uuid::from_u128(10_000 + i), 1, true), Beat::Counted);
+        }
+        assert_eq!(w.beat(ms(0), Uuid::from_u128(1), 1, true), Beat::Full);
+    }
+}
