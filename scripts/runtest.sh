@@ -57,6 +57,13 @@ if cc -Wall -Wextra -Werror -Ibindings/c bindings/c/example.c -L"$LIBDIR" -lsimp
 else
     check "C example compiles" false
 fi
+# Group keys through the C ABI: peers of its own, on a port of its own.
+if cc -Wall -Wextra -Werror -Ibindings/c tests/c/keys.c -L"$LIBDIR" -lsimplep2p -o "$WORK/keys"; then
+    out=$(LD_LIBRARY_PATH=$LIBDIR "$WORK/keys" "$(free_port)")
+    check "C keyed round trip prints PASS keyed" has_line '^PASS keyed$' "$out"
+else
+    check "C keyed test compiles" false
+fi
 
 # The original's Python test sequence: background wait.py peers, then send.py.
 export SIMPLEP2P_INTERFACE=127.0.0.1 SIMPLEP2P_PORT=$PORT SIMPLEP2P_LIB=$LIBDIR/libsimplep2p.so

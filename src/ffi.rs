@@ -21,16 +21,18 @@ mod signal;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::ffi::{CStr, CString, c_char, c_int};
+use std::ffi::{CStr, CString, OsStr, OsString, c_char, c_int};
 use std::net::Ipv4Addr;
+use std::os::unix::ffi::OsStrExt as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub use self::signal::{SignalGuard, close_on_termination};
 use crate::peer::lock;
-use crate::{Config, Error, Message, Peer, PeerInfo};
+use crate::{Config, Error, KEY_FILE_ENV, Key, MAX_KEYS, Message, Peer, PeerInfo, Stats};
 
 /// Success (or, for counts, zero).
 pub const SP2P_OK: c_int = 0;
@@ -50,6 +52,11 @@ pub const SP2P_ERR_IO: c_int = -6;
 pub const SP2P_ERR_CLOSED: c_int = -7;
 /// A bug: simplep2p panicked. The peer should be closed.
 pub const SP2P_ERR_PANIC: c_int = -8;
+/// A key cannot be used: a key file that is unreadable, open to other
+/// users or malformed, more than two keys, or a key with the original's protocol.
+pub const SP2P_ERR_KEY: c_int = -9;
+/// A key was given to a simplep2p built without the `crypto` feature.
+pub const SP2P_ERR_NO_CRYPTO: c_int = -10;
 
 /// `sp2p_config`: NULL strings and zero numbers mean the defaults. Its
 /// layout is frozen: programs built against the first header pass it.
@@ -73,6 +80,15 @@ pub struct COptions {
     /// Overrides `sp2p_config.ttl`, whose 0 means "the default", so that
     /// TTL 0 can be asked for.
     ttl: Option<u32>,
+    /// In the order added; the first key seals. None: `SIMPLEP2P_KEY_FILE`.
+    keys: Vec<CKey>,
+}
+
+/// A key added to `sp2p_options`. (`Key`'s Debug shows no key material.)
+#[derive(Debug, Clone)]
+enum CKey {
+    Inline(Key),
+    File(PathBuf),
 }
 
 /// `sp2p_peer`: what the handle C holds points to, as far as C knows. It
@@ -148,6 +164,10 @@ fn code_of(e: &Error) -> c_int {
         | Error::BadQueueCapacity(_)
         | Error::BadRate
         | Error::LegacyOff => SP2P_ERR_ARG,
+        Error::BadKey | Error::KeyFile { .. } | Error::TooManyKeys(_) | Error::LegacyWithKey => {
+            SP2P_ERR_KEY
+        }
+        Error::NoCrypto => SP2P_ERR_NO_CRYPTO,
         Error::MessageTooLarge(_) => SP2P_ERR_TOO_LARGE,
         Error::Closed => SP2P_ERR_CLOSED,
         _ => SP2P_ERR_IO,
@@ -266,6 +286,20 @@ unsafe fn write_peers(
 /// `sp2p_config` whose strings are NULL or NUL-terminated; `options` is
 /// NULL or from `sp2p_options_new`, not yet freed.
 unsafe fn config_of(config: *const CConfig, options: *const COptions) -> Result<Config, Failure> {
+    // SAFETY: as this function's own guarantee.
+    unsafe { config_with_env(config, options, std::env::var_os(KEY_FILE_ENV)) }
+}
+
+/// As [`config_of`], with `env_key_file` in place of `SIMPLEP2P_KEY_FILE`
+/// (so that tests need not set the variable): it applies when the options
+/// add no key, whether they are NULL or not, as it does for the CLI.
+///
+/// SAFETY (for callers): as [`config_of`].
+unsafe fn config_with_env(
+    config: *const CConfig,
+    options: *const COptions,
+    env_key_file: Option<OsString>,
+) -> Result<Config, Failure> {
     // SAFETY: NULL or a valid sp2p_config, as the caller guarantees.
     let mut cfg = unsafe { config_fields(config) }?;
     // SAFETY: NULL or live options, as the caller guarantees.
@@ -274,8 +308,23 @@ unsafe fn config_of(config: *const CConfig, options: *const COptions) -> Result<
         if let Some(ttl) = o.ttl {
             cfg = cfg.ttl(ttl);
         }
+        cfg = with_keys(cfg, &o.keys);
+    }
+    match env_key_file {
+        Some(path) if !cfg.has_key() && !path.is_empty() => cfg = cfg.key_file(path),
+        _ => {}
     }
     Ok(cfg)
+}
+
+fn with_keys(mut cfg: Config, keys: &[CKey]) -> Config {
+    for k in keys {
+        cfg = match k {
+            CKey::Inline(key) => cfg.key(key.clone()),
+            CKey::File(path) => cfg.key_file(path),
+        };
+    }
+    cfg
 }
 
 /// The settings of an `sp2p_config` alone: NULL strings and zero numbers
@@ -429,6 +478,127 @@ pub unsafe extern "C" fn sp2p_options_set_ttl(options: *mut COptions, ttl: u32) 
             Ok(())
         })
     }
+}
+
+/// Adds a key to the options, refused at once (with the message
+/// `sp2p_open_with` would give) if it cannot be used: a key file is read
+/// here and again when the peer opens.
+fn add_key(o: &mut COptions, key: CKey) -> Result<(), Failure> {
+    // The library's own check (the crypto feature), as for the TTL.
+    with_keys(Config::default(), std::slice::from_ref(&key)).validate()?;
+    let mut count = 0;
+    for k in o.keys.iter().chain([&key]) {
+        count += match k {
+            CKey::Inline(_) => 1,
+            CKey::File(path) => crate::read_key_file(path)?.len(),
+        };
+    }
+    if count > MAX_KEYS {
+        return Err(Error::TooManyKeys(count).into());
+    }
+    o.keys.push(key);
+    Ok(())
+}
+
+/// Adds the keys of a key file (one or two lines of 64 hex digits, mode
+/// 0600 or stricter), re-read while the peer runs when it changes.
+///
+/// # Safety
+/// As `sp2p_options_free`; `path` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_add_key_file(
+    options: *mut COptions,
+    path: *const c_char,
+) -> c_int {
+    let add = |o: &mut COptions| {
+        if path.is_null() {
+            return Err(fail(SP2P_ERR_NULL, "path is NULL"));
+        }
+        // SAFETY: non-null and NUL-terminated, as the caller guarantees.
+        let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
+        if bytes.is_empty() {
+            return Err(fail(SP2P_ERR_ARG, "the key file path is empty: pass a file's path"));
+        }
+        add_key(o, CKey::File(OsStr::from_bytes(bytes).into()))
+    };
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe { set_option(options, add) }
+}
+
+/// Adds a key from its 32 bytes.
+///
+/// # Safety
+/// As `sp2p_options_free`; `key` is NULL or points to 32 readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_add_key(options: *mut COptions, key: *const u8) -> c_int {
+    let add = |o: &mut COptions| {
+        // SAFETY: NULL or 32 readable bytes, as the caller guarantees.
+        let bytes = unsafe { key.cast::<[u8; 32]>().as_ref() }
+            .ok_or_else(|| fail(SP2P_ERR_NULL, "key is NULL"))?;
+        add_key(o, CKey::Inline(Key::from_bytes(*bytes)))
+    };
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe { set_option(options, add) }
+}
+
+/// Writes a fresh key to `out` as 64 lowercase hex digits and a NUL.
+///
+/// # Safety
+/// `out` is NULL or points to 65 writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_keygen(out: *mut c_char) -> c_int {
+    guard(|| {
+        if out.is_null() {
+            return Err(fail(SP2P_ERR_NULL, "out is NULL"));
+        }
+        let hex = Key::generate()?.to_hex();
+        // SAFETY: `out` has 65 writable bytes, as the caller guarantees.
+        let field = unsafe { &mut *out.cast::<[c_char; 65]>() };
+        put_str(field, &hex);
+        Ok(SP2P_OK)
+    })
+}
+
+/// The counters' names as C strings, in `Stats::named` order.
+fn stat_names() -> &'static [CString] {
+    static NAMES: OnceLock<Vec<CString>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let names = Stats::default().named().map(|(name, _)| name);
+        names.iter().map(|&n| CString::new(n).unwrap_or_default()).collect()
+    })
+}
+
+/// The name of counter `index` (from 0), or NULL past the last: a static string.
+#[unsafe(no_mangle)]
+pub extern "C" fn sp2p_stat_name(index: usize) -> *const c_char {
+    stat_names().get(index).map_or(std::ptr::null(), |n| n.as_ptr())
+}
+
+/// Writes the peer's counter `name` (as `sp2p_stat_name` gives) to `*value`.
+///
+/// # Safety
+/// `name` is NULL or NUL-terminated; `value` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_stat(
+    handle: *const PeerHandle,
+    name: *const c_char,
+    value: *mut u64,
+) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        // SAFETY: NULL or NUL-terminated, as the caller guarantees.
+        let name =
+            unsafe { opt_str(name, "name") }?.ok_or_else(|| fail(SP2P_ERR_NULL, "name is NULL"))?;
+        // SAFETY: NULL or writable, as the caller guarantees.
+        let value =
+            unsafe { value.as_mut() }.ok_or_else(|| fail(SP2P_ERR_NULL, "value is NULL"))?;
+        let stats = p.peer.stats().named();
+        let found = stats.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+            fail(SP2P_ERR_ARG, format!("no counter is named {name:?}: see sp2p_stat_name"))
+        })?;
+        *value = found.1;
+        Ok(SP2P_OK)
+    })
 }
 
 /// Closes the peer behind `handle` and forgets the handle: later calls with
@@ -905,6 +1075,238 @@ mod tests {
         for p in [taker, queuer, sender] {
             sp2p_close(p);
         }
+    }
+
+    /// Polls `cond` until it holds, failing the test after [`HANG`].
+    #[cfg_attr(not(feature = "crypto"), allow(dead_code))] // for the keyed tests
+    fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + HANG;
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "not within {HANG:?}: {what}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A fresh key, as `sp2p_keygen` writes it.
+    fn keygen() -> String {
+        let mut out = [1 as c_char; 65];
+        // SAFETY: 65 writable bytes.
+        assert_eq!(unsafe { sp2p_keygen(out.as_mut_ptr()) }, SP2P_OK, "{}", last_error());
+        // SAFETY: put_str NUL-terminates it.
+        unsafe { CStr::from_ptr(out.as_ptr()) }.to_str().unwrap().to_owned()
+    }
+
+    /// A scratch directory of this test's own, removed when dropped.
+    #[cfg_attr(not(feature = "crypto"), allow(dead_code))] // for the keyed tests
+    struct TempDir(std::path::PathBuf);
+
+    #[cfg_attr(not(feature = "crypto"), allow(dead_code))] // for the keyed tests
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let dir = std::env::temp_dir().join(format!("sp2p-ffi-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        /// Writes `text` to `name` with `mode`; the path as a C string.
+        fn file(&self, name: &str, text: &str, mode: u32) -> CString {
+            use std::os::unix::fs::PermissionsExt as _;
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            CString::new(path.into_os_string().into_encoded_bytes()).unwrap()
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn stat(peer: *const PeerHandle, name: &CStr) -> u64 {
+        let mut value = u64::MAX;
+        // SAFETY: NUL-terminated name, writable value.
+        let rc = unsafe { sp2p_stat(peer, name.as_ptr(), &mut value) };
+        assert_eq!(rc, SP2P_OK, "{}", last_error());
+        value
+    }
+
+    /// Options holding the keys of `file`, or `key` in memory.
+    #[cfg_attr(not(feature = "crypto"), allow(dead_code))] // for the keyed tests
+    fn keyed(file: Option<&CStr>, key: Option<&Key>) -> *mut COptions {
+        let options = sp2p_options_new();
+        // SAFETY: live options; a NUL-terminated path; 32 readable bytes.
+        unsafe {
+            if let Some(f) = file {
+                assert_eq!(
+                    sp2p_options_add_key_file(options, f.as_ptr()),
+                    SP2P_OK,
+                    "{}",
+                    last_error()
+                );
+            }
+            if let Some(k) = key {
+                assert_eq!(
+                    sp2p_options_add_key(options, k.bytes().as_ptr()),
+                    SP2P_OK,
+                    "{}",
+                    last_error()
+                );
+            }
+        }
+        options
+    }
+
+    #[test]
+    fn keygen_writes_64_hex_digits_and_a_nul_and_never_the_same_twice() {
+        let (a, b) = (keygen(), keygen());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b);
+        // SAFETY: NULL is what is tested.
+        assert_eq!(unsafe { sp2p_keygen(std::ptr::null_mut()) }, SP2P_ERR_NULL);
+    }
+
+    #[cfg(feature = "crypto")]
+    #[test]
+    fn keyed_peers_talk_and_one_with_another_key_is_told_nothing() {
+        let dir = TempDir::new("round-trip");
+        let hex = keygen();
+        let file = dir.file("group.key", &format!("{hex}\n"), 0o600);
+        let port = free_port();
+        // One peer reads the key from its file, the other holds it in memory.
+        let from_file = keyed(Some(&file), None);
+        let a = open_named(port, c"a", from_file);
+        let in_memory = keyed(None, Some(&hex.parse().unwrap()));
+        let b = open_named(port, c"b", in_memory);
+        let other = keyed(None, Some(&Key::generate().unwrap()));
+        let stranger = open_named(port, c"stranger", other);
+        for o in [from_file, in_memory, other] {
+            // SAFETY: from sp2p_options_new, freed once; the peers copied them.
+            unsafe { sp2p_options_free(o) };
+        }
+
+        // Until none new answered for the quiet window: only a.
+        assert_eq!(sp2p_discover(b, 0, 10_000), 1, "{}", last_error());
+        assert_eq!(send(b, b"sealed", 5000), (1, 1));
+        assert_eq!(recv(a, 5000), (1, b"sealed".to_vec()));
+
+        // The stranger finds nobody, gets nothing, and counts what it could not open.
+        assert_eq!(sp2p_discover(stranger, 1, 300), 0, "{}", last_error());
+        assert_eq!(recv(stranger, 0), (0, vec![]));
+        eventually("the stranger counts b's probes", || stat(stranger, c"auth_failed") > 0);
+        assert_eq!(stat(stranger, c"malformed"), 0);
+        // Its probes reached the group, which dropped them unread.
+        eventually("a counts the stranger's probes", || stat(a, c"auth_failed") > 0);
+        for p in [a, b, stranger] {
+            sp2p_close(p);
+        }
+    }
+
+    #[cfg(feature = "crypto")]
+    #[test]
+    fn key_errors_are_key_codes_with_messages_that_hold_no_key() {
+        let dir = TempDir::new("errors");
+        let (k1, k2) = (keygen(), keygen());
+        let open_to_all = dir.file("open.key", &format!("{k1}\n"), 0o644);
+        let bad_line = dir.file("bad.key", &format!("# comment\n{k1}x\n"), 0o600);
+        let two = dir.file("two.key", &format!("{k1}\n{k2}\n"), 0o600);
+        let options = sp2p_options_new();
+        // SAFETY: live options from sp2p_options_new, freed once; C strings and 32 bytes.
+        unsafe {
+            assert_eq!(sp2p_options_add_key_file(options, open_to_all.as_ptr()), SP2P_ERR_KEY);
+            let error = last_error();
+            assert!(error.contains("(mode 0644): run 'chmod 600'"), "{error}");
+            assert_eq!(sp2p_options_add_key_file(options, bad_line.as_ptr()), SP2P_ERR_KEY);
+            let error = last_error();
+            assert!(error.contains("line 2 is not a key"), "{error}");
+            assert_eq!(
+                sp2p_options_add_key_file(options, c"/nonexistent/k".as_ptr()),
+                SP2P_ERR_KEY
+            );
+            assert_eq!(sp2p_options_add_key_file(options, c"".as_ptr()), SP2P_ERR_ARG);
+            assert_eq!(sp2p_options_add_key_file(options, std::ptr::null()), SP2P_ERR_NULL);
+            assert_eq!(sp2p_options_add_key(options, std::ptr::null()), SP2P_ERR_NULL);
+            // Two keys in a file, then a third: refused, and the two stay.
+            assert_eq!(sp2p_options_add_key_file(options, two.as_ptr()), SP2P_OK);
+            let third = Key::generate().unwrap();
+            assert_eq!(sp2p_options_add_key(options, third.bytes().as_ptr()), SP2P_ERR_KEY);
+            let error = last_error();
+            assert!(error.contains("at most two"), "{error}");
+            assert_eq!((*options).keys.len(), 1);
+            for e in [error, format!("{options:?}")] {
+                assert!(![&k1, &k2, &third.to_hex()].iter().any(|k| e.contains(k.as_str())), "{e}");
+            }
+            sp2p_options_free(options);
+        }
+        assert_eq!(code_of(&Error::LegacyWithKey), SP2P_ERR_KEY);
+        assert_eq!(code_of(&Error::NoCrypto), SP2P_ERR_NO_CRYPTO);
+    }
+
+    #[cfg(not(feature = "crypto"))]
+    #[test]
+    fn without_the_crypto_feature_a_key_is_refused_naming_it() {
+        let options = sp2p_options_new();
+        // SAFETY: live options, freed once; 32 readable bytes.
+        unsafe {
+            assert_eq!(sp2p_options_add_key(options, [7u8; 32].as_ptr()), SP2P_ERR_NO_CRYPTO);
+            assert!(last_error().contains("\"crypto\" feature"), "{}", last_error());
+            sp2p_options_free(options);
+        }
+    }
+
+    #[test]
+    fn the_key_file_variable_applies_only_when_no_key_was_added() {
+        let config = CConfig {
+            group: std::ptr::null(),
+            port: 0,
+            interface: std::ptr::null(),
+            ttl: 0,
+            name: std::ptr::null(),
+        };
+        let env = || Some(OsString::from("/from/the/environment"));
+        let options = sp2p_options_new();
+        // SAFETY: valid config; live options, freed once.
+        unsafe {
+            // NULL options, and options with no key: the variable's file.
+            assert!(config_with_env(&config, std::ptr::null(), env()).unwrap().has_key());
+            assert!(config_with_env(&config, options, env()).unwrap().has_key());
+            // Set but empty, or unset: no key.
+            assert!(!config_with_env(&config, options, Some("".into())).unwrap().has_key());
+            assert!(!config_with_env(&config, options, None).unwrap().has_key());
+            // A key added: the variable is ignored.
+            (*options).keys.push(CKey::Inline(Key::from_bytes([1; 32])));
+            let cfg = config_with_env(&config, options, env()).unwrap();
+            assert_eq!(format!("{:?}", cfg.keys), "[Inline(Key(..))]");
+            sp2p_options_free(options);
+        }
+    }
+
+    #[test]
+    fn counters_are_read_by_name() {
+        let peer = open_loopback(free_port());
+        let mut names = Vec::new();
+        while let Some(p) = Some(sp2p_stat_name(names.len())).filter(|p| !p.is_null()) {
+            // SAFETY: a static NUL-terminated string.
+            names.push(unsafe { CStr::from_ptr(p) }.to_str().unwrap().to_owned());
+        }
+        assert_eq!(names.len(), Stats::COUNT);
+        for name in
+            ["datagrams_in", "auth_failed", "replayed", "stale", "key_reloads", "key_errors"]
+        {
+            assert!(names.iter().any(|n| n == name), "{name} is not in {names:?}");
+        }
+        assert_eq!(stat(peer, c"auth_failed"), 0);
+        let mut value = 0;
+        // SAFETY: NUL-terminated names, a writable value or NULL.
+        unsafe {
+            assert_eq!(sp2p_stat(peer, c"nope".as_ptr(), &mut value), SP2P_ERR_ARG);
+            assert!(last_error().contains("no counter is named \"nope\""), "{}", last_error());
+            assert_eq!(sp2p_stat(peer, c"stale".as_ptr(), std::ptr::null_mut()), SP2P_ERR_NULL);
+        }
+        sp2p_close(peer);
     }
 
     #[test]

@@ -40,6 +40,11 @@ extern "C" {
 #define SP2P_ERR_CLOSED (-7)       /* the handle was closed (now, or while this call waited), or is not
                                       one sp2p_open gave */
 #define SP2P_ERR_PANIC (-8)        /* a bug in simplep2p: close the peer and report it */
+#define SP2P_ERR_KEY (-9)          /* a key cannot be used: its key file is unreadable, open to other users
+                                      (chmod 600 it) or not one or two lines of 64 hex digits; more than
+                                      two keys; or a key with the original's protocol */
+#define SP2P_ERR_NO_CRYPTO (-10)   /* a key was given to a simplep2p built without the "crypto" feature
+                                      (on by default): rebuild it with the feature */
 
 /* Largest message, in bytes. */
 #define SP2P_MAX_MESSAGE 16384
@@ -83,7 +88,9 @@ typedef struct sp2p_peer sp2p_peer;
  * value at once with a message (SP2P_ERR_ARG), a setting whose zero means
  * something (sp2p_options_set_ttl) needs no "zero means default" rule, and
  * bindings such as Python's ctypes call functions instead of mirroring a
- * struct. Settings to come (keys, more interfaces) join the same way.
+ * struct. Every setting to come (heartbeats, more interfaces, IPv6
+ * addresses) lands as another sp2p_options_set_* or _add_* function; group
+ * keys (sp2p_options_add_key_file, below) were the first to.
  *
  * Options belong to the caller, like a pthread_attr_t: one thread at a
  * time, freed once. sp2p_open_with copies them, so they may be freed or
@@ -112,9 +119,36 @@ int sp2p_options_set_ack_on_recv(sp2p_options *options, int on);
  * SP2P_ERR_ARG over 255. */
 int sp2p_options_set_ttl(sp2p_options *options, uint32_t ttl);
 
+/* Group keys. With a key, every datagram is sealed (XChaCha20-Poly1305)
+ * and only peers holding the key find, answer or hear this one; see the
+ * README's "Security". A peer holds at most two keys in all (current and
+ * next, for changing keys without downtime): the first added seals, either
+ * opens. A key file holds one or two lines of 64 hex digits (as
+ * sp2p_keygen writes, or `simplep2p keygen --out PATH`), must not be
+ * readable or writable by other users (mode 0600), and is re-read while
+ * the peer runs whenever it changes. Each function checks at once what
+ * sp2p_open_with would (a key file is read now and again at open), and
+ * returns SP2P_OK, SP2P_ERR_NULL, SP2P_ERR_KEY (the file cannot be used, or
+ * a third key), or SP2P_ERR_NO_CRYPTO. No message ever holds a key.
+ *
+ * With no key added, sp2p_open and sp2p_open_with use the key file named
+ * by the environment variable SIMPLEP2P_KEY_FILE, if it is set and not
+ * empty, as the CLI and the Python module do; a key added here wins. */
+
+/* Adds the keys of a key file; may be called twice (two files). */
+int sp2p_options_add_key_file(sp2p_options *options, const char *path);
+
+/* Adds a key held in memory: its 32 raw bytes (not hex). */
+int sp2p_options_add_key(sp2p_options *options, const uint8_t key[32]);
+
+/* Writes a fresh random key to out: 64 lowercase hex digits and a NUL, the
+ * line a key file holds. Returns SP2P_OK, SP2P_ERR_NULL, or SP2P_ERR_IO if
+ * the system has no random source. */
+int sp2p_keygen(char out[65]);
+
 /* Opens a peer and joins the group; config may be NULL for all defaults.
  * Stores the handle in *out. Returns SP2P_OK or an error. The same as
- * sp2p_open_with(config, NULL, out). */
+ * sp2p_open_with(config, NULL, out), SIMPLEP2P_KEY_FILE included. */
 int sp2p_open(const sp2p_config *config, sp2p_peer **out);
 
 /* As sp2p_open, with options (NULL: none); where both set something (the
@@ -171,6 +205,17 @@ int sp2p_acked(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
  * each message goes to one of them. */
 int sp2p_recv(const sp2p_peer *peer, int32_t timeout_ms, uint8_t *buf, size_t cap,
               sp2p_message *meta);
+
+/* A peer's counters, read by name so that new ones change no layout.
+ * sp2p_stat_name(i) for i = 0, 1, ... gives every name (static strings),
+ * then NULL. Among them: datagrams_in, datagrams_out, malformed, forged,
+ * and under a key auth_failed (datagrams that did not open: another key,
+ * none, or a forgery), replayed, stale (sealed outside the clock window),
+ * key_reloads and key_errors (a changed key file put in use, or refused
+ * and the old keys kept). sp2p_stat writes the counter `name` to *value
+ * and returns SP2P_OK, or SP2P_ERR_ARG for a name that is not a counter. */
+const char *sp2p_stat_name(size_t index);
+int sp2p_stat(const sp2p_peer *peer, const char *name, uint64_t *value);
 
 /* What went wrong in the last failing call in this thread ("" if nothing).
  * Valid until the next failing call in this thread. */

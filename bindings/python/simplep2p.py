@@ -9,6 +9,12 @@ environment: SIMPLEP2P_GROUP (default 239.255.0.1), SIMPLEP2P_PORT (default
 30001) and SIMPLEP2P_INTERFACE (default 0.0.0.0, the kernel's choice;
 127.0.0.1 keeps all traffic on this host).
 
+Group keys: Peer(key_file=...) or Peer(key=...) seals every datagram, so
+that only peers holding the key find, answer or hear this one; keygen()
+makes a key. With neither, every peer (the module's too) uses the key file
+named by SIMPLEP2P_KEY_FILE, if it is set and not empty, as the C library
+and the CLI do.
+
 Messages are bytes; a str is sent as UTF-8. The shared library is found
 through SIMPLEP2P_LIB, next to this file, or in the repository's
 target/release or target/debug.
@@ -40,6 +46,9 @@ __all__ = [
     "Message",
     "SendResult",
     "SimpleP2PError",
+    "keygen",
+    "ERR_KEY",
+    "ERR_NO_CRYPTO",
 ]
 
 MAX_MESSAGE = 16384
@@ -51,6 +60,15 @@ _MAX_MS = 2**32 - 1
 # SP2P_ERR_ARG and SP2P_ERR_CLOSED.
 _ERR_ARG = -2
 _ERR_CLOSED = -7
+#: SimpleP2PError.code when a key cannot be used: its key file is unreadable,
+#: open to other users (chmod 600 it) or malformed, or there are over two keys.
+ERR_KEY = -9
+#: SimpleP2PError.code when a key is given to a library built without the
+#: "crypto" feature.
+ERR_NO_CRYPTO = -10
+# Bytes of a key, and hex digits of one as text.
+_KEY_BYTES = 32
+_KEY_HEX = 64
 
 
 def _find_library():
@@ -103,6 +121,12 @@ _lib.sp2p_options_free.argtypes = [_options]
 _lib.sp2p_options_free.restype = None
 _lib.sp2p_options_set_ack_on_recv.argtypes = [_options, ctypes.c_int]
 _lib.sp2p_options_set_ttl.argtypes = [_options, ctypes.c_uint32]
+_lib.sp2p_options_add_key_file.argtypes = [_options, ctypes.c_char_p]
+_lib.sp2p_options_add_key.argtypes = [_options, ctypes.c_char_p]
+_lib.sp2p_keygen.argtypes = [ctypes.c_char_p]
+_lib.sp2p_stat_name.argtypes = [ctypes.c_size_t]
+_lib.sp2p_stat_name.restype = ctypes.c_char_p
+_lib.sp2p_stat.argtypes = [_handle, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64)]
 _lib.sp2p_open.argtypes = [ctypes.POINTER(_Config), ctypes.POINTER(_handle)]
 _lib.sp2p_open_with.argtypes = [ctypes.POINTER(_Config), _options, ctypes.POINTER(_handle)]
 _lib.sp2p_close.argtypes = [_handle]
@@ -134,11 +158,92 @@ SendResult.__doc__ = "What became of a send: the peers that acknowledged it, and
 
 class SimpleP2PError(Exception):
     """A simplep2p failure; .code is the library's negative error code
-    (-2 for a bad argument, -7 for a closed peer)."""
+    (-2 for a bad argument, -7 for a closed peer, ERR_KEY (-9) for a key or
+    key file that cannot be used, ERR_NO_CRYPTO (-10) for a library built
+    without keys)."""
 
     def __init__(self, code, message):
         super().__init__(message)
         self.code = code
+
+
+class _BadValue(SimpleP2PError, ValueError):
+    """A bad argument (code -2) that is also a ValueError."""
+
+    def __init__(self, message):
+        super().__init__(_ERR_ARG, message)
+
+
+class _BadType(SimpleP2PError, TypeError):
+    """A bad argument (code -2) that is also a TypeError."""
+
+    def __init__(self, message):
+        super().__init__(_ERR_ARG, message)
+
+
+def _one_or_two(name, value, single):
+    """`value` as a list: one item (`single(value)` is true) or a list or
+    tuple of one or two."""
+    if single(value):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        if not 1 <= len(value) <= 2:
+            raise _BadValue("%s holds %d items: pass one or two (current and next)" % (name, len(value)))
+        return list(value)
+    return None
+
+
+def _is_path(value):
+    return isinstance(value, (str, bytes, os.PathLike))
+
+
+def _is_key(value):
+    return isinstance(value, (str, bytes, bytearray))
+
+
+def _key_paths(key_file):
+    """The key files of `key_file` (a path, or a list or tuple of one or two) as bytes."""
+    paths = _one_or_two("key_file", key_file, _is_path)
+    if paths is None or not all(_is_path(p) for p in paths):
+        bad = key_file if paths is None else next(p for p in paths if not _is_path(p))
+        raise _BadType(
+            "key_file must be a path (str, bytes or os.PathLike) or a list of one or two, not %s"
+            % type(bad).__name__
+        )
+    return [os.fsencode(p) for p in paths]
+
+
+def _key_bytes(key):
+    """The keys of `key` as 32 bytes each. A str is 64 hex digits, as
+    keygen() returns; bytes are the 32 bytes themselves. Errors never
+    show the key."""
+    keys = _one_or_two("key", key, _is_key)
+    if keys is None or not all(_is_key(k) for k in keys):
+        bad = key if keys is None else next(k for k in keys if not _is_key(k))
+        raise _BadType(
+            "key must be 64 hex digits (str, as keygen() returns) or 32 bytes, or a list of one or two, not %s"
+            % type(bad).__name__
+        )
+    out = []
+    for k in keys:
+        if isinstance(k, str):
+            digits = k.strip()
+            if len(digits) != _KEY_HEX or any(c not in "0123456789abcdefABCDEF" for c in digits):
+                raise _BadValue("key is not 64 hex digits: pass one as keygen() returns it, or its 32 bytes")
+            out.append(bytes.fromhex(digits))
+        elif len(k) != _KEY_BYTES:
+            raise _BadValue("key of %d bytes: a key is 32 bytes, or 64 hex digits as a str" % len(k))
+        else:
+            out.append(bytes(k))
+    return out
+
+
+def keygen():
+    """A fresh random key: 64 hex digits, the line a key file holds. Keep it
+    secret; write it to a file only its owner can read (mode 0600)."""
+    out = ctypes.create_string_buffer(_KEY_HEX + 1)
+    _check(_lib.sp2p_keygen(out))
+    return out.value.decode("ascii")
 
 
 def _int_in(name, value, low, high):
@@ -189,7 +294,9 @@ class Peer:
     own threads from the moment it is created until close().
     """
 
-    def __init__(self, group=None, port=None, interface=None, ttl=None, name=None, ack_on_recv=False):
+    def __init__(
+        self, group=None, port=None, interface=None, ttl=None, name=None, ack_on_recv=False, key_file=None, key=None
+    ):
         """Join `group` (default 239.255.0.1) on `port` (default 30001) via
         `interface` (default 0.0.0.0; 127.0.0.1 stays on this host), with
         multicast `ttl` 0..255 (default 1; 0 stays on this host).
@@ -197,8 +304,21 @@ class Peer:
         With `ack_on_recv`, a message is acknowledged only when recv()
         takes it, so that a sender's count means "their programs have it";
         by default, as soon as it is queued here.
+
+        With a group key, every datagram is sealed and only peers holding
+        the key find, answer or hear this one. `key_file` is a key file's
+        path (one or two lines of 64 hex digits, mode 0600, re-read when it
+        changes) or a list of two; `key` is a key in memory: a str of 64 hex
+        digits, as keygen() returns, or its 32 bytes, or a list of two. At
+        most two keys in all (current and next); key_file's come first, and
+        the first seals. With neither, SIMPLEP2P_KEY_FILE names the key
+        file, if set. A key file that cannot be used raises SimpleP2PError
+        with code ERR_KEY, saying why; a bad `key_file` or `key` argument
+        raises one with code -2 that is also a TypeError or ValueError.
         """
         self._handle = None  # so that __del__ works if opening fails
+        paths = [] if key_file is None else _key_paths(key_file)
+        keys = [] if key is None else _key_bytes(key)
         # Zero means "the default" only in C's struct; here, as in Rust and
         # the CLI, port 0 is refused (peers meet on a fixed port).
         if port is not None and port == 0:
@@ -219,6 +339,10 @@ class Peer:
             _check(_lib.sp2p_options_set_ack_on_recv(options, 1 if ack_on_recv else 0))
             if ttl is not None:
                 _check(_lib.sp2p_options_set_ttl(options, _int_in("ttl", ttl, 0, 255)))
+            for path in paths:
+                _check(_lib.sp2p_options_add_key_file(options, path))
+            for raw in keys:
+                _check(_lib.sp2p_options_add_key(options, raw))
             handle = _handle()
             _check(_lib.sp2p_open_with(ctypes.byref(config), options, ctypes.byref(handle)))
         finally:
@@ -251,6 +375,23 @@ class Peer:
         if not handle:
             raise SimpleP2PError(_ERR_CLOSED, "the peer is closed")
         return handle
+
+    def stats(self):
+        """The peer's counters as a dict of name to count. Under a key,
+        auth_failed counts datagrams that did not open (another key, none,
+        or a forgery), replayed and stale those refused as replays, and
+        key_reloads and key_errors changes to the key files used or refused."""
+        handle = self._live()
+        out = {}
+        value = ctypes.c_uint64()
+        index = 0
+        while True:
+            name = _lib.sp2p_stat_name(index)
+            if name is None:
+                return out
+            _check(_lib.sp2p_stat(handle, name, ctypes.byref(value)))
+            out[name.decode()] = value.value
+            index += 1
 
     def peers(self, expect=None, timeout=1.0):
         """Discover the other peers and return them as a list of PeerInfo.
