@@ -112,6 +112,10 @@ struct Candidate {
     at: Instant,
 }
 
+/// How late the timer may run before this peer counts itself as having
+/// been paused (SIGSTOP, a suspended VM, a starved thread).
+pub(crate) const PAUSE_GRACE: Duration = Duration::from_millis(250);
+
 /// The table, with the changes it made for the caller to publish.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
@@ -365,6 +369,17 @@ impl Table {
         self.candidates.retain(|_, c| stale.is_none_or(|s| c.at > s));
     }
 
+    /// This peer's timer ran `late` after it should have (more than
+    /// [`PAUSE_GRACE`]): the peer was paused. Silence only counts while it
+    /// was awake to hear, so its members get the time back, and a resumed
+    /// peer pings them instead of declaring them all lost before it has
+    /// even read what they sent meanwhile.
+    pub fn resumed(&mut self, late: Duration) {
+        for e in self.entries.values_mut() {
+            e.heard += late;
+        }
+    }
+
     /// When [`Table::on_timer`] next has something to do.
     pub fn next_wake(&self) -> Option<Instant> {
         self.entries
@@ -578,6 +593,28 @@ mod tests {
         assert!(!w.table.left(who, addr(9), &mut w.changes));
         assert!(w.table.left(who, addr(1), &mut w.changes));
         assert_eq!(w.kinds(), [Change::Left]);
+    }
+
+    #[test]
+    fn after_a_pause_members_are_asked_before_they_are_lost() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        w.beat(ms(0), who, 1, true);
+        w.tick(ms(0));
+        w.kinds();
+        // Planned to wake at 1.2 s, but stopped until 10 s.
+        w.table.resumed(ms(10_000 - 1_200));
+        w.tick(ms(10_000));
+        assert_eq!(w.kinds(), [Change::Suspected], "asked, not lost");
+        assert_eq!(w.pings.len(), 1);
+        let token = w.pings[0].token;
+        assert!(w.table.pong(who, token, addr(1), w.at(ms(10_010)), w.wall, &mut w.changes));
+        assert_eq!(w.kinds(), [Change::Alive]);
+        // Silent from then on, it is lost at the usual pace.
+        w.run_until(ms(13_009));
+        assert_eq!(w.kinds(), [Change::Suspected]);
+        w.run_until(ms(13_010));
+        assert_eq!(w.kinds(), [Change::Lost]);
     }
 
     #[test]
