@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use uuid::Uuid;
 
-use super::addresses::NoChallenge;
+use super::addresses::{NoChallenge, Proof};
 use super::inbox::{Ack, Begin, Key, Pushed};
 use super::pending::Event;
 use super::replay::{Refused, unix_us};
@@ -94,13 +94,14 @@ impl Handler for Core {
             }
             Body::Challenge if self.receiver => answer_challenge(self, &frame, src),
             Body::Challenge => {} // nobody has a reason to challenge a non-receiver
-            Body::Proof => {
-                if self.addresses.prove(src, frame.id, frame.sender) {
-                    self.pending.everyone(Event::Proven(frame.sender, src));
-                } else {
-                    bump(&self.counters.forged);
-                }
-            }
+            Body::Proof => match self.addresses.prove(src, frame.id, frame.sender) {
+                Proof::New => self.pending.everyone(Event::Proven(frame.sender, src)),
+                // Operations heard of it when it was new; telling them again
+                // would make a send resend at once, for every copy of a
+                // proof replayed from a dead peer's address.
+                Proof::Known => {}
+                Proof::Unknown => bump(&self.counters.forged),
+            },
         }
     }
 
