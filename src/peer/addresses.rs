@@ -46,6 +46,19 @@ struct Entry {
     heard: Instant,
 }
 
+/// What an echoed token proved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proof {
+    /// It answers a challenge in flight: the address is proven now.
+    New,
+    /// The address was proven for this peer already: a late echo of an
+    /// earlier challenge, or a recorded proof sent again. Not forged, but
+    /// news to no one: it must not count as a sign of life.
+    Known,
+    /// It answers nothing: forged.
+    Unknown,
+}
+
 /// Why no challenge went out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NoChallenge {
@@ -126,19 +139,19 @@ impl Addresses {
         Ok(token)
     }
 
-    /// `token` came back from `addr`, echoed by `who`: true if it answers
-    /// our challenge. `who` is then the one peer proven at `addr`.
-    pub fn prove(&self, addr: SocketAddr, token: u64, who: Uuid) -> bool {
+    /// `token` came back from `addr`, echoed by `who`. If it answers our
+    /// challenge, `who` is then the one peer proven at `addr`.
+    pub fn prove(&self, addr: SocketAddr, token: u64, who: Uuid) -> Proof {
         let mut table = lock(&self.table);
         match table.get_mut(&addr) {
             // 0 is never a token: an unused slot proves nothing.
             Some(e) if token != 0 && e.tokens.contains(&token) => {
                 e.owner = Some(who);
                 e.tokens = [0; 2];
-                true
+                Proof::New
             }
-            Some(e) if e.owner == Some(who) => true, // a late proof, already counted
-            _ => false,
+            Some(e) if e.owner == Some(who) => Proof::Known,
+            _ => Proof::Unknown,
         }
     }
 }
@@ -169,11 +182,12 @@ mod tests {
         let t0 = Instant::now();
         book.heard(addr(1), 42, t0);
         assert_eq!(book.challenge(addr(1), WHO, 34, t0, || Some(7)), Ok(7));
-        assert!(!book.prove(addr(1), 8, WHO), "a guess");
-        assert!(!book.prove(addr(2), 7, WHO), "from elsewhere");
+        assert_eq!(book.prove(addr(1), 8, WHO), Proof::Unknown, "a guess");
+        assert_eq!(book.prove(addr(2), 7, WHO), Proof::Unknown, "from elsewhere");
         assert!(!book.is_proven(addr(1), WHO));
-        assert!(book.prove(addr(1), 7, WHO));
+        assert_eq!(book.prove(addr(1), 7, WHO), Proof::New);
         assert!(book.is_proven(addr(1), WHO));
+        assert_eq!(book.prove(addr(1), 7, WHO), Proof::Known, "the same proof again");
         assert!(!book.is_proven(addr(1), Uuid::nil()), "another peer claiming the address");
     }
 
@@ -201,7 +215,8 @@ mod tests {
         assert_eq!(book.challenge(addr(1), WHO, 34, t0, || Some(1)), Ok(1));
         let again = t0 + CHALLENGE_AGAIN;
         assert_eq!(book.challenge(addr(1), WHO, 34, again, || Some(2)), Ok(2));
-        assert!(book.prove(addr(1), 1, WHO));
+        assert_eq!(book.prove(addr(1), 1, WHO), Proof::New);
+        assert_eq!(book.prove(addr(1), 2, WHO), Proof::Known, "the last one, later");
         assert_eq!(book.challenge(addr(1), WHO, 34, again, || Some(3)), Err(NoChallenge::Proven));
     }
 
@@ -224,7 +239,8 @@ mod tests {
         let t0 = Instant::now();
         book.heard(addr(0), 42, t0);
         assert!(
-            book.challenge(addr(0), WHO, 34, t0, || Some(1)).is_ok() && book.prove(addr(0), 1, WHO)
+            book.challenge(addr(0), WHO, 34, t0, || Some(1)).is_ok()
+                && book.prove(addr(0), 1, WHO) == Proof::New
         );
         for p in 1..=MAX_ADDRESSES as u16 + 10 {
             book.heard(addr(p), 42, t0 + Duration::from_micros(p.into()));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use uuid::Uuid;
 
-use super::addresses::NoChallenge;
+use super::addresses::{NoChallenge, Proof};
 use super::inbox::{Ack, Begin, Key, Pushed};
 use super::membership::{self, Beat};
 use super::pending::Event;
@@ -114,16 +114,19 @@ impl Handler for Core {
             }
             Body::Challenge if self.receiver => answer_challenge(self, &frame, src),
             Body::Challenge => {} // nobody has a reason to challenge a non-receiver
-            Body::Proof => {
-                if self.addresses.prove(src, frame.id, frame.sender) {
+            Body::Proof => match self.addresses.prove(src, frame.id, frame.sender) {
+                Proof::New => {
                     self.pending.everyone(Event::Proven(frame.sender, src));
                     let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
                     lock(&self.table).proven(frame.sender, src, now, wall, &mut changes);
                     self.publish(&mut changes);
-                } else {
-                    bump(&self.counters.forged);
                 }
-            }
+                // Operations heard of it when it was new; telling them again
+                // would make a send resend at once, for every copy of a
+                // proof replayed from a dead peer's address.
+                Proof::Known => {}
+                Proof::Unknown => bump(&self.counters.forged),
+            },
             Body::Heartbeat { interval_ms, name } => {
                 on_heartbeat(self, &frame, interval_ms, name, buf.len(), src);
             }
