@@ -4,6 +4,7 @@
 //! stdout carries data (messages, results, peer lists); stderr carries
 //! diagnostics and the `ready` line scripts wait for.
 
+mod keygen;
 mod output;
 mod peers;
 mod recv;
@@ -12,12 +13,14 @@ mod send;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use simplep2p::{Config, DEFAULT_GROUP, DEFAULT_PORT};
+use simplep2p::{Config, DEFAULT_GROUP, DEFAULT_PORT, KEY_FILE_ENV, MAX_KEYS, REPLAY_WINDOW};
 
-use self::output::escape;
+use self::keygen::KeygenArgs;
+use self::output::{escape, shown};
 use self::peers::PeersArgs;
 use self::recv::RecvArgs;
 use self::send::SendArgs;
@@ -34,7 +37,8 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_OUTPUT: i32 = 3;
 
 /// The options of every command, which may come before or after its name.
-const GLOBAL_OPTIONS: [&str; 5] = ["--group", "--port", "--interface", "--ttl", "--name"];
+const GLOBAL_OPTIONS: [&str; 6] =
+    ["--group", "--port", "--interface", "--ttl", "--name", "--key-file"];
 /// Global switches (no value), moved to the front the same way.
 const GLOBAL_SWITCHES: [&str; 1] = ["--no-legacy"];
 /// What asks for help before a command's name (`simplep2p help send`).
@@ -52,6 +56,13 @@ simplep2p send --interface 127.0.0.1 hello.")]
   2  bad arguments or network set-up error: nothing was sent
   3  the operation succeeded, but standard output is closed so its result
      was not printed (a failed operation still exits 1)")]
+#[argh(note = "Group keys: 'simplep2p keygen --out PATH' writes a new key file, mode
+0600. Peers given the same file (--key-file PATH, or the environment
+variable SIMPLEP2P_KEY_FILE=PATH) seal every datagram with its key:
+programs without it can neither see nor affect them, and the original's
+protocol (--legacy) is off. A key file that other users may read is
+refused: 'chmod 600' it. To change keys, edit the files as 'simplep2p
+keygen --help' says: running peers pick a change up within a second.")]
 struct Args {
     /// multicast group to join (default 239.255.0.1)
     #[argh(option, default = "DEFAULT_GROUP")]
@@ -75,9 +86,17 @@ struct Args {
     name: String,
 
     /// do not speak the original C++ SimpleP2P's text protocol: its
-    /// datagrams are dropped (counted as malformed) and never answered
+    /// datagrams are dropped (counted as malformed) and never answered.
+    /// Under a key it is off anyway
     #[argh(switch)]
     no_legacy: bool,
+
+    /// a group key file, as 'simplep2p keygen --out PATH' writes (mode
+    /// 0600): every datagram is sealed with its key, and only peers with
+    /// the key see this one. May be given twice (at most two keys in all).
+    /// Default: the file $SIMPLEP2P_KEY_FILE names, if set
+    #[argh(option)]
+    key_file: Vec<PathBuf>,
 
     /// print the version and exit
     #[argh(switch, short = 'V')]
@@ -93,6 +112,7 @@ enum Command {
     Recv(RecvArgs),
     Send(SendArgs),
     Peers(PeersArgs),
+    Keygen(KeygenArgs),
 }
 
 /// Runs the command line in `argv` and returns the exit code.
@@ -108,27 +128,81 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         diag("no command given: run 'simplep2p --help' for the commands");
         return EXIT_USAGE;
     };
-    let config = Config::default()
-        .group(args.group)
-        .port(args.port)
-        .interface(args.interface)
-        .ttl(args.ttl)
-        .name(args.name.as_str())
-        .legacy(!args.no_legacy);
-    // The library's one check, so the CLI refuses what Rust, C and Python do.
-    if let Err(e) = config.validate() {
-        diag(e);
-        return EXIT_USAGE;
-    }
     let result = match command {
-        Command::Recv(cmd) => recv::recv(config, cmd),
-        Command::Send(cmd) => send::send(config, cmd),
-        Command::Peers(cmd) => peers::peers(config, cmd),
+        Command::Keygen(_) if !args.key_file.is_empty() => Err(usage(
+            "keygen makes a new key and reads none: write it to a new file with 'keygen --out PATH', not --key-file",
+        )),
+        Command::Keygen(cmd) => keygen::keygen(cmd),
+        command => configure(&args).and_then(|config| match command {
+            Command::Recv(cmd) => recv::recv(config, cmd),
+            Command::Send(cmd) => send::send(config, cmd),
+            Command::Peers(cmd) => peers::peers(config, cmd),
+            Command::Keygen(_) => unreachable!("keygen needs no configuration"),
+        }),
     };
     result.unwrap_or_else(|e| {
         diag(&e);
         e.code
     })
+}
+
+/// The peer's configuration from the global options, checked, with its key
+/// files read once so that a bad one is refused before any socket opens.
+fn configure(args: &Args) -> Result<Config, Failure> {
+    let mut config = Config::default()
+        .group(args.group)
+        .port(args.port)
+        .interface(args.interface)
+        .ttl(args.ttl)
+        .name(args.name.as_str());
+    // Left unset, it is on without a key and off with one.
+    if args.no_legacy {
+        config = config.legacy(false);
+    }
+    let files = key_files(args);
+    for file in &files {
+        config = config.key_file(&file.path);
+    }
+    // The library's one check, so the CLI refuses what Rust, C and Python do.
+    config.validate()?;
+    let mut keys = 0;
+    for file in &files {
+        keys += simplep2p::read_key_file(&file.path).map_err(|e| key_failure(e, file))?.len();
+    }
+    if keys > MAX_KEYS {
+        return Err(simplep2p::Error::TooManyKeys(keys).into());
+    }
+    Ok(config)
+}
+
+/// A key file to use, and whether the environment named it.
+struct KeyFile {
+    path: PathBuf,
+    from_env: bool,
+}
+
+/// `--key-file`s as given or else, as `Config::key_file_from_env` does,
+/// the file `SIMPLEP2P_KEY_FILE` names if it is set and not empty.
+fn key_files(args: &Args) -> Vec<KeyFile> {
+    if !args.key_file.is_empty() {
+        return args
+            .key_file
+            .iter()
+            .map(|p| KeyFile { path: p.clone(), from_env: false })
+            .collect();
+    }
+    match std::env::var_os(KEY_FILE_ENV) {
+        Some(path) if !path.is_empty() => vec![KeyFile { path: path.into(), from_env: true }],
+        _ => vec![],
+    }
+}
+
+/// A key file's error as one line (the path escaped), saying where the
+/// path came from when it was not on the command line.
+fn key_failure(e: simplep2p::Error, file: &KeyFile) -> Failure {
+    let simplep2p::Error::KeyFile { path, problem } = e else { return e.into() };
+    let from = if file.from_env { format!(" (from {KEY_FILE_ENV})") } else { String::new() };
+    usage(format!("key file {}{from}{problem}", shown(&path)))
 }
 
 /// One diagnostic line on stderr. If stderr itself is gone there is no one
@@ -138,9 +212,26 @@ fn diag(message: impl std::fmt::Display) {
 }
 
 /// When fewer peers answered than hoped, says on stderr what was heard
-/// but could not count: older peers, off-link sources, forged answers.
-fn explain_shortfall(peer: &simplep2p::Peer) {
+/// but could not count: older peers, forged answers, datagrams that did
+/// not open (another key, or none) or were sealed too far from our clock.
+fn explain_shortfall(peer: &simplep2p::Peer, keyed: bool) {
     let stats = peer.stats();
+    if stats.auth_failed > 0 {
+        let (n, s) = (stats.auth_failed, plural(stats.auth_failed));
+        let why = if keyed {
+            "peers with another key, or none, are invisible"
+        } else {
+            "this run has no key, and some peer seals with one"
+        };
+        diag(format_args!("{n} datagram{s} failed authentication: check --key-file ({why})"));
+    }
+    if stats.stale > 0 {
+        let (n, s) = (stats.stale, plural(stats.stale));
+        diag(format_args!(
+            "{n} datagram{s} sealed outside the ±{} s clock window were dropped: check that the peers' clocks agree (NTP)",
+            REPLAY_WINDOW.as_secs()
+        ));
+    }
     if stats.old_version > 0 {
         diag(format_args!(
             "{} datagrams from an older simplep2p (protocol version 1) were dropped: upgrade those peers",
@@ -153,6 +244,10 @@ fn explain_shortfall(peer: &simplep2p::Peer) {
             stats.forged
         ));
     }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 fn parse(argv: Vec<OsString>) -> Result<Args, i32> {
@@ -239,7 +334,7 @@ fn globals_first<'a>(args: &[&'a str]) -> Result<Line<'a>, String> {
 
 /// argh's error, as one line that says what to type instead.
 fn parse_error(argh: &str, command: Option<&str>) -> String {
-    let known = command.filter(|c| ["recv", "send", "peers"].contains(c));
+    let known = command.filter(|c| ["recv", "send", "peers", "keygen"].contains(c));
     let help = known.map_or("simplep2p --help".to_string(), |c| format!("simplep2p {c} --help"));
     let argh = argh.trim_end();
     if let Some(arg) = argh.strip_prefix("Unrecognized argument: ") {
@@ -346,8 +441,20 @@ impl From<simplep2p::Error> for Failure {
     fn from(e: simplep2p::Error) -> Self {
         // Set-up and argument errors are usage errors; a socket failure in
         // the middle of a run is too, since nothing was learned about peers.
-        Failure { message: e.to_string(), code: EXIT_USAGE }
+        let message = match e {
+            // A path may hold a line break: escaped, the error stays one line.
+            simplep2p::Error::KeyFile { path, problem } => {
+                format!("key file {}{problem}", shown(&path))
+            }
+            e => e.to_string(),
+        };
+        Failure { message, code: EXIT_USAGE }
     }
+}
+
+/// `--legacy` under a key: refused before anything is sent.
+fn legacy_with_key() -> Failure {
+    usage(format!("--legacy: {}", simplep2p::Error::LegacyWithKey))
 }
 
 fn usage(message: impl Into<String>) -> Failure {
@@ -418,6 +525,15 @@ mod tests {
         assert_eq!(line.command, Some("send"));
         assert_eq!(globals_first(&["-V"]).unwrap().command, None);
         assert!(globals_first(&["peers", "--name"]).unwrap_err().contains("--name needs a value"));
+    }
+
+    #[test]
+    fn key_file_is_global_and_may_be_given_twice() {
+        let line = globals_first(&["send", "--key-file", "a", "x", "--key-file", "b"]).unwrap();
+        assert_eq!(line.args, ["--key-file", "a", "--key-file", "b", "send", "x"]);
+        let args = Args::from_args(&["simplep2p"], &line.args).unwrap();
+        assert_eq!(args.key_file, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert!(matches!(args.command, Some(Command::Send(_))));
     }
 
     #[test]

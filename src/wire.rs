@@ -608,6 +608,26 @@ mod tests {
         0x01, b'a', b'h', b'i', // name "a", payload "hi"
     ];
 
+    /// A heartbeat from SENDER, its 42nd, every 1,000 ms, name "a": the
+    /// third example in PROTOCOL.md.
+    static HEARTBEAT_BYTES: [u8; 40] = [
+        0x53, 0x50, 0x32, 0x50, // magic "SP2P"
+        0x02, 0x08, 0x00, 0x00, // version 2, kind 8 (heartbeat), flags 0
+        0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x41, 0xd1, // sender
+        0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8, //
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, // count 42
+        0x00, 0x06, // body length 6
+        0x00, 0x00, 0x03, 0xe8, // interval 1000 ms
+        0x01, b'a', // name "a"
+    ];
+
+    #[test]
+    fn heartbeat_fixture_both_ways() {
+        let beat = Frame { id: 42, ..frame(Body::Heartbeat { interval_ms: 1000, name: "a" }) };
+        assert_eq!(beat.to_vec().unwrap(), HEARTBEAT_BYTES);
+        assert_eq!(decode(&HEARTBEAT_BYTES).unwrap(), beat);
+    }
+
     /// The hex of each `text` block in PROTOCOL.md's Example section.
     fn protocol_examples() -> Vec<Vec<u8>> {
         let doc = include_str!("../PROTOCOL.md");
@@ -629,7 +649,10 @@ mod tests {
 
     #[test]
     fn protocol_md_shows_the_bytes_the_code_sends() {
-        assert_eq!(protocol_examples(), [MESSAGE_BYTES.to_vec(), TIMED_BYTES.to_vec()]);
+        assert_eq!(
+            protocol_examples(),
+            [MESSAGE_BYTES.to_vec(), TIMED_BYTES.to_vec(), HEARTBEAT_BYTES.to_vec()]
+        );
     }
 
     #[test]

@@ -95,8 +95,12 @@ fn a_flood_of_garbage_is_counted_and_the_peer_stays_correct_small_and_idle() {
         "malformed {malformed}, dropped by the kernel {drops}, peak RSS {peak} KiB, idle ticks {busy}"
     );
     // Every garbage datagram was either read and counted, or dropped by the
-    // kernel for a full buffer (also counted, there).
-    assert_eq!(malformed + drops, FLOOD as u64, "{line}");
+    // kernel for a full buffer (also counted, there). The kernel's count may
+    // also hold the peer's own heartbeats, looped back into a full buffer
+    // during the flood: at most what it sent.
+    let own = stat(&line, "datagrams_out");
+    let accounted = malformed + drops;
+    assert!((FLOOD as u64..=FLOOD as u64 + own).contains(&accounted), "{accounted}: {line}");
     assert!(malformed > 0);
     assert!(busy <= 1, "still busy after the flood: {busy} ticks in 250 ms");
     assert!(peak < 8 * 1024, "peak RSS {peak} KiB, bound 8 MiB");

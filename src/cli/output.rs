@@ -78,6 +78,11 @@ pub(super) fn escape(data: &[u8]) -> String {
     out
 }
 
+/// A path on one line, escaped as messages are.
+pub(super) fn shown(path: &std::path::Path) -> String {
+    escape(path.as_os_str().as_encoded_bytes())
+}
+
 /// A JSON string with the same characters escaped as in text (`\u2028`),
 /// so that a reader splitting on any line break still sees one object.
 pub(super) fn json_string(s: &str) -> String {

@@ -8,7 +8,7 @@ use simplep2p::{Config, Peer, PeerInfo};
 use super::output::{peer_json, peer_line};
 use super::{
     EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, explain_shortfall,
-    print_result,
+    legacy_with_key, print_result,
 };
 
 #[derive(FromArgs, Debug)]
@@ -38,7 +38,8 @@ pub(super) struct PeersArgs {
     json: bool,
 
     /// speak the original C++ SimpleP2P's protocol, to drive a group of its
-    /// peers (simplep2p peers answer it too)
+    /// peers (simplep2p peers answer it too). Not with a key: it cannot be
+    /// authenticated
     #[argh(switch)]
     legacy: bool,
 }
@@ -46,6 +47,10 @@ pub(super) struct PeersArgs {
 pub(super) fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
     check_expect(cmd.expect)?;
     let timeout = check_timeout(cmd.timeout)?;
+    if cmd.legacy && config.has_key() {
+        return Err(legacy_with_key());
+    }
+    let keyed = config.has_key();
     let start = Instant::now();
     // Not a receiver: another sender must never count this process.
     let config = config.receiver(false).quiet_window(check_quiet(cmd.quiet)?);
@@ -54,7 +59,7 @@ pub(super) fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
     let elapsed = start.elapsed();
     let ok = found.len() >= cmd.expect.unwrap_or(1);
     if !ok {
-        explain_shortfall(&peer);
+        explain_shortfall(&peer, keyed);
     }
     let text = if cmd.json {
         let list: Vec<String> = found.iter().map(peer_json).collect();

@@ -51,8 +51,10 @@ pub(super) struct RecvArgs {
     json: bool,
 
     /// on exit, print the peer's counters (datagrams in and out, malformed
-    /// dropped, duplicates, retransmissions, queue-full refusals): one line
-    /// on stderr, or with --json a {"stats":...} object on stdout
+    /// dropped, duplicates, retransmissions, queue-full refusals; with keys,
+    /// datagrams that failed authentication, replays, stale ones, key file
+    /// reloads and errors): one line on stderr, or with --json a
+    /// {"stats":...} object on stdout
     #[argh(switch)]
     stats: bool,
 }
@@ -73,6 +75,7 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     let printed = Arc::new(Mutex::new(Printed::default()));
     let shared = Arc::clone(&printed);
     let (count, json) = (cmd.count, cmd.json);
+    let sealed = if config.has_key() { ", sealed with a group key" } else { "" };
     let peer = Peer::start_with_handler(config, move |msg| {
         let mut printed = shared.lock().unwrap_or_else(PoisonError::into_inner);
         if printed.closed || count.is_some_and(|n| printed.lines >= n) {
@@ -102,7 +105,9 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
         ip.to_string()
     };
     diag(format_args!(
-        "ready: peer {}{name} on group {}, interface {interface}, unicast {}",
+        // Tests and scripts read the uuid after "peer " and the address
+        // after the last "unicast ": both stay where they are.
+        "ready: peer {}{name} on group {}, interface {interface}{sealed}, unicast {}",
         peer.id(),
         peer.group(),
         peer.local_addr()

@@ -11,7 +11,7 @@ use simplep2p::{Config, Peer, PeerInfo, SendReport, Uuid};
 use super::output::{escape, peer_json, peer_line};
 use super::{
     EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, explain_shortfall,
-    print_result, usage,
+    legacy_with_key, print_result, usage,
 };
 
 #[derive(FromArgs, Debug)]
@@ -65,7 +65,7 @@ pub(super) struct SendArgs {
 
     /// speak the original C++ SimpleP2P's protocol, to drive a group of its
     /// peers (simplep2p peers answer it too); the message must be one word
-    /// of printable ASCII
+    /// of printable ASCII. Not with a key: it cannot be authenticated
     #[argh(switch)]
     legacy: bool,
 }
@@ -136,6 +136,9 @@ pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     check_expect(cmd.expect)?;
     let timeout = check_timeout(cmd.timeout)?;
     let wanted = cmd.to.iter().map(|t| Wanted::parse(t)).collect::<Result<Vec<_>, _>>()?;
+    if cmd.legacy && config.has_key() {
+        return Err(legacy_with_key());
+    }
     if !wanted.is_empty() && cmd.legacy {
         return Err(usage("--to cannot be used with --legacy: original peers take no unicast"));
     }
@@ -148,6 +151,7 @@ pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     // Refused before any socket is opened: nothing is sent.
     simplep2p::check_message(&data, cmd.legacy)?;
     let start = Instant::now();
+    let keyed = config.has_key();
     // Not a receiver: another sender must never count this process.
     let config = config.receiver(false).quiet_window(check_quiet(cmd.quiet)?);
     let peer = Peer::start(config)?;
@@ -159,8 +163,8 @@ pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
     let elapsed = start.elapsed();
     let enough = outcome.acked.len() >= cmd.expect.unwrap_or(1);
     let pass = enough && outcome.missing.is_empty() && outcome.not_found.is_empty();
-    if !enough {
-        explain_shortfall(&peer);
+    if !pass {
+        explain_shortfall(&peer, keyed);
     }
     let text = if cmd.json {
         send_json(pass, &outcome, cmd.expect, elapsed)

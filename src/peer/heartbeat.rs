@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::membership::Ping;
+use super::membership::{PAUSE_GRACE, Ping};
 use super::pending::fresh_id;
 use super::{Core, lock};
 use crate::error::{Error, Result};
@@ -98,6 +98,13 @@ fn run(core: &Core, interval: Duration) {
             core.pacer.wake.wait_timeout(stopped, left).unwrap_or_else(|e| e.into_inner()).0;
         if *stopped {
             return;
+        }
+        drop(stopped);
+        // Woken this late, the whole process was paused.
+        if let Some(late) = Instant::now().checked_duration_since(until)
+            && late > PAUSE_GRACE
+        {
+            lock(&core.table).resumed(late);
         }
     }
 }

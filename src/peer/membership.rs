@@ -13,7 +13,7 @@
 //! 100 ms) until it answers; silent for `3 I`, it is lost. See the README
 //! ("Membership") for what that gives under loss.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -112,11 +112,20 @@ struct Candidate {
     at: Instant,
 }
 
+/// How late the timer may run before this peer counts itself as having
+/// been paused (SIGSTOP, a suspended VM, a starved thread).
+pub(crate) const PAUSE_GRACE: Duration = Duration::from_millis(250);
+
 /// The table, with the changes it made for the caller to publish.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     entries: HashMap<Uuid, Entry>,
     candidates: HashMap<Uuid, Candidate>,
+    /// Members gone (lost: their last count; left: for good), so that a
+    /// replayed old heartbeat does not bring them back. Oldest forgotten
+    /// first, past [`MAX_MEMBERS`].
+    departed: HashMap<Uuid, u64>,
+    departed_order: VecDeque<Uuid>,
 }
 
 /// The deadlines of a member that beats every `interval`.
@@ -197,6 +206,9 @@ impl Table {
             e.member.heartbeat = heartbeat;
             refresh(e, addr, Some(name), now, wall, changes);
             return Beat::Counted;
+        }
+        if self.departed.get(&who).is_some_and(|&last| count <= last) {
+            return Beat::Stale;
         }
         if !proven {
             self.remember(who, addr, name, count, heartbeat, now);
@@ -295,6 +307,7 @@ impl Table {
             Some(e) if e.member.addr != from => false,
             Some(_) => {
                 if let Some(e) = self.entries.remove(&who) {
+                    self.depart(who, u64::MAX);
                     changes.push((Change::Left, e.member));
                 }
                 true
@@ -358,11 +371,34 @@ impl Table {
         }
         for id in lost {
             if let Some(e) = self.entries.remove(&id) {
+                self.depart(id, e.count);
                 changes.push((Change::Lost, e.member));
             }
         }
         let stale = now.checked_sub(MAX_INTERVAL);
         self.candidates.retain(|_, c| stale.is_none_or(|s| c.at > s));
+    }
+
+    fn depart(&mut self, who: Uuid, count: u64) {
+        if self.departed.insert(who, count).is_none() {
+            self.departed_order.push_back(who);
+        }
+        while self.departed_order.len() > MAX_MEMBERS {
+            if let Some(old) = self.departed_order.pop_front() {
+                self.departed.remove(&old);
+            }
+        }
+    }
+
+    /// This peer's timer ran `late` after it should have (more than
+    /// [`PAUSE_GRACE`]): the peer was paused. Silence only counts while it
+    /// was awake to hear, so its members get the time back, and a resumed
+    /// peer pings them instead of declaring them all lost before it has
+    /// even read what they sent meanwhile.
+    pub fn resumed(&mut self, late: Duration) {
+        for e in self.entries.values_mut() {
+            e.heard += late;
+        }
     }
 
     /// When [`Table::on_timer`] next has something to do.
@@ -578,6 +614,47 @@ mod tests {
         assert!(!w.table.left(who, addr(9), &mut w.changes));
         assert!(w.table.left(who, addr(1), &mut w.changes));
         assert_eq!(w.kinds(), [Change::Left]);
+    }
+
+    #[test]
+    fn after_a_pause_members_are_asked_before_they_are_lost() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        w.beat(ms(0), who, 1, true);
+        w.tick(ms(0));
+        w.kinds();
+        // Planned to wake at 1.2 s, but stopped until 10 s.
+        w.table.resumed(ms(10_000 - 1_200));
+        w.tick(ms(10_000));
+        assert_eq!(w.kinds(), [Change::Suspected], "asked, not lost");
+        assert_eq!(w.pings.len(), 1);
+        let token = w.pings[0].token;
+        assert!(w.table.pong(who, token, addr(1), w.at(ms(10_010)), w.wall, &mut w.changes));
+        assert_eq!(w.kinds(), [Change::Alive]);
+        // Silent from then on, it is lost at the usual pace.
+        w.run_until(ms(13_009));
+        assert_eq!(w.kinds(), [Change::Suspected]);
+        w.run_until(ms(13_010));
+        assert_eq!(w.kinds(), [Change::Lost]);
+    }
+
+    #[test]
+    fn a_replayed_heartbeat_does_not_bring_back_a_lost_or_departed_member() {
+        let mut w = World::new();
+        let (lost, gone) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        w.beat(ms(0), lost, 7, true);
+        w.beat(ms(0), gone, 3, true);
+        assert!(w.table.left(gone, addr(1), &mut w.changes));
+        w.run_until(ms(3000));
+        assert_eq!(
+            w.kinds(),
+            [Change::Joined, Change::Joined, Change::Left, Change::Suspected, Change::Lost]
+        );
+        assert_eq!(w.beat(ms(3001), lost, 7, true), Beat::Stale);
+        assert_eq!(w.beat(ms(3001), gone, 1000, true), Beat::Stale);
+        // The lost one, resumed, beats on from where it was: back.
+        assert_eq!(w.beat(ms(3002), lost, 8, true), Beat::Counted);
+        assert_eq!(w.kinds(), [Change::Joined]);
     }
 
     #[test]
