@@ -65,6 +65,14 @@ else
     check "C keyed test compiles" false
 fi
 
+# Membership and the event-loop descriptor through the C ABI.
+if cc -Wall -Wextra -Werror -Ibindings/c tests/c/members.c -L"$LIBDIR" -lsimplep2p -o "$WORK/members"; then
+    out=$(LD_LIBRARY_PATH=$LIBDIR "$WORK/members" "$(free_port)")
+    check "C members and poll loop prints PASS members" has_line '^PASS members$' "$out"
+else
+    check "C members test compiles" false
+fi
+
 # The original's Python test sequence: background wait.py peers, then send.py.
 export SIMPLEP2P_INTERFACE=127.0.0.1 SIMPLEP2P_PORT=$PORT SIMPLEP2P_LIB=$LIBDIR/libsimplep2p.so
 for i in 1 2 3 4 5; do

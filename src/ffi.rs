@@ -23,6 +23,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{CStr, CString, OsStr, OsString, c_char, c_int};
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -31,8 +32,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub use self::signal::{SignalGuard, close_on_termination};
-use crate::peer::lock;
-use crate::{Config, Error, KEY_FILE_ENV, Key, MAX_KEYS, Message, Peer, PeerInfo, Stats};
+use crate::peer::{Light, lock, unix_ms};
+use crate::{
+    Config, Error, Events, KEY_FILE_ENV, Key, MAX_KEYS, Member, MemberEvent, Message, Peer,
+    PeerInfo, Stats,
+};
 
 /// Success (or, for counts, zero).
 pub const SP2P_OK: c_int = 0;
@@ -82,6 +86,8 @@ pub struct COptions {
     ttl: Option<u32>,
     /// In the order added; the first key seals. None: `SIMPLEP2P_KEY_FILE`.
     keys: Vec<CKey>,
+    /// `None`: the default; `Some(None)`: off.
+    heartbeat: Option<Option<Duration>>,
 }
 
 /// A key added to `sp2p_options`. (`Key`'s Debug shows no key material.)
@@ -120,14 +126,103 @@ pub struct CMessage {
     len: usize,
 }
 
+/// Bytes of the address field of structs newer than `sp2p_peer_info`
+/// (whose 48 are frozen): room for "[IPv6%zone]:port" and the NUL.
+pub const SP2P_ADDRESS_LEN: usize = 72;
+
+/// `sp2p_member`: one member of the live table.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CMember {
+    id: [c_char; 37],
+    address: [c_char; SP2P_ADDRESS_LEN],
+    name: [c_char; 65],
+    /// Unix time in milliseconds.
+    first_heard_ms: u64,
+    last_heard_ms: u64,
+    /// 0: it sends no heartbeats.
+    heartbeat_ms: u32,
+    suspected: i32,
+}
+
+impl CMember {
+    const EMPTY: CMember = CMember {
+        id: [0; 37],
+        address: [0; SP2P_ADDRESS_LEN],
+        name: [0; 65],
+        first_heard_ms: 0,
+        last_heard_ms: 0,
+        heartbeat_ms: 0,
+        suspected: 0,
+    };
+}
+
+/// `sp2p_event`: one member event.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CEvent {
+    /// One of the `SP2P_EVENT_*` kinds.
+    kind: i32,
+    /// Zeroed for `SP2P_EVENT_LAGGED`.
+    member: CMember,
+    /// Unix time in milliseconds when this peer saw it (for
+    /// `SP2P_EVENT_LAGGED`, when it was read).
+    time_ms: u64,
+    /// For `SP2P_EVENT_LAGGED`, how many events were dropped; else 0.
+    lagged: u64,
+}
+
+/// `sp2p_event_kind`.
+pub const SP2P_EVENT_JOINED: i32 = 1;
+/// A member said goodbye.
+pub const SP2P_EVENT_LEFT: i32 = 2;
+/// A member fell silent and did not answer pings.
+pub const SP2P_EVENT_LOST: i32 = 3;
+/// A member missed a heartbeat and is being pinged.
+pub const SP2P_EVENT_SUSPECTED: i32 = 4;
+/// A suspected member answered.
+pub const SP2P_EVENT_ALIVE: i32 = 5;
+/// A member's name or address changed.
+pub const SP2P_EVENT_UPDATED: i32 = 6;
+/// Events were dropped: this reader was too slow.
+pub const SP2P_EVENT_LAGGED: i32 = 7;
+
+/// Messages that did not fit a caller's buffer, oldest first, with the
+/// light that keeps `sp2p_fd` readable while one waits.
+#[derive(Debug, Default)]
+struct Kept {
+    messages: VecDeque<Message>,
+    light: Light,
+}
+
+impl Kept {
+    fn pop_front(&mut self) -> Option<Message> {
+        let m = self.messages.pop_front();
+        self.light.set(!self.messages.is_empty());
+        m
+    }
+
+    fn push(&mut self, m: Message, in_front: bool) {
+        if in_front {
+            self.messages.push_front(m);
+        } else {
+            self.messages.push_back(m);
+        }
+        self.light.set(true);
+    }
+}
+
 /// An open peer, as the handle table holds it.
 #[derive(Debug)]
 struct CPeer {
     peer: Peer,
-    /// Messages that did not fit a caller's buffer, oldest first, kept for
-    /// the next `sp2p_recv` in any thread. Locked only to take or put one,
-    /// never while waiting for the network.
-    kept: Mutex<VecDeque<Message>>,
+    /// The handle's own subscription, made at open so that no event is
+    /// missed, read by `sp2p_next_event`.
+    events: Events,
+    /// Messages that did not fit a caller's buffer, kept for the next
+    /// `sp2p_recv` in any thread. Locked only to take or put one, never
+    /// while waiting for the network.
+    kept: Mutex<Kept>,
     /// The peers that did not acknowledge the last send.
     missing: Mutex<Vec<PeerInfo>>,
     /// The peers that acknowledged the last send.
@@ -158,6 +253,7 @@ fn code_of(e: &Error) -> c_int {
         | Error::BadInterface(_)
         | Error::PortInUse(_) => SP2P_ERR_SETUP,
         Error::NameTooLong(_)
+        | Error::BadHeartbeat(_)
         | Error::NotLegacyText
         | Error::BadPort
         | Error::BadTtl(_)
@@ -308,6 +404,9 @@ unsafe fn config_with_env(
         if let Some(ttl) = o.ttl {
             cfg = cfg.ttl(ttl);
         }
+        if let Some(heartbeat) = o.heartbeat {
+            cfg = cfg.heartbeat(heartbeat);
+        }
         cfg = with_keys(cfg, &o.keys);
     }
     match env_key_file {
@@ -390,9 +489,11 @@ pub unsafe extern "C" fn sp2p_open_with(
         // SAFETY: `config` and `options` are NULL or valid, as the caller guarantees.
         let cfg = unsafe { config_of(config, options) }?;
         let peer = Peer::start(cfg)?;
+        let events = peer.events();
         let handle = new_handle(CPeer {
             peer,
-            kept: Mutex::new(VecDeque::new()),
+            events,
+            kept: Mutex::default(),
             missing: Mutex::new(Vec::new()),
             acked: Mutex::new(Vec::new()),
         })?;
@@ -475,6 +576,25 @@ pub unsafe extern "C" fn sp2p_options_set_ttl(options: *mut COptions, ttl: u32) 
             // The library's one check, so that the message is the same everywhere.
             Config::default().ttl(ttl).validate()?;
             o.ttl = Some(ttl);
+            Ok(())
+        })
+    }
+}
+
+/// The heartbeat interval in milliseconds, 10..=3_600_000; 0 turns
+/// heartbeats off.
+///
+/// # Safety
+/// As `sp2p_options_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_set_heartbeat_ms(options: *mut COptions, ms: u32) -> c_int {
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe {
+        set_option(options, |o| {
+            let interval = (ms != 0).then(|| Duration::from_millis(ms.into()));
+            // The library's one check, so that the message is the same everywhere.
+            Config::default().heartbeat(interval).validate()?;
+            o.heartbeat = Some(interval);
             Ok(())
         })
     }
@@ -783,12 +903,7 @@ pub unsafe extern "C" fn sp2p_recv(
                 msg.data.len()
             );
             // Back where it was: ahead of newer ones if it had been kept, else last.
-            let mut kept = lock(&p.kept);
-            if was_kept {
-                kept.push_front(msg);
-            } else {
-                kept.push_back(msg);
-            }
+            lock(&p.kept).push(msg, was_kept);
             return Err(fail(SP2P_ERR_SHORT_BUFFER, error));
         }
         if !msg.data.is_empty() {
@@ -797,6 +912,109 @@ pub unsafe extern "C" fn sp2p_recv(
             out.copy_from_slice(&msg.data);
         }
         Ok(1)
+    })
+}
+
+fn fill_member(out: &mut CMember, m: &Member) {
+    put_str(&mut out.id, &m.id.to_string());
+    put_str(&mut out.address, &m.addr.to_string());
+    put_str(&mut out.name, &m.name);
+    out.first_heard_ms = unix_ms(m.first_heard);
+    out.last_heard_ms = unix_ms(m.last_heard);
+    let heartbeat = m.heartbeat.map_or(0, |h| h.as_millis());
+    out.heartbeat_ms = u32::try_from(heartbeat).unwrap_or(u32::MAX);
+    out.suspected = m.suspected.into();
+}
+
+/// Writes up to `cap` members of the live table to `out`; returns how
+/// many there are in all.
+///
+/// # Safety
+/// `out` is NULL with `cap` 0, or points to `cap` writable `sp2p_member`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_members(
+    handle: *const PeerHandle,
+    out: *mut CMember,
+    cap: usize,
+) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        let members = p.peer.members();
+        if cap > 0 {
+            if out.is_null() {
+                return Err(fail(SP2P_ERR_NULL, "out is NULL but cap is not 0"));
+            }
+            // SAFETY: `out` points to `cap` writable elements, as the caller guarantees.
+            let slots = unsafe { std::slice::from_raw_parts_mut(out, cap) };
+            for (slot, m) in slots.iter_mut().zip(&members) {
+                fill_member(slot, m);
+            }
+        }
+        Ok(c_int::try_from(members.len()).unwrap_or(c_int::MAX))
+    })
+}
+
+fn fill_event(out: &mut CEvent, e: &MemberEvent) {
+    *out = CEvent { kind: 0, member: CMember::EMPTY, time_ms: 0, lagged: 0 };
+    let (kind, at) = match e {
+        MemberEvent::Joined(_, at) => (SP2P_EVENT_JOINED, *at),
+        MemberEvent::Left(_, at) => (SP2P_EVENT_LEFT, *at),
+        MemberEvent::Lost(_, at) => (SP2P_EVENT_LOST, *at),
+        MemberEvent::Suspected(_, at) => (SP2P_EVENT_SUSPECTED, *at),
+        MemberEvent::Alive(_, at) => (SP2P_EVENT_ALIVE, *at),
+        MemberEvent::Updated(_, at) => (SP2P_EVENT_UPDATED, *at),
+        MemberEvent::Lagged(n) => {
+            out.lagged = *n;
+            (SP2P_EVENT_LAGGED, std::time::SystemTime::now())
+        }
+    };
+    out.kind = kind;
+    out.time_ms = unix_ms(at);
+    if let Some(m) = e.member() {
+        fill_member(&mut out.member, m);
+    }
+}
+
+/// Waits at most `timeout_ms` (negative: forever) for the handle's next
+/// member event. Returns 1 with it in `*out`, 0 on timeout, or a negative
+/// error: `SP2P_ERR_CLOSED` once the peer is closed and every event read.
+///
+/// # Safety
+/// `out` points to a writable `sp2p_event`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_next_event(
+    handle: *const PeerHandle,
+    timeout_ms: i32,
+    out: *mut CEvent,
+) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        // SAFETY: NULL or writable, as the caller guarantees.
+        let out = unsafe { out.as_mut() }.ok_or_else(|| fail(SP2P_ERR_NULL, "out is NULL"))?;
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        match p.events.next_timeout(timeout) {
+            Some(e) => {
+                fill_event(out, &e);
+                Ok(1)
+            }
+            None if p.events.is_closed() => Err(Error::Closed.into()),
+            None => Ok(0),
+        }
+    })
+}
+
+/// A file descriptor readable exactly while a message (for `sp2p_recv`)
+/// or a member event (for `sp2p_next_event`) waits, and for good once the
+/// peer is closed. The peer owns it.
+#[unsafe(no_mangle)]
+pub extern "C" fn sp2p_fd(handle: *const PeerHandle) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        // One bell for the messages, the handle's events and a kept message.
+        let bell = p.peer.bell()?;
+        p.events.share_bell(bell);
+        lock(&p.kept).light.attach(bell);
+        Ok(bell.fd().as_raw_fd())
     })
 }
 
@@ -1307,6 +1525,211 @@ mod tests {
             assert_eq!(sp2p_stat(peer, c"stale".as_ptr(), std::ptr::null_mut()), SP2P_ERR_NULL);
         }
         sp2p_close(peer);
+    }
+
+    /// Whether `fd` becomes readable within `timeout_ms` (0: now).
+    fn readable(fd: c_int, timeout_ms: c_int) -> bool {
+        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, for the length of the call.
+        let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        assert!(n >= 0, "poll: {}", std::io::Error::last_os_error());
+        n == 1 && p.revents & libc::POLLIN != 0
+    }
+
+    fn hang_ms() -> i32 {
+        i32::try_from(HANG.as_millis()).unwrap()
+    }
+
+    fn text(field: &[c_char]) -> String {
+        // SAFETY: put_str NUL-terminates every field it writes.
+        unsafe { CStr::from_ptr(field.as_ptr()) }.to_str().unwrap().to_owned()
+    }
+
+    /// `sp2p_next_event`: the code and the event.
+    fn next_event(peer: *const PeerHandle, timeout_ms: i32) -> (c_int, CEvent) {
+        let mut e = CEvent { kind: -1, member: CMember::EMPTY, time_ms: 1, lagged: 1 };
+        // SAFETY: `e` is writable.
+        let rc = unsafe { sp2p_next_event(peer, timeout_ms, &mut e) };
+        (rc, e)
+    }
+
+    /// The next event that is not a suspicion or its refutation (which a
+    /// loaded machine may cause), within [`HANG`].
+    fn next_settled(peer: *const PeerHandle) -> CEvent {
+        loop {
+            let (rc, e) = next_event(peer, hang_ms());
+            assert_eq!(rc, 1, "no event within {HANG:?}: {}", last_error());
+            if ![SP2P_EVENT_SUSPECTED, SP2P_EVENT_ALIVE].contains(&e.kind) {
+                return e;
+            }
+        }
+    }
+
+    fn members(peer: *const PeerHandle) -> Vec<CMember> {
+        let mut out = [CMember::EMPTY; 8];
+        // SAFETY: `out` has 8 writable elements.
+        let n = unsafe { sp2p_members(peer, out.as_mut_ptr(), out.len()) };
+        assert!(n >= 0, "{}", last_error());
+        out[..usize::try_from(n).unwrap()].to_vec()
+    }
+
+    fn ids(peer: *const PeerHandle) -> String {
+        let mut out = [CMember::EMPTY; 1];
+        // SAFETY: `out` has 1 writable element.
+        assert_eq!(unsafe { sp2p_members(peer, out.as_mut_ptr(), 1) }, 1, "{}", last_error());
+        text(&out[0].id)
+    }
+
+    #[test]
+    fn c_peers_see_each_other_join_and_leave_and_list_the_members() {
+        let port = free_port();
+        let options = sp2p_options_new();
+        // SAFETY: live options, freed once below; the peer copied them.
+        assert_eq!(unsafe { sp2p_options_set_heartbeat_ms(options, 250) }, SP2P_OK);
+        let a = open_named(port, c"a", std::ptr::null());
+        let b = open_named(port, c"b", options);
+        // SAFETY: as above.
+        unsafe { sp2p_options_free(options) };
+
+        let joined = next_settled(a);
+        assert_eq!(joined.kind, SP2P_EVENT_JOINED);
+        assert_eq!((text(&joined.member.name), joined.lagged), ("b".into(), 0));
+        let now = unix_ms(std::time::SystemTime::now());
+        assert!(joined.time_ms <= now && now - joined.time_ms < 600_000, "{}", joined.time_ms);
+
+        let listed = members(a);
+        assert_eq!(listed.len(), 1);
+        let b_member = listed[0];
+        assert_eq!(text(&b_member.id), text(&joined.member.id));
+        assert_eq!(text(&b_member.name), "b");
+        assert!(text(&b_member.address).starts_with("127.0.0.1:"), "{}", text(&b_member.address));
+        assert_eq!(b_member.heartbeat_ms, 250);
+        assert!(b_member.first_heard_ms <= b_member.last_heard_ms);
+        assert!(b_member.first_heard_ms >= joined.time_ms.saturating_sub(1000));
+        // b learns of a too, with a's default heartbeat.
+        eventually("b lists a", || members(b).iter().any(|m| text(&m.name) == "a"));
+        assert_eq!(members(b)[0].heartbeat_ms, 1000);
+        // With room for none, the count alone.
+        // SAFETY: NULL out with cap 0.
+        assert_eq!(unsafe { sp2p_members(a, std::ptr::null_mut(), 0) }, 1);
+
+        let b_id = ids(a);
+        sp2p_close(b);
+        let left = next_settled(a);
+        assert_eq!((left.kind, text(&left.member.id)), (SP2P_EVENT_LEFT, b_id));
+        assert!(members(a).is_empty());
+        assert_eq!(next_event(a, 0).0, 0, "nothing more");
+
+        // A closed handle: an error, as for every call.
+        sp2p_close(a);
+        assert_eq!(next_event(a, 0).0, SP2P_ERR_CLOSED);
+        assert_eq!(sp2p_fd(a), SP2P_ERR_CLOSED);
+        // SAFETY: NULL out with cap 0.
+        assert_eq!(unsafe { sp2p_members(a, std::ptr::null_mut(), 0) }, SP2P_ERR_CLOSED);
+    }
+
+    #[test]
+    fn the_fd_is_readable_exactly_while_a_message_or_an_event_waits() {
+        let port = free_port();
+        let a = open_named(port, c"a", std::ptr::null());
+        let fd = sp2p_fd(a);
+        assert!(fd >= 0, "{}", last_error());
+        assert_eq!(sp2p_fd(a), fd, "the same one every time");
+        assert!(!readable(fd, 0), "nothing waits yet");
+
+        // An event: b joins.
+        let b = open_named(port, c"b", std::ptr::null());
+        assert!(readable(fd, hang_ms()), "b's join did not make the fd readable");
+        // Taking everything makes it unreadable; readable again only with
+        // something to take (a loaded machine may bring a suspicion).
+        let drain = || {
+            while next_event(a, 0).0 == 1 || recv(a, 0).0 == 1 {}
+            if readable(fd, 0) {
+                assert!(next_event(a, 0).0 == 1 || recv(a, 0).0 == 1, "readable over nothing");
+            }
+        };
+        drain();
+
+        // A message.
+        assert_eq!(sp2p_discover(b, 1, 10_000), 1, "{}", last_error());
+        assert_eq!(send(b, b"a message longer than 8", 10_000), (1, 1));
+        assert!(readable(fd, hang_ms()), "a message did not make the fd readable");
+        // One that does not fit is kept, and keeps it readable.
+        let mut small = [0u8; 8];
+        // SAFETY: all-zero is a valid sp2p_message.
+        let mut meta: CMessage = unsafe { std::mem::zeroed() };
+        loop {
+            // SAFETY: `small` has 8 writable bytes; `meta` is writable.
+            let rc = unsafe { sp2p_recv(a, 0, small.as_mut_ptr(), small.len(), &mut meta) };
+            if rc == SP2P_ERR_SHORT_BUFFER {
+                break;
+            }
+            assert_eq!(rc, 1, "the message is neither kept nor taken: {}", last_error());
+        }
+        assert!(readable(fd, 0), "a kept message waits");
+        assert_eq!(recv(a, 0), (1, b"a message longer than 8".to_vec()));
+        drain();
+
+        // b leaves: an event again.
+        sp2p_close(b);
+        assert!(readable(fd, hang_ms()), "b's goodbye did not make the fd readable");
+        assert_eq!(next_settled(a).kind, SP2P_EVENT_LEFT);
+        sp2p_close(a);
+    }
+
+    #[test]
+    fn events_wait_block_and_end_with_closed_when_the_handle_closes() {
+        let a = open_loopback(free_port()).addr();
+        // SAFETY: NULL is what is tested.
+        assert_eq!(unsafe { sp2p_next_event(handle(a), 0, std::ptr::null_mut()) }, SP2P_ERR_NULL);
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(next_event(handle(a), -1).0);
+        });
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "returned with no event");
+        sp2p_close(handle(a));
+        let code = rx.recv_timeout(HANG).expect("sp2p_close did not end sp2p_next_event(p, -1)");
+        assert_eq!(code, SP2P_ERR_CLOSED);
+    }
+
+    #[test]
+    fn the_heartbeat_option_takes_0_for_off_and_refuses_out_of_range() {
+        let options = sp2p_options_new();
+        let config = CConfig {
+            group: std::ptr::null(),
+            port: 0,
+            interface: std::ptr::null(),
+            ttl: 0,
+            name: std::ptr::null(),
+        };
+        // SAFETY: live options, freed once; a valid config.
+        unsafe {
+            assert_eq!(
+                config_of(&config, options).unwrap().heartbeat,
+                Some(Duration::from_secs(1))
+            );
+            assert_eq!(sp2p_options_set_heartbeat_ms(options, 9), SP2P_ERR_ARG);
+            assert!(last_error().contains("pass 10 to 3600000 ms"), "{}", last_error());
+            assert_eq!(sp2p_options_set_heartbeat_ms(options, 3_600_001), SP2P_ERR_ARG);
+            assert_eq!(sp2p_options_set_heartbeat_ms(options, 0), SP2P_OK);
+            assert_eq!(config_of(&config, options).unwrap().heartbeat, None);
+            assert_eq!(sp2p_options_set_heartbeat_ms(options, 10), SP2P_OK);
+            let set = config_of(&config, options).unwrap().heartbeat;
+            assert_eq!(set, Some(Duration::from_millis(10)));
+            assert_eq!(sp2p_options_set_heartbeat_ms(std::ptr::null_mut(), 10), SP2P_ERR_NULL);
+            sp2p_options_free(options);
+        }
+    }
+
+    #[test]
+    fn the_member_and_event_layouts_are_the_headers() {
+        // tests/c/members.c checks the same numbers on the C side.
+        assert_eq!(std::mem::size_of::<CMember>(), 200);
+        assert_eq!(std::mem::offset_of!(CMember, first_heard_ms), 176);
+        assert_eq!(std::mem::offset_of!(CMember, suspected), 196);
+        assert_eq!(std::mem::size_of::<CEvent>(), 224);
+        assert_eq!(std::mem::offset_of!(CEvent, member), 8);
+        assert_eq!(std::mem::offset_of!(CEvent, lagged), 216);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! | `peer/ops.rs` | discovery and send as state machines (no sockets, no clock reads) and their driver | caller |
 //! | `peer/pending.rs` | operations in flight: id → its own event channel | both |
 //! | `peer/inbox.rs` | the application queue, dedupe, close | both |
+//! | `peer/bell.rs` | the file descriptor for event loops, readable while a queue has something | both |
 //! | `peer/members.rs` | the known peers (last discovery less goodbyes) | both |
 //! | `peer/addresses.rs` | which addresses proved they receive there (challenge and proof) | both |
 //! | `peer/limit.rs` | how often probes and challenges are answered (token buckets) | readers |

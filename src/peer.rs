@@ -5,6 +5,7 @@
 //! [`dispatch`]. See the crate docs for the map.
 
 mod addresses;
+mod bell;
 mod dispatch;
 mod events;
 mod heartbeat;
@@ -23,6 +24,7 @@ mod stats;
 mod transport;
 
 use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -30,6 +32,8 @@ use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
 use self::addresses::{Addresses, NoChallenge};
+use self::bell::LazyBell;
+pub(crate) use self::bell::{Bell, Light};
 use self::events::Hub;
 pub use self::events::{EVENT_QUEUE, Events, MemberEvent};
 use self::heartbeat::Pacer;
@@ -159,6 +163,8 @@ struct Core {
     /// With TTL 1, the subnets a probe or message may come from.
     on_link: Option<net::OnLink>,
     inbox: Inbox,
+    /// Readable while a message waits ([`Peer::fd`]); made when first asked.
+    bell: LazyBell,
     /// Where messages go instead of the inbox, if the application said so.
     sink: Option<Sink>,
     members: Members,
@@ -306,6 +312,7 @@ impl Peer {
             limiter: Limiter::new(config.answer_rate, config.answer_rate_total),
             on_link: (config.ttl <= 1).then(net::OnLink::new),
             inbox: Inbox::new(config.queue_capacity, config.ack_when),
+            bell: LazyBell::default(),
             sink,
             members: Members::default(),
             replay: Mutex::new(Replay::new(start_us)),
@@ -379,6 +386,33 @@ impl Peer {
     /// they are dropped and the next one read is [`MemberEvent::Lagged`].
     pub fn events(&self) -> Events {
         self.core.hub.subscribe()
+    }
+
+    /// A file descriptor for event loops (`poll`, `epoll`, Python's
+    /// `loop.add_reader`): readable exactly while a message waits for
+    /// [`Peer::try_recv`], and for good once the peer is closed (then
+    /// `try_recv` returns [`Error::Closed`]: stop watching it). Read
+    /// nothing from it; take the messages with `try_recv` until it returns
+    /// `Ok(None)`, which makes it unreadable again unless more arrived
+    /// meanwhile. The peer keeps running its own threads: the descriptor
+    /// only says when there is something to take.
+    ///
+    /// It covers messages only. Member events have one per subscription,
+    /// [`Events::fd`]: watch both. (The C ABI's `sp2p_fd` covers both.)
+    /// Made on the first call (a Unix socket pair: two file descriptors),
+    /// closed when the peer is dropped. With a delivery handler
+    /// ([`Peer::start_with_handler`]) no message is ever queued, so it
+    /// becomes readable only at the close.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the process has no file descriptors left.
+    pub fn fd(&self) -> Result<BorrowedFd<'_>> {
+        Ok(self.bell()?.fd())
+    }
+
+    /// The bell behind [`Peer::fd`], for others to share.
+    pub(crate) fn bell(&self) -> Result<&Arc<Bell>> {
+        self.core.bell.get(|b| self.core.inbox.attach(b))
     }
 
     /// A snapshot of this peer's counters.
@@ -711,7 +745,7 @@ impl Peer {
 }
 
 /// Milliseconds since the Unix epoch (0 for a clock set before it).
-fn unix_ms(t: SystemTime) -> u64 {
+pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     let ms = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis();
     u64::try_from(ms).unwrap_or(u64::MAX)
 }

@@ -88,9 +88,10 @@ typedef struct sp2p_peer sp2p_peer;
  * value at once with a message (SP2P_ERR_ARG), a setting whose zero means
  * something (sp2p_options_set_ttl) needs no "zero means default" rule, and
  * bindings such as Python's ctypes call functions instead of mirroring a
- * struct. Every setting to come (heartbeats, more interfaces, IPv6
- * addresses) lands as another sp2p_options_set_* or _add_* function; group
- * keys (sp2p_options_add_key_file, below) were the first to.
+ * struct. Every setting to come (more interfaces, IPv6 addresses) lands
+ * as another sp2p_options_set_* or _add_* function, as group keys
+ * (sp2p_options_add_key_file) and heartbeats (sp2p_options_set_heartbeat_ms)
+ * did.
  *
  * Options belong to the caller, like a pthread_attr_t: one thread at a
  * time, freed once. sp2p_open_with copies them, so they may be freed or
@@ -118,6 +119,15 @@ int sp2p_options_set_ack_on_recv(sp2p_options *options, int on);
  * 0 (this host only), not the default. Returns SP2P_OK, SP2P_ERR_NULL, or
  * SP2P_ERR_ARG over 255. */
 int sp2p_options_set_ttl(sp2p_options *options, uint32_t ttl);
+
+/* How often this peer multicasts a heartbeat, in milliseconds, 10 to
+ * 3600000 (one hour); default 1000. Members that stop beating are
+ * suspected, pinged, and after three intervals reported SP2P_EVENT_LOST.
+ * 0 turns heartbeats off, for minimal systems: none are sent, and the
+ * member table (sp2p_members) is fed only by discovery and traffic, so
+ * nobody is ever reported lost. Returns SP2P_OK, SP2P_ERR_NULL, or
+ * SP2P_ERR_ARG out of range (the message says the range). */
+int sp2p_options_set_heartbeat_ms(sp2p_options *options, uint32_t ms);
 
 /* Group keys. With a key, every datagram is sealed (XChaCha20-Poly1305)
  * and only peers holding the key find, answer or hear this one; see the
@@ -205,6 +215,73 @@ int sp2p_acked(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
  * each message goes to one of them. */
 int sp2p_recv(const sp2p_peer *peer, int32_t timeout_ms, uint8_t *buf, size_t cap,
               sp2p_message *meta);
+
+/* Live membership. Every peer keeps a table of the members it hears
+ * (by heartbeat, discovery or traffic, from addresses that proved they
+ * receive there), and each handle a queue of what happened to them,
+ * subscribed at sp2p_open so that no event is missed. The queue holds up
+ * to 1024 unread events; beyond that they are dropped (counted in
+ * member_events_dropped) and the next one read is SP2P_EVENT_LAGGED with
+ * how many: call sp2p_members again. A program that never reads events
+ * loses nothing else by it. */
+
+/* Bytes of address fields newer than sp2p_peer_info's (whose 48 are
+ * frozen): room for "[IPv6%zone]:port" and the NUL. */
+#define SP2P_ADDRESS_LEN 72
+
+/* One member of the live table. Times are Unix time in milliseconds, by
+ * this peer's clock. */
+typedef struct sp2p_member {
+    char id[37];                      /* UUID, new every time it starts */
+    char address[SP2P_ADDRESS_LEN];   /* where it takes unicast traffic, "ip:port" */
+    char name[65];                    /* possibly empty */
+    uint64_t first_heard_ms;          /* when this peer first heard it */
+    uint64_t last_heard_ms;           /* when this peer last heard it */
+    uint32_t heartbeat_ms;            /* how often it says it beats; 0: it does not
+                                         (then it is never suspected or lost) */
+    int32_t suspected;                /* 1 while it is silent and being pinged, else 0 */
+} sp2p_member;
+
+/* What happened (the value of sp2p_event.kind). New kinds may be added:
+ * ignore one you do not know. */
+typedef enum sp2p_event_kind {
+    SP2P_EVENT_JOINED = 1,    /* a new member, heard from a proven address */
+    SP2P_EVENT_LEFT = 2,      /* it said goodbye */
+    SP2P_EVENT_LOST = 3,      /* it stopped beating and did not answer pings for three of its intervals */
+    SP2P_EVENT_SUSPECTED = 4, /* it missed a heartbeat and is being pinged */
+    SP2P_EVENT_ALIVE = 5,     /* a suspected member answered: not lost */
+    SP2P_EVENT_UPDATED = 6,   /* its name or address changed */
+    SP2P_EVENT_LAGGED = 7     /* `lagged` events were dropped: this reader was slow */
+} sp2p_event_kind;
+
+typedef struct sp2p_event {
+    int32_t kind;        /* an sp2p_event_kind */
+    sp2p_member member;  /* whom it is about (all zero for SP2P_EVENT_LAGGED) */
+    uint64_t time_ms;    /* Unix ms when this peer saw it (for LAGGED, when it was read) */
+    uint64_t lagged;     /* for SP2P_EVENT_LAGGED, how many were dropped; else 0 */
+} sp2p_event;
+
+/* Writes up to `cap` members of the live table to `out` (NULL if cap is
+ * 0): not lost, not gone. Returns how many there are in all. */
+int sp2p_members(const sp2p_peer *peer, sp2p_member *out, size_t cap);
+
+/* Waits at most timeout_ms (negative: forever; 0: only look) for the next
+ * member event of this handle. Returns 1 with it in *out, 0 on timeout, or
+ * an error: SP2P_ERR_CLOSED once the peer is closed and every queued event
+ * has been read. Several threads may wait at once; each event goes to one. */
+int sp2p_next_event(const sp2p_peer *peer, int32_t timeout_ms, sp2p_event *out);
+
+/* For event loops (poll, epoll, select, libuv, ...): a file descriptor that
+ * is readable exactly while a message waits for sp2p_recv (one kept after
+ * SP2P_ERR_SHORT_BUFFER included) or an event waits for sp2p_next_event,
+ * and for good if the peer closes. Wait for it to
+ * be readable, then call sp2p_recv and sp2p_next_event with timeout 0
+ * until each returns 0; that makes it unreadable again unless more came
+ * meanwhile. Never read from, write to or close it: the peer owns it, and
+ * it is closed by sp2p_close (take it out of your poll set first). The
+ * peer's own threads keep answering and acknowledging whether or not you
+ * wait on it. Returns the descriptor (>= 0) or an error. */
+int sp2p_fd(const sp2p_peer *peer);
 
 /* A peer's counters, read by name so that new ones change no layout.
  * sp2p_stat_name(i) for i = 0, 1, ... gives every name (static strings),

@@ -15,6 +15,12 @@ makes a key. With neither, every peer (the module's too) uses the key file
 named by SIMPLEP2P_KEY_FILE, if it is set and not empty, as the C library
 and the CLI do.
 
+Live membership: every Peer keeps a table of the members it hears
+(members()) and a queue of what happens to them (events(): joined, left,
+lost, ...), fed by heartbeats (Peer(heartbeat=seconds), default 1 s, 0 for
+none). For asyncio or select, Peer.fileno() is readable while a message or
+an event waits: take them with recv(timeout=0) and events(timeout=0).
+
 Messages are bytes; a str is sent as UTF-8. The shared library is found
 through SIMPLEP2P_LIB, next to this file, or in the repository's
 target/release or target/debug.
@@ -45,6 +51,8 @@ __all__ = [
     "PeerInfo",
     "Message",
     "SendResult",
+    "Member",
+    "Event",
     "SimpleP2PError",
     "keygen",
     "ERR_KEY",
@@ -69,6 +77,11 @@ ERR_NO_CRYPTO = -10
 # Bytes of a key, and hex digits of one as text.
 _KEY_BYTES = 32
 _KEY_HEX = 64
+# The heartbeat interval's range, in seconds (the library's, 10 ms to 1 h).
+_MIN_HEARTBEAT = 0.01
+_MAX_HEARTBEAT = 3600
+# sp2p_event.kind to Event.kind.
+_EVENT_KINDS = {1: "joined", 2: "left", 3: "lost", 4: "suspected", 5: "alive", 6: "updated", 7: "lagged"}
 
 
 def _find_library():
@@ -112,6 +125,27 @@ class _Message(ctypes.Structure):
     ]
 
 
+class _Member(ctypes.Structure):
+    _fields_ = [
+        ("id", ctypes.c_char * 37),
+        ("address", ctypes.c_char * 72),
+        ("name", ctypes.c_char * 65),
+        ("first_heard_ms", ctypes.c_uint64),
+        ("last_heard_ms", ctypes.c_uint64),
+        ("heartbeat_ms", ctypes.c_uint32),
+        ("suspected", ctypes.c_int32),
+    ]
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("kind", ctypes.c_int32),
+        ("member", _Member),
+        ("time_ms", ctypes.c_uint64),
+        ("lagged", ctypes.c_uint64),
+    ]
+
+
 _lib = _find_library()
 _handle = ctypes.c_void_p
 _options = ctypes.c_void_p
@@ -121,6 +155,7 @@ _lib.sp2p_options_free.argtypes = [_options]
 _lib.sp2p_options_free.restype = None
 _lib.sp2p_options_set_ack_on_recv.argtypes = [_options, ctypes.c_int]
 _lib.sp2p_options_set_ttl.argtypes = [_options, ctypes.c_uint32]
+_lib.sp2p_options_set_heartbeat_ms.argtypes = [_options, ctypes.c_uint32]
 _lib.sp2p_options_add_key_file.argtypes = [_options, ctypes.c_char_p]
 _lib.sp2p_options_add_key.argtypes = [_options, ctypes.c_char_p]
 _lib.sp2p_keygen.argtypes = [ctypes.c_char_p]
@@ -143,6 +178,9 @@ _lib.sp2p_send.argtypes = [
 _lib.sp2p_missing.argtypes = [_handle, ctypes.POINTER(_PeerInfo), ctypes.c_size_t]
 _lib.sp2p_acked.argtypes = [_handle, ctypes.POINTER(_PeerInfo), ctypes.c_size_t]
 _lib.sp2p_recv.argtypes = [_handle, ctypes.c_int32, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_Message)]
+_lib.sp2p_members.argtypes = [_handle, ctypes.POINTER(_Member), ctypes.c_size_t]
+_lib.sp2p_next_event.argtypes = [_handle, ctypes.c_int32, ctypes.POINTER(_Event)]
+_lib.sp2p_fd.argtypes = [_handle]
 _lib.sp2p_last_error.restype = ctypes.c_char_p
 _lib.sp2p_version.restype = ctypes.c_char_p
 
@@ -154,6 +192,19 @@ Message = collections.namedtuple("Message", "sender address name data")
 Message.__doc__ = "A message: the sender's UUID, address and name, and the bytes it sent."
 SendResult = collections.namedtuple("SendResult", "acked missing")
 SendResult.__doc__ = "What became of a send: the peers that acknowledged it, and those that did not."
+Member = collections.namedtuple("Member", "id address name first_heard last_heard heartbeat suspected")
+Member.__doc__ = """A member of the live table: its UUID (str), the address it takes unicast
+traffic on (str, "ip:port"), its name (str), when this peer first and last
+heard it (float, Unix seconds as time.time() gives), how often it says it
+beats (float seconds, or None if it sends no heartbeats and so is never
+lost), and whether it is suspected (bool: silent, and being pinged)."""
+Event = collections.namedtuple("Event", "kind member time lagged")
+Event.__doc__ = """Something that happened to the group. kind is "joined", "left", "lost",
+"suspected", "alive" (a suspected member answered), "updated" (its name or
+address changed) or "lagged"; member is the Member it is about (None for
+"lagged"); time is when this peer saw it (float, Unix seconds); lagged is,
+for "lagged", how many events were dropped because they were read too
+slowly (re-read members() then), else 0."""
 
 
 class SimpleP2PError(Exception):
@@ -281,6 +332,39 @@ def _info(raw):
     return PeerInfo(_text(raw.id), _text(raw.address), _text(raw.name))
 
 
+def _member(raw):
+    return Member(
+        _text(raw.id),
+        _text(raw.address),
+        _text(raw.name),
+        raw.first_heard_ms / 1000,
+        raw.last_heard_ms / 1000,
+        raw.heartbeat_ms / 1000 if raw.heartbeat_ms else None,
+        bool(raw.suspected),
+    )
+
+
+def _event(raw):
+    kind = _EVENT_KINDS.get(raw.kind, "unknown")
+    member = None if kind == "lagged" else _member(raw.member)
+    return Event(kind, member, raw.time_ms / 1000, raw.lagged)
+
+
+def _heartbeat_ms(heartbeat):
+    """Peer(heartbeat=) in seconds as the C API's milliseconds; 0 or False: off."""
+    if heartbeat is False:
+        return 0
+    number = isinstance(heartbeat, (int, float)) and not isinstance(heartbeat, bool)
+    if not number or not (heartbeat == 0 or _MIN_HEARTBEAT <= heartbeat <= _MAX_HEARTBEAT):  # NaN fails too
+        says = "heartbeat %r is out of range: pass seconds from %g to %d, or 0 for none" % (
+            heartbeat,
+            _MIN_HEARTBEAT,
+            _MAX_HEARTBEAT,
+        )
+        raise SimpleP2PError(_ERR_ARG, says)
+    return round(heartbeat * 1000)
+
+
 def _bytes(data):
     if isinstance(data, str):
         return data.encode("utf-8")
@@ -295,7 +379,16 @@ class Peer:
     """
 
     def __init__(
-        self, group=None, port=None, interface=None, ttl=None, name=None, ack_on_recv=False, key_file=None, key=None
+        self,
+        group=None,
+        port=None,
+        interface=None,
+        ttl=None,
+        name=None,
+        ack_on_recv=False,
+        key_file=None,
+        key=None,
+        heartbeat=None,
     ):
         """Join `group` (default 239.255.0.1) on `port` (default 30001) via
         `interface` (default 0.0.0.0; 127.0.0.1 stays on this host), with
@@ -315,8 +408,15 @@ class Peer:
         file, if set. A key file that cannot be used raises SimpleP2PError
         with code ERR_KEY, saying why; a bad `key_file` or `key` argument
         raises one with code -2 that is also a TypeError or ValueError.
+
+        `heartbeat` is how often this peer tells the group it is alive, in
+        seconds, 0.01 to 3600; None (not given) means the default, 1 s (not
+        "no limit", as for timeouts); 0 or False turns heartbeats off, for
+        minimal systems: then nobody learns of this peer from heartbeats,
+        and it is never reported lost, only seen to leave.
         """
         self._handle = None  # so that __del__ works if opening fails
+        heartbeat_ms = None if heartbeat is None else _heartbeat_ms(heartbeat)
         paths = [] if key_file is None else _key_paths(key_file)
         keys = [] if key is None else _key_bytes(key)
         # Zero means "the default" only in C's struct; here, as in Rust and
@@ -339,6 +439,8 @@ class Peer:
             _check(_lib.sp2p_options_set_ack_on_recv(options, 1 if ack_on_recv else 0))
             if ttl is not None:
                 _check(_lib.sp2p_options_set_ttl(options, _int_in("ttl", ttl, 0, 255)))
+            if heartbeat_ms is not None:
+                _check(_lib.sp2p_options_set_heartbeat_ms(options, heartbeat_ms))
             for path in paths:
                 _check(_lib.sp2p_options_add_key_file(options, path))
             for raw in keys:
@@ -353,7 +455,9 @@ class Peer:
     def close(self):
         """Leave the group (other peers are told) and free the peer. Safe
         while another thread is in recv(), peers() or send() on this peer:
-        that call raises SimpleP2PError -7 promptly. Closing twice does nothing."""
+        that call raises SimpleP2PError -7 promptly, and an events()
+        iterator simply ends. Closing twice does nothing. It closes
+        fileno() too: take it out of an event loop first."""
         handle, self._handle = self._handle, None
         if handle:
             _lib.sp2p_close(handle)
@@ -435,6 +539,66 @@ class Peer:
         out = (_PeerInfo * max(total, 1))()
         count = _check(call(handle, out, total))
         return [_info(out[i]) for i in range(min(count, total))]
+
+    def members(self):
+        """The live table as a list of Member: every member heard lately
+        (by heartbeat, discovery or traffic) from a proven address, not
+        lost and not gone. A snapshot; events() says what changes."""
+        handle = self._live()
+        while True:
+            total = _check(_lib.sp2p_members(handle, None, 0))
+            out = (_Member * max(total, 1))()
+            count = _check(_lib.sp2p_members(handle, out, total))
+            if count <= total:  # else one joined between the calls: again
+                return [_member(out[i]) for i in range(count)]
+
+    def events(self, timeout=None):
+        """An iterator over member events (Event): each is yielded as it
+        happens. It ends once `timeout` seconds have passed since this call
+        (None: no limit; 0: yield those already waiting, then end), or when
+        the peer is closed, from this thread or another. Ctrl-C raises
+        KeyboardInterrupt within 100 ms, as in recv(), and leaves the peer
+        usable.
+
+        Every peer has one queue of events, from the moment it was created,
+        so none is missed between calls; several iterators share it (each
+        event goes to one). Up to 1024 unread events are kept; beyond that
+        they are dropped and the next is an Event of kind "lagged"."""
+        if timeout is not None:
+            _ms(timeout)  # checked as everywhere; the slices below do the waiting
+        self._live()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return self._events(deadline)
+
+    def _events(self, deadline):
+        raw = _Event()
+        while True:
+            handle = self._handle
+            if not handle:
+                return
+            slice_ms = _SLICE_MS
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                slice_ms = max(0, min(slice_ms, math.ceil(left * 1000)))
+            # Short slices: Python raises KeyboardInterrupt between them.
+            got = _lib.sp2p_next_event(handle, slice_ms, ctypes.byref(raw))
+            if got == _ERR_CLOSED:
+                return
+            if _check(got):
+                yield _event(raw)
+            elif deadline is not None and time.monotonic() >= deadline:
+                return
+
+    def fileno(self):
+        """A file descriptor for select, selectors or asyncio
+        (loop.add_reader): readable exactly while a message waits for recv()
+        or an event for events(). When it is, take them with
+        recv(timeout=0) until it returns None and with
+        list(events(timeout=0)); that makes it unreadable again unless more
+        came meanwhile. The peer's own threads answer and acknowledge
+        whether or not anyone waits on it. It belongs to the peer: never
+        read or close it, and remove it from your loop before close()."""
+        return _check(_lib.sp2p_fd(self._live()))
 
     def recv(self, timeout=None):
         """Wait for the next message and return it as a Message; None if

@@ -1,14 +1,18 @@
 //! Member events to every subscriber: each [`Events`] has a queue of its
 //! own, bounded, so a slow or absent reader never blocks the peer; what it
 //! misses is counted and told to it as [`MemberEvent::Lagged`].
+//! Each may have a file descriptor for event loops ([`Events::fd`]).
 
 use std::collections::VecDeque;
+use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::bell::{Bell, LazyBell, Light};
 use super::lock;
 use super::membership::{Change, Member};
 use super::stats::{Counters, bump};
+use crate::error::Result;
 
 /// Events one subscriber may have unread; beyond it they are dropped.
 pub const EVENT_QUEUE: usize = 1024;
@@ -79,6 +83,15 @@ struct Queue {
     events: VecDeque<MemberEvent>,
     dropped: u64,
     closed: bool,
+    /// On while there is something to read, or the peer is closed.
+    light: Light,
+}
+
+impl Queue {
+    fn relight(&mut self) {
+        let on = !self.events.is_empty() || self.dropped > 0 || self.closed;
+        self.light.set(on);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +105,7 @@ struct Shared {
 #[derive(Debug)]
 pub struct Events {
     shared: Arc<Shared>,
+    bell: LazyBell,
 }
 
 impl Events {
@@ -103,9 +117,12 @@ impl Events {
         let mut q = lock(&self.shared.queue);
         loop {
             if q.dropped > 0 {
-                return Some(MemberEvent::Lagged(std::mem::take(&mut q.dropped)));
+                let lagged = MemberEvent::Lagged(std::mem::take(&mut q.dropped));
+                q.relight();
+                return Some(lagged);
             }
             if let Some(e) = q.events.pop_front() {
+                q.relight();
                 return Some(e);
             }
             if q.closed {
@@ -133,6 +150,33 @@ impl Events {
     pub fn is_closed(&self) -> bool {
         lock(&self.shared.queue).closed
     }
+
+    /// A file descriptor for event loops (`poll`, `epoll`, Python's
+    /// `loop.add_reader`): readable exactly while an event waits for
+    /// [`Events::try_next`], and for good once the peer is closed (then
+    /// [`Events::is_closed`] is true: stop watching it). Read nothing from
+    /// it; take the events with `try_next` until it returns `None`, which
+    /// makes it unreadable again unless more arrived meanwhile.
+    ///
+    /// Each subscription has its own, made on the first call (a Unix
+    /// socket pair: two file descriptors) and closed when the subscription
+    /// is dropped; messages have [`Peer::fd`](crate::Peer::fd).
+    ///
+    /// # Errors
+    /// [`Error::Io`](crate::Error::Io) if the process has no file
+    /// descriptors left.
+    pub fn fd(&self) -> Result<BorrowedFd<'_>> {
+        let bell = self.bell.get(|b| lock(&self.shared.queue).light.attach(b))?;
+        Ok(bell.fd())
+    }
+
+    /// Rings `bell` (another queue's too) instead of a bell of its own,
+    /// unless [`Events::fd`] made one already.
+    pub(crate) fn share_bell(&self, bell: &Arc<Bell>) {
+        if self.bell.share(bell) {
+            lock(&self.shared.queue).light.attach(bell);
+        }
+    }
 }
 
 impl Iterator for Events {
@@ -159,9 +203,16 @@ impl Hub {
 
     pub fn subscribe(&self) -> Events {
         let shared = Arc::new(Shared::default());
-        lock(&shared.queue).closed = *lock(&self.closed);
+        // Held until it is listed, so that a close meanwhile reaches it.
+        let closed = lock(&self.closed);
+        {
+            let mut q = lock(&shared.queue);
+            q.closed = *closed;
+            q.relight();
+        }
         lock(&self.subscribers).push(Arc::downgrade(&shared));
-        Events { shared }
+        drop(closed);
+        Events { shared, bell: LazyBell::default() }
     }
 
     /// Hands each change to every subscriber, dropping (and counting) what
@@ -183,6 +234,7 @@ impl Hub {
                 } else {
                     q.events.push_back(event.clone());
                 }
+                q.light.set(true);
                 drop(q);
                 sub.ready.notify_all();
             }
@@ -193,7 +245,10 @@ impl Hub {
     pub fn close(&self) {
         *lock(&self.closed) = true;
         for sub in lock(&self.subscribers).iter().filter_map(Weak::upgrade) {
-            lock(&sub.queue).closed = true;
+            let mut q = lock(&sub.queue);
+            q.closed = true;
+            q.light.set(true);
+            drop(q);
             sub.ready.notify_all();
         }
     }
@@ -238,6 +293,36 @@ mod tests {
         assert_eq!(fast.next_timeout(None), None);
         assert_eq!(slow.count(), EVENT_QUEUE - 1);
         assert!(hub.subscribe().is_closed());
+    }
+
+    #[test]
+    fn the_fd_is_readable_while_an_event_or_a_lag_waits_and_once_closed() {
+        use crate::peer::bell::tests::readable;
+        let hub = Hub::new(Arc::default());
+        let events = hub.subscribe();
+        let fd = events.fd().unwrap();
+        assert!(!readable(fd));
+        for i in 0..=EVENT_QUEUE as u128 {
+            hub.publish(&mut vec![(Change::Joined, member(i))]);
+        }
+        assert!(readable(fd));
+        assert_eq!(events.try_next(), Some(MemberEvent::Lagged(1)));
+        for _ in 1..EVENT_QUEUE {
+            assert!(events.try_next().is_some());
+            assert!(readable(fd), "more wait");
+        }
+        assert!(events.try_next().is_some());
+        assert!(!readable(fd));
+        // A shared bell is ignored once it has its own.
+        let other = Arc::new(super::super::Bell::new().unwrap());
+        events.share_bell(&other);
+        hub.publish(&mut vec![(Change::Left, member(0))]);
+        assert!(readable(events.fd().unwrap()) && !readable(other.fd()));
+        events.try_next();
+        hub.close();
+        assert!(readable(fd));
+        assert_eq!(events.try_next(), None);
+        assert!(readable(fd), "closed for good");
     }
 
     #[test]

@@ -9,14 +9,18 @@
 //! When a message is acknowledged depends on the peer's [`AckWhen`]:
 //! on arrival (it is in the queue), when the application takes it from
 //! `recv`, or when a delivery handler says it has it.
+//!
+//! A [`Bell`] attached to it is lit while a message waits or the inbox is
+//! closed: what `Peer::fd` reports.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use uuid::Uuid;
 
+use super::bell::{Bell, Light};
 use super::{Message, lock};
 use crate::error::{Error, Result};
 
@@ -89,12 +93,26 @@ struct State {
     capacity: usize,
     /// Set once by [`Inbox::close`]: nothing more is queued or acknowledged.
     closed: bool,
+    /// On while a message waits or the inbox is closed.
+    light: Light,
+}
+
+impl State {
+    fn relight(&mut self) {
+        let on = !self.queue.is_empty() || self.closed;
+        self.light.set(on);
+    }
 }
 
 impl Inbox {
     pub fn new(capacity: usize, when: AckWhen) -> Inbox {
-        let state =
-            State { seen: Seen::default(), queue: VecDeque::new(), capacity, closed: false };
+        let state = State {
+            seen: Seen::default(),
+            queue: VecDeque::new(),
+            capacity,
+            closed: false,
+            light: Light::default(),
+        };
         Inbox { state: Mutex::new(state), arrived: Condvar::new(), closed: Condvar::new(), when }
     }
 
@@ -135,6 +153,7 @@ impl Inbox {
             Some(ack)
         };
         state.queue.push_back(Queued { msg: msg(), owed, key });
+        state.relight();
         drop(state);
         self.arrived.notify_one();
         Pushed::Queued
@@ -151,6 +170,7 @@ impl Inbox {
         let mut state = lock(&self.state);
         loop {
             if let Some(Queued { msg, owed, key }) = state.queue.pop_front() {
+                state.relight();
                 if let Some(ack) = owed.filter(|_| !state.closed) {
                     if let Some(k) = key {
                         state.seen.insert(k, true);
@@ -221,11 +241,17 @@ impl Inbox {
             return false;
         }
         state.closed = true;
+        state.relight();
         goodbye();
         drop(state);
         self.arrived.notify_all();
         self.closed.notify_all();
         true
+    }
+
+    /// Lights `bell` while a message waits or the inbox is closed.
+    pub fn attach(&self, bell: &Arc<Bell>) {
+        lock(&self.state).light.attach(bell);
     }
 
     /// Waits until the inbox is closed, at most until `deadline`; whether it is.
@@ -404,6 +430,27 @@ mod tests {
             assert_eq!(reader.join().unwrap().unwrap().unwrap().data, b"a");
             inbox.close(|| {});
         });
+    }
+
+    #[test]
+    fn an_attached_bell_rings_while_a_message_waits_and_for_good_once_closed() {
+        use crate::peer::bell::tests::readable;
+        let inbox = Inbox::new(4, AckWhen::Queued);
+        let bell = Arc::new(Bell::new().unwrap());
+        inbox.push(None, || msg(b"a"), ack(1), |_, _| {});
+        inbox.attach(&bell); // after the message came: rings all the same
+        assert!(readable(bell.fd()));
+        inbox.push(None, || msg(b"b"), ack(2), |_, _| {});
+        inbox.pop(now(), |_| {}).unwrap().unwrap();
+        assert!(readable(bell.fd()), "b still waits");
+        inbox.pop(now(), |_| {}).unwrap().unwrap();
+        assert!(!readable(bell.fd()));
+        assert_eq!(inbox.pop(now(), |_| {}).unwrap(), None);
+        assert!(!readable(bell.fd()));
+        inbox.close(|| {});
+        assert!(readable(bell.fd()));
+        assert!(matches!(inbox.pop(now(), |_| {}), Err(Error::Closed)));
+        assert!(readable(bell.fd()), "closed for good");
     }
 
     #[test]
