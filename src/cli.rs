@@ -9,6 +9,7 @@ mod output;
 mod peers;
 mod recv;
 mod send;
+mod watch;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -24,6 +25,7 @@ use self::output::{escape, shown};
 use self::peers::PeersArgs;
 use self::recv::RecvArgs;
 use self::send::SendArgs;
+use self::watch::WatchArgs;
 
 /// Success: every peer acknowledged, or the listing or receiving finished.
 pub const EXIT_OK: i32 = 0;
@@ -37,8 +39,8 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_OUTPUT: i32 = 3;
 
 /// The options of every command, which may come before or after its name.
-const GLOBAL_OPTIONS: [&str; 6] =
-    ["--group", "--port", "--interface", "--ttl", "--name", "--key-file"];
+const GLOBAL_OPTIONS: [&str; 7] =
+    ["--group", "--port", "--interface", "--ttl", "--name", "--key-file", "--heartbeat"];
 /// Global switches (no value), moved to the front the same way.
 const GLOBAL_SWITCHES: [&str; 1] = ["--no-legacy"];
 /// What asks for help before a command's name (`simplep2p help send`).
@@ -63,6 +65,11 @@ programs without it can neither see nor affect them, and the original's
 protocol (--legacy) is off. A key file that other users may read is
 refused: 'chmod 600' it. To change keys, edit the files as 'simplep2p
 keygen --help' says: running peers pick a change up within a second.")]
+#[argh(note = "Heartbeats: recv multicasts one every --heartbeat MS (default 1000,
+0 for none). A member silent for 3 of its intervals, that answers no
+direct ping meanwhile either, is lost: 'simplep2p watch' prints it, about
+3 s after a crash at the default. A recv with --heartbeat 0 is never
+reported lost, only seen to leave.")]
 struct Args {
     /// multicast group to join (default 239.255.0.1)
     #[argh(option, default = "DEFAULT_GROUP")]
@@ -98,6 +105,13 @@ struct Args {
     #[argh(option)]
     key_file: Vec<PathBuf>,
 
+    /// how often recv tells the group it is alive, in milliseconds: 10 to
+    /// 3600000, or 0 for never (default 1000). Its watchers report it lost
+    /// after 3 intervals of silence; with 0, it is never reported lost,
+    /// only seen to leave. send, peers and watch send none
+    #[argh(option, default = "1000")]
+    heartbeat: u64,
+
     /// print the version and exit
     #[argh(switch, short = 'V')]
     version: bool,
@@ -113,6 +127,7 @@ enum Command {
     Send(SendArgs),
     Peers(PeersArgs),
     Keygen(KeygenArgs),
+    Watch(WatchArgs),
 }
 
 /// Runs the command line in `argv` and returns the exit code.
@@ -137,6 +152,7 @@ pub fn run(argv: Vec<OsString>) -> i32 {
             Command::Recv(cmd) => recv::recv(config, cmd),
             Command::Send(cmd) => send::send(config, cmd),
             Command::Peers(cmd) => peers::peers(config, cmd),
+            Command::Watch(cmd) => watch::watch(config, cmd, args.heartbeat != 0),
             Command::Keygen(_) => unreachable!("keygen needs no configuration"),
         }),
     };
@@ -154,7 +170,8 @@ fn configure(args: &Args) -> Result<Config, Failure> {
         .port(args.port)
         .interface(args.interface)
         .ttl(args.ttl)
-        .name(args.name.as_str());
+        .name(args.name.as_str())
+        .heartbeat((args.heartbeat != 0).then(|| Duration::from_millis(args.heartbeat)));
     // Left unset, it is on without a key and off with one.
     if args.no_legacy {
         config = config.legacy(false);
@@ -334,7 +351,7 @@ fn globals_first<'a>(args: &[&'a str]) -> Result<Line<'a>, String> {
 
 /// argh's error, as one line that says what to type instead.
 fn parse_error(argh: &str, command: Option<&str>) -> String {
-    let known = command.filter(|c| ["recv", "send", "peers", "keygen"].contains(c));
+    let known = command.filter(|c| ["recv", "send", "peers", "keygen", "watch"].contains(c));
     let help = known.map_or("simplep2p --help".to_string(), |c| format!("simplep2p {c} --help"));
     let argh = argh.trim_end();
     if let Some(arg) = argh.strip_prefix("Unrecognized argument: ") {
@@ -534,6 +551,21 @@ mod tests {
         let args = Args::from_args(&["simplep2p"], &line.args).unwrap();
         assert_eq!(args.key_file, [PathBuf::from("a"), PathBuf::from("b")]);
         assert!(matches!(args.command, Some(Command::Send(_))));
+    }
+
+    #[test]
+    fn heartbeat_is_global_and_its_range_is_the_librarys() {
+        let line = globals_first(&["watch", "--json", "--heartbeat", "200"]).unwrap();
+        assert_eq!(line.args, ["--heartbeat", "200", "watch", "--json"]);
+        let args = Args::from_args(&["simplep2p"], &line.args).unwrap();
+        assert_eq!(args.heartbeat, 200);
+        assert!(configure(&args).is_ok());
+        for (ms, ok) in [(0, true), (10, true), (3_600_000, true), (9, false), (3_600_001, false)] {
+            let args = Args::from_args(&["simplep2p"], &["--heartbeat", &ms.to_string(), "recv"]);
+            let failure = configure(&args.unwrap()).err();
+            assert_eq!(failure.is_none(), ok, "{ms}: {failure:?}");
+            assert!(failure.is_none_or(|f| f.code == EXIT_USAGE && !f.message.contains('\n')));
+        }
     }
 
     #[test]
