@@ -248,13 +248,24 @@ impl Core {
         self.hub.close();
     }
 
-    /// Publishes what changed in the member table, and lets the members
-    /// thread know its next deadline may have moved.
-    fn publish(&self, changes: &mut membership::Changes) {
-        if !changes.is_empty() {
-            self.hub.publish(changes);
-            self.pacer.poke();
-        }
+    /// Changes the member table through `f` (given the time, by both
+    /// clocks) and publishes what changed before the table is unlocked, so
+    /// that every subscriber sees a member's events in the order they
+    /// happened; then lets the members thread know its next deadline may
+    /// have moved.
+    fn update_table<R>(
+        &self,
+        f: impl FnOnce(&mut Table, Instant, SystemTime, &mut membership::Changes) -> R,
+    ) -> R {
+        let mut changes = Vec::new();
+        let result = {
+            let mut table = lock(&self.table);
+            let result = f(&mut table, Instant::now(), SystemTime::now(), &mut changes);
+            self.hub.publish(&mut changes);
+            result
+        };
+        self.pacer.poke();
+        result
     }
 
     /// Whether the live table can stand in for a discovery: heartbeats on
@@ -453,14 +464,11 @@ impl Peer {
         let probe = self.core.encode(id, Body::Probe { padding: wire::MAX_REPLY_BODY as u16 })?;
         let found = self.discover_op(Route::Native(id), id, &probe, expect, timeout)?;
         self.core.members.set(found.clone());
-        let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
-        {
-            let mut table = lock(&self.core.table);
+        self.core.update_table(|table, now, wall, changes| {
             for peer in &found {
-                table.found(peer, now, wall, &mut changes);
+                table.found(peer, now, wall, changes);
             }
-        }
-        self.core.publish(&mut changes);
+        });
         Ok(found)
     }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::addresses::{NoChallenge, Proof};
 use super::inbox::{Ack, Begin, Key, Pushed};
-use super::membership::{self, Beat};
+use super::membership::{self, Beat, Table};
 use super::pending::Event;
 use super::replay::{Refused, unix_us};
 use super::stats::bump;
@@ -103,12 +103,10 @@ impl Handler for Core {
                 }
             }
             Body::Goodbye => {
-                let mut changes = Vec::new();
-                let in_table = lock(&self.table).left(frame.sender, src, &mut changes);
+                let in_table = self.update_table(|t, _, _, c| t.left(frame.sender, src, c));
                 if !self.members.remove(frame.sender, src) || !in_table {
                     bump(&self.counters.forged);
                 }
-                self.publish(&mut changes);
                 // Operations check the address against their own targets.
                 self.pending.everyone(Event::Gone(frame.sender, src));
             }
@@ -117,9 +115,7 @@ impl Handler for Core {
             Body::Proof => match self.addresses.prove(src, frame.id, frame.sender) {
                 Proof::New => {
                     self.pending.everyone(Event::Proven(frame.sender, src));
-                    let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
-                    lock(&self.table).proven(frame.sender, src, now, wall, &mut changes);
-                    self.publish(&mut changes);
+                    self.update_table(|t, now, wall, c| t.proven(frame.sender, src, now, wall, c));
                 }
                 // Operations heard of it when it was new; telling them again
                 // would make a send resend at once, for every copy of a
@@ -133,11 +129,12 @@ impl Handler for Core {
             Body::Ping if self.receiver => answer_ping(self, &frame, src),
             Body::Ping => {}
             Body::Pong => {
-                let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
-                if !lock(&self.table).pong(frame.sender, frame.id, src, now, wall, &mut changes) {
+                let pong = |t: &mut Table, now, wall, c: &mut _| {
+                    t.pong(frame.sender, frame.id, src, now, wall, c)
+                };
+                if !self.update_table(pong) {
                     bump(&self.counters.forged);
                 }
-                self.publish(&mut changes);
             }
         }
     }
@@ -165,9 +162,7 @@ fn asks_unprompted(body: &Body<'_>) -> bool {
 impl Core {
     /// A sign of life from a member at a proven address.
     fn heard(&self, who: Uuid, addr: SocketAddr) {
-        let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
-        lock(&self.table).heard(who, addr, now, wall, &mut changes);
-        self.publish(&mut changes);
+        self.update_table(|t, now, wall, c| t.heard(who, addr, now, wall, c));
     }
 
     /// With TTL 1 a real peer is on the link: true (and counted) for a
@@ -260,21 +255,13 @@ fn on_heartbeat(
     len: usize,
     src: SocketAddr,
 ) {
-    let (now, wall, mut changes) = (Instant::now(), SystemTime::now(), Vec::new());
     let proven = core.addresses.is_proven(src, frame.sender);
     let interval = membership::interval_from_ms(interval_ms);
-    let beat = lock(&core.table).heartbeat(
-        frame.sender,
-        src,
-        name,
-        frame.id,
-        interval,
-        proven,
-        now,
-        wall,
-        &mut changes,
-    );
-    core.publish(&mut changes);
+    let (who, count) = (frame.sender, frame.id);
+    let beat = core.update_table(|t, now, wall, c| {
+        t.heartbeat(who, src, name, count, interval, proven, now, wall, c)
+    });
+    let now = Instant::now();
     match beat {
         Beat::Counted => {}
         Beat::Stale => bump(&core.counters.stale_heartbeats),

@@ -80,6 +80,8 @@ fn run(core: &Core, interval: Duration) {
         let wake = {
             let mut table = lock(&core.table);
             table.on_timer(now, || fresh_id().ok(), &mut pings, &mut changes);
+            // Published under the table's lock: see Core::update_table.
+            core.hub.publish(&mut changes);
             table.next_wake()
         };
         for Ping { to, token } in pings.drain(..) {
@@ -87,7 +89,6 @@ fn run(core: &Core, interval: Duration) {
                 let _ = core.transport.send(&bytes, to);
             }
         }
-        core.hub.publish(&mut changes);
         let until = wake.map_or(next_beat, |w| w.min(next_beat));
         let stopped = lock(&core.pacer.stopped);
         if *stopped {
