@@ -327,7 +327,7 @@ impl Peer {
             sink,
             members: Members::default(),
             replay: Mutex::new(Replay::new(start_us)),
-            table: Mutex::new(Table::default()),
+            table: Mutex::new(Table::new(config.heartbeat)),
             hub: Hub::new(Arc::clone(&counters)),
             pacer: Pacer::default(),
             heartbeat: config.heartbeat,
@@ -386,7 +386,12 @@ impl Peer {
     }
 
     /// Every member of the live table: heard lately from a proven address
-    /// (by heartbeat, discovery or traffic), not lost and not gone.
+    /// (by heartbeat, discovery or traffic), not lost and not gone. A
+    /// member that announced no heartbeat interval (found by discovery
+    /// before its first heartbeat, or one with heartbeats off) is checked
+    /// on this peer's own interval, quietly: pinged when silent, with no
+    /// Suspected or Alive event, and lost if it does not answer. With
+    /// heartbeats off here, no member is ever checked or lost.
     pub fn members(&self) -> Vec<Member> {
         lock(&self.core.table).snapshot()
     }

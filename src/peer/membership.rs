@@ -44,8 +44,10 @@ pub struct Member {
     pub first_heard: SystemTime,
     /// When this peer last heard it.
     pub last_heard: SystemTime,
-    /// How often it says it sends heartbeats (`None`: it sends none, so it
-    /// is never suspected or lost, only seen to leave).
+    /// How often it says it sends heartbeats (`None`: none heard yet, or
+    /// it sends none; it is then checked quietly, see [`Peer::members`]).
+    ///
+    /// [`Peer::members`]: crate::Peer::members
     pub heartbeat: Option<Duration>,
     /// Whether it has been silent long enough to be asked directly.
     pub suspected: bool,
@@ -101,6 +103,8 @@ struct Entry {
     next_ping: Instant,
     pings: [u64; PINGS_KEPT],
     next_slot: usize,
+    /// Being pinged: silent past its suspicion deadline.
+    asking: bool,
 }
 
 #[derive(Debug)]
@@ -119,6 +123,13 @@ pub(crate) const PAUSE_GRACE: Duration = Duration::from_millis(250);
 /// The table, with the changes it made for the caller to publish.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
+    /// The schedule for a member that announced no interval (found by
+    /// discovery before its first heartbeat, or one that sends none):
+    /// this peer's own interval, checked quietly, with pings and no
+    /// Suspected event, so that a member that died before its first
+    /// heartbeat is not kept for ever. `None` (heartbeats off here): such
+    /// members are never checked.
+    quiet: Option<Duration>,
     entries: HashMap<Uuid, Entry>,
     candidates: HashMap<Uuid, Candidate>,
     /// Members gone (lost: their last count; left: for good), so that a
@@ -147,6 +158,11 @@ pub(crate) fn interval_from_ms(ms: u32) -> Option<Duration> {
 pub(crate) type Changes = Vec<(Change, Member)>;
 
 impl Table {
+    /// A table for a peer that beats every `quiet` (see [`Table::quiet`]).
+    pub fn new(quiet: Option<Duration>) -> Table {
+        Table { quiet, ..Table::default() }
+    }
+
     /// A sign of life from `who` at `addr`: a reply, an ack, a message.
     /// Counts only for a member already in the table, at its address (a
     /// move is proven through a heartbeat and [`Table::proven`]).
@@ -294,6 +310,7 @@ impl Table {
             next_ping: now,
             pings: [0; PINGS_KEPT],
             next_slot: 0,
+            asking: false,
         };
         self.entries.insert(who, entry);
         true
@@ -346,7 +363,7 @@ impl Table {
     ) {
         let mut lost = Vec::new();
         for (id, e) in &mut self.entries {
-            let Some(interval) = e.member.heartbeat else { continue };
+            let Some(interval) = e.member.heartbeat.or(self.quiet) else { continue };
             let silent = now.saturating_duration_since(e.heard);
             if silent >= lost_after(interval) {
                 lost.push(*id);
@@ -355,10 +372,13 @@ impl Table {
             if silent < suspect_after(interval) {
                 continue;
             }
-            if !e.member.suspected {
-                e.member.suspected = true;
+            if !e.asking {
+                e.asking = true;
                 e.next_ping = now;
-                changes.push((Change::Suspected, e.member.clone()));
+                if e.member.heartbeat.is_some() {
+                    e.member.suspected = true;
+                    changes.push((Change::Suspected, e.member.clone()));
+                }
             }
             if now >= e.next_ping {
                 if let Some(token) = fresh() {
@@ -406,8 +426,8 @@ impl Table {
         self.entries
             .values()
             .filter_map(|e| {
-                let interval = e.member.heartbeat?;
-                Some(if e.member.suspected {
+                let interval = e.member.heartbeat.or(self.quiet)?;
+                Some(if e.asking {
                     e.next_ping.min(e.heard + lost_after(interval))
                 } else {
                     e.heard + suspect_after(interval)
@@ -444,6 +464,7 @@ fn refresh(
         e.member.name = name.to_owned();
         updated = true;
     }
+    e.asking = false;
     if e.member.suspected {
         e.member.suspected = false;
         changes.push((Change::Alive, e.member.clone()));
@@ -658,13 +679,34 @@ mod tests {
     }
 
     #[test]
-    fn members_without_heartbeats_are_never_suspected() {
+    fn with_heartbeats_off_here_members_without_heartbeats_are_never_checked() {
         let mut w = World::new();
         let peer = PeerInfo { id: Uuid::from_u128(3), addr: addr(3), name: "d".into() };
         assert!(w.table.found(&peer, w.at(ms(0)), w.wall, &mut w.changes));
         assert_eq!(w.table.next_wake(), None);
         w.run_until(ms(100_000));
         assert_eq!(w.kinds(), [Change::Joined]);
+    }
+
+    #[test]
+    fn a_member_found_before_any_heartbeat_is_checked_quietly_on_our_schedule() {
+        let mut w = World::new();
+        w.table = Table::new(Some(SEC));
+        let peer = PeerInfo { id: Uuid::from_u128(3), addr: addr(3), name: "d".into() };
+        w.table.found(&peer, w.at(ms(0)), w.wall, &mut w.changes);
+        // Silent: pinged from 1.2 s with no Suspected event; answering
+        // keeps it without an Alive one either.
+        w.run_until(ms(1200));
+        assert_eq!(w.kinds(), [Change::Joined]);
+        let token = w.pings.last().unwrap().token;
+        assert!(w.table.pong(peer.id, token, addr(3), w.at(ms(1210)), w.wall, &mut w.changes));
+        assert!(w.kinds().is_empty());
+        assert!(!w.table.snapshot()[0].suspected);
+        // Dead before its first heartbeat: lost three intervals on.
+        w.run_until(ms(4209));
+        assert!(w.kinds().is_empty());
+        w.run_until(ms(4210));
+        assert_eq!(w.kinds(), [Change::Lost]);
     }
 
     #[test]
