@@ -244,15 +244,13 @@ impl Core {
         self.inbox.close(|| self.transport.last_multicast(goodbye.as_deref()));
         self.transport.stop();
         self.pending.close();
-        self.pacer.stop();
         self.hub.close();
     }
 
     /// Changes the member table through `f` (given the time, by both
     /// clocks) and publishes what changed before the table is unlocked, so
     /// that every subscriber sees a member's events in the order they
-    /// happened; then lets the members thread know its next deadline may
-    /// have moved.
+    /// happened; then wakes the timers if they are now due sooner.
     fn update_table<R>(
         &self,
         f: impl FnOnce(&mut Table, Instant, SystemTime, &mut membership::Changes) -> R,
@@ -264,7 +262,7 @@ impl Core {
             self.hub.publish(&mut changes);
             result
         };
-        self.pacer.poke();
+        self.reschedule();
         result
     }
 
@@ -311,7 +309,7 @@ impl Peer {
         let start_us = replay::unix_us(SystemTime::now());
         let counters = Arc::new(Counters::default());
         let keys = Keyring::new(&config.keys, Arc::clone(&counters))?.map(Arc::new);
-        let transport = Transport::open(&config, keys.clone(), Arc::clone(&counters))?;
+        let transport = Transport::open(&config, keys, Arc::clone(&counters))?;
         let core = Arc::new(Core {
             id: Uuid::new_v4(),
             local: transport.local_addr(),
@@ -343,10 +341,6 @@ impl Peer {
         let mut peer = Peer { core, timeouts, threads: Vec::with_capacity(3) };
         // On failure, Drop stops and joins the threads already started.
         Transport::spawn_readers(&peer.core, &mut peer.threads)?;
-        if let Some(keys) = keys {
-            peer.threads.extend(keys.watch()?);
-        }
-        peer.threads.extend(heartbeat::spawn(&peer.core)?);
         Ok(peer)
     }
 

@@ -142,6 +142,10 @@ impl Handler for Core {
     fn on_shutdown(&self) {
         self.close();
     }
+
+    fn on_tick(&self, now: Instant) -> Option<Instant> {
+        Core::on_tick(self, now)
+    }
 }
 
 /// The kinds whose meaning does not hang on an id this peer drew, so that

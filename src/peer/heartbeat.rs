@@ -1,16 +1,17 @@
-//! The members thread: sends this peer's heartbeats (a few quickly at
-//! start, so one lost announcement hides nobody, then one per interval),
-//! and runs the member table's timers: suspicion, pings, losses.
+//! This peer's timers: its heartbeats (a few quickly at start, so one lost
+//! announcement hides nobody, then one per interval), the member table's
+//! suspicions, pings and losses, and the look at its key files. They run on
+//! the unicast reader's thread between reads ([`Core::on_tick`]), not on a
+//! thread of their own, so a peer keeps wave 1's three threads.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::keyring::KEY_FILE_CHECK;
 use super::membership::{PAUSE_GRACE, Ping};
 use super::pending::fresh_id;
 use super::{Core, lock};
-use crate::error::{Error, Result};
 use crate::wire::Body;
 
 /// When the first heartbeats go out after start: the announcement.
@@ -21,91 +22,92 @@ const ANNOUNCE: [Duration; 4] = [
     Duration::from_millis(100),
 ];
 
-/// Wakes and stops the members thread.
+/// When each timer is next due.
+#[derive(Debug, Default)]
+struct Due {
+    start: Option<Instant>,
+    announced: usize,
+    beat: Option<Instant>,
+    keys: Option<Instant>,
+    /// When the reader was told to tick next.
+    planned: Option<Instant>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Pacer {
-    stopped: Mutex<bool>,
-    wake: Condvar,
+    due: Mutex<Due>,
     /// This peer's heartbeat count: only goes up.
     count: AtomicU64,
 }
 
 impl Pacer {
-    /// Something changed the table's next deadline.
-    pub fn poke(&self) {
-        self.wake.notify_all();
-    }
-
-    pub fn stop(&self) {
-        *lock(&self.stopped) = true;
-        self.wake.notify_all();
-    }
-
     /// The next heartbeat count.
     pub fn next_count(&self) -> u64 {
         self.count.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
-/// Starts the members thread if heartbeats are on.
-pub(crate) fn spawn(core: &Arc<Core>) -> Result<Option<JoinHandle<()>>> {
-    let Some(interval) = core.heartbeat else { return Ok(None) };
-    let core = Arc::clone(core);
-    thread::Builder::new()
-        .name("simplep2p-members".into())
-        .spawn(move || run(&core, interval))
-        .map(Some)
-        .map_err(Error::Thread)
-}
-
-fn run(core: &Core, interval: Duration) {
-    let start = Instant::now();
-    let mut announced = 0;
-    let mut next_beat = start;
-    let (mut pings, mut changes) = (Vec::new(), Vec::new());
-    loop {
-        let now = Instant::now();
-        if now >= next_beat {
-            if core.receiver {
-                beat(core, interval, None);
-            }
-            announced += 1;
-            next_beat = match ANNOUNCE.get(announced) {
-                Some(offset) => start + *offset,
-                // From the last beat, not the schedule: a paused process
-                // does not fire a burst to catch up.
-                None => now + interval,
-            };
-        }
-        let wake = {
-            let mut table = lock(&core.table);
-            table.on_timer(now, || fresh_id().ok(), &mut pings, &mut changes);
-            // Published under the table's lock: see Core::update_table.
-            core.hub.publish(&mut changes);
-            table.next_wake()
-        };
-        for Ping { to, token } in pings.drain(..) {
-            if let Some(bytes) = core.encode_or_count(&core.frame(token, Body::Ping)) {
-                let _ = core.transport.send(&bytes, to);
-            }
-        }
-        let until = wake.map_or(next_beat, |w| w.min(next_beat));
-        let stopped = lock(&core.pacer.stopped);
-        if *stopped {
-            return;
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        let stopped =
-            core.pacer.wake.wait_timeout(stopped, left).unwrap_or_else(|e| e.into_inner()).0;
-        if *stopped {
-            return;
-        }
-        drop(stopped);
+impl Core {
+    /// Runs every timer due at `now` (calling it early does no harm) and
+    /// says when to call it next.
+    pub(super) fn on_tick(&self, now: Instant) -> Option<Instant> {
+        let mut due = lock(&self.pacer.due);
         // Woken this late, the whole process was paused.
-        if let Some(late) = Instant::now().checked_duration_since(until)
+        if let Some(late) = due.planned.and_then(|p| now.checked_duration_since(p))
             && late > PAUSE_GRACE
         {
-            lock(&core.table).resumed(late);
+            lock(&self.table).resumed(late);
+        }
+        if let Some(interval) = self.heartbeat
+            && due.beat.is_none_or(|b| now >= b)
+        {
+            let start = *due.start.get_or_insert(now);
+            if self.receiver {
+                beat(self, interval, None);
+            }
+            due.announced += 1;
+            due.beat = Some(match ANNOUNCE.get(due.announced) {
+                Some(offset) => start + *offset,
+                // From this beat, not the schedule: a paused process does
+                // not fire a burst to catch up.
+                None => now + interval,
+            });
+        }
+        if let Some(keys) = self.transport.keys()
+            && keys.watches_files()
+            && due.keys.is_none_or(|k| now >= k)
+        {
+            if due.keys.is_some() {
+                keys.refresh();
+            }
+            due.keys = Some(now + KEY_FILE_CHECK);
+        }
+        let mut pings = Vec::new();
+        let wake = {
+            let mut table = lock(&self.table);
+            let mut changes = Vec::new();
+            table.on_timer(now, || fresh_id().ok(), &mut pings, &mut changes);
+            // Published under the table's lock: see Core::update_table.
+            self.hub.publish(&mut changes);
+            table.next_wake()
+        };
+        for Ping { to, token } in pings {
+            if let Some(bytes) = self.encode_or_count(&self.frame(token, Body::Ping)) {
+                let _ = self.transport.send(&bytes, to);
+            }
+        }
+        due.planned = [due.beat, due.keys, wake].into_iter().flatten().min();
+        due.planned
+    }
+
+    /// The member table changed: if it now needs the clock sooner than the
+    /// reader planned, wake the reader.
+    pub(super) fn reschedule(&self) {
+        let Some(wake) = lock(&self.table).next_wake() else { return };
+        let mut due = lock(&self.pacer.due);
+        if due.planned.is_none_or(|p| wake < p) {
+            due.planned = Some(wake);
+            self.transport.poke();
         }
     }
 }

@@ -1,12 +1,13 @@
-//! The keys a running peer seals and opens with, and the helper thread that
-//! re-reads its key files when they change, so that a group changes keys
-//! without restarting anyone (README, "Changing a group's key").
+//! The keys a running peer seals and opens with, re-read when its key files
+//! change (checked every [`KEY_FILE_CHECK`] by the peer's timers), so that a
+//! group changes keys without restarting anyone (README, "Changing a group's
+//! key").
 //!
 //! Without the `crypto` feature there is no keyring: [`Keyring::new`]
 //! refuses a key with an error naming the feature.
 
-/// How often the helper thread looks at the key files: a changed file is
-/// in use within this much (plus the time to read it).
+/// How often a peer looks at its key files: a changed file is in use
+/// within this much (plus the time to read it).
 pub const KEY_FILE_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[cfg(feature = "crypto")]
@@ -18,15 +19,13 @@ pub(crate) use self::none::Keyring;
 #[cfg(feature = "crypto")]
 mod real {
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, Condvar, Mutex, RwLock};
-    use std::thread::{self, JoinHandle};
+    use std::sync::{Arc, Mutex, RwLock};
     use std::time::SystemTime;
 
     use super::super::keys::{self, KeySource, Stamp};
     use super::super::lock;
     use super::super::replay::unix_us;
     use super::super::stats::{Counters, bump};
-    use super::KEY_FILE_CHECK;
     use crate::error::{Error, Result};
     use crate::wire::sealed::{self, Cipher, Nonce};
 
@@ -40,8 +39,6 @@ mod real {
         /// The nonce's random middle, drawn once.
         salt: u64,
         counter: AtomicU64,
-        stopped: Mutex<bool>,
-        wake: Condvar,
         counters: Arc<Counters>,
     }
 
@@ -63,8 +60,6 @@ mod real {
                 stamps: Mutex::new(stamps),
                 salt,
                 counter: AtomicU64::new(0),
-                stopped: Mutex::new(false),
-                wake: Condvar::new(),
                 counters,
             }))
         }
@@ -106,38 +101,9 @@ mod real {
             }
         }
 
-        /// Starts the helper thread that refreshes the keys every
-        /// [`KEY_FILE_CHECK`], if any key came from a file.
-        pub fn watch(self: &Arc<Self>) -> Result<Option<JoinHandle<()>>> {
-            if !self.sources.iter().any(|s| matches!(s, KeySource::File(_))) {
-                return Ok(None);
-            }
-            let ring = Arc::clone(self);
-            let thread = thread::Builder::new()
-                .name("simplep2p-keys".into())
-                .spawn(move || {
-                    let mut stopped = lock(&ring.stopped);
-                    while !*stopped {
-                        stopped = ring
-                            .wake
-                            .wait_timeout(stopped, KEY_FILE_CHECK)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0;
-                        if !*stopped {
-                            drop(stopped);
-                            ring.refresh();
-                            stopped = lock(&ring.stopped);
-                        }
-                    }
-                })
-                .map_err(Error::Thread)?;
-            Ok(Some(thread))
-        }
-
-        /// Ends the helper thread.
-        pub fn stop(&self) {
-            *lock(&self.stopped) = true;
-            self.wake.notify_all();
+        /// Whether any key came from a file, to be looked at again.
+        pub fn watches_files(&self) -> bool {
+            self.sources.iter().any(|s| matches!(s, KeySource::File(_)))
         }
     }
 
@@ -153,7 +119,6 @@ mod real {
 #[cfg(not(feature = "crypto"))]
 mod none {
     use std::sync::Arc;
-    use std::thread::JoinHandle;
 
     use super::super::keys::KeySource;
     use super::super::stats::Counters;
@@ -174,10 +139,10 @@ mod none {
         pub fn open<'a>(&self, _: &'a mut [u8]) -> Option<(&'a [u8], Nonce)> {
             match *self {}
         }
-        pub fn watch(self: &Arc<Self>) -> Result<Option<JoinHandle<()>>> {
-            match **self {}
+        pub fn watches_files(&self) -> bool {
+            match *self {}
         }
-        pub fn stop(&self) {
+        pub fn refresh(&self) {
             match *self {}
         }
     }

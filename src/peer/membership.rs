@@ -2,8 +2,8 @@
 //! peer hears from members at proven addresses, and the schedule that
 //! decides when a silent member is suspected, pinged and declared lost.
 //!
-//! A state machine told the time, like [`super::ops`]: the peer's members
-//! thread calls [`Table::on_timer`] and sends the pings it asks for; the
+//! A state machine told the time, like [`super::ops`]: the peer.s timers (on
+//! the unicast reader) call [`Table::on_timer`] and sends the pings it asks for; the
 //! reader threads report what they hear. Lost is decided only by this
 //! peer's own exchanges with the member (its heartbeats, and pongs to our
 //! pings), never by another peer's word.
@@ -73,7 +73,7 @@ pub(crate) enum Change {
     Updated,
 }
 
-/// A ping the members thread should send.
+/// A ping the timers should send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ping {
     pub to: SocketAddr,

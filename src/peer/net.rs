@@ -12,7 +12,7 @@ use crate::error::{Error, Result, io};
 /// How long the unicast reader sleeps before it looks at the stop flag
 /// anyway: one wake-up a second at most, and only if the wake-up datagram
 /// was lost does a close wait for it.
-const UNICAST_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const UNICAST_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Linux's "no such device": what joining a group returns with no multicast route.
 const ENODEV: i32 = 19;

@@ -12,6 +12,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
@@ -34,6 +35,12 @@ const RECV_BUF: usize = 1
     } else {
         legacy::MAX_LEGACY_DATAGRAM
     };
+
+/// The byte of the datagram that wakes the unicast reader for its timers.
+const POKE: u8 = 0x70;
+/// How far the unicast socket's read timeout may be from the next timer
+/// before it is set again.
+const TICK_SLACK: Duration = Duration::from_millis(5);
 
 thread_local! {
     /// Where a datagram is sealed before it is sent: one per sending
@@ -60,6 +67,9 @@ pub(crate) trait Handler: Send + Sync + 'static {
     /// A read side was shut down by someone other than [`Transport::stop`]
     /// (a signal handler): the peer is asked to close.
     fn on_shutdown(&self);
+    /// The peer's timers, run by the unicast reader between reads: runs
+    /// what is due at `now`, and says when to be called next.
+    fn on_tick(&self, now: Instant) -> Option<Instant>;
 }
 
 /// The sockets of one peer.
@@ -197,9 +207,17 @@ impl Transport {
         }
         let _ = SockRef::from(&self.group_sock).shutdown(std::net::Shutdown::Read);
         let _ = self.unicast_sock.send_to(&[], self.wake);
-        if let Some(keys) = &self.keys {
-            keys.stop();
-        }
+    }
+
+    /// Wakes the unicast reader so that it runs its timers now (they need
+    /// the clock sooner than it planned): a one-byte datagram to itself.
+    pub fn poke(&self) {
+        let _ = self.unicast_sock.send_to(&[POKE], self.wake);
+    }
+
+    /// The keys, if the peer has any.
+    pub fn keys(&self) -> Option<&Keyring> {
+        self.keys.as_deref()
     }
 
     /// Starts one reader thread per socket.
@@ -232,7 +250,22 @@ fn read_loop<H: Handler>(handler: &H, group: bool) {
         (&transport.unicast_sock, Via::Unicast)
     };
     let mut buf = vec![0u8; RECV_BUF];
+    // The unicast reader also runs the timers: first at once, then when
+    // they ask, never sleeping past UNICAST_IDLE (the stop flag's check).
+    let mut tick = (!group).then(Instant::now);
+    let mut timeout = net::UNICAST_IDLE;
     loop {
+        if !group {
+            let want = tick.map_or(net::UNICAST_IDLE, |t| {
+                t.saturating_duration_since(Instant::now())
+                    .clamp(Duration::from_millis(1), net::UNICAST_IDLE)
+            });
+            // A syscall only when the timeout set would be off by more
+            // than the slack: under traffic, not once per datagram.
+            if want.abs_diff(timeout) > TICK_SLACK && sock.set_read_timeout(Some(want)).is_ok() {
+                timeout = want;
+            }
+        }
         let read =
             if group { net::read(sock, &mut buf) } else { net::read_unicast(sock, &mut buf) };
         if transport.stopped.load(Ordering::Acquire) {
@@ -243,6 +276,12 @@ fn read_loop<H: Handler>(handler: &H, group: bool) {
             Read::Datagram(0, src) if !group && src == SocketAddr::V4(transport.wake) => {
                 handler.on_shutdown();
                 return;
+            }
+            // Our own poke: the timers are due sooner.
+            Read::Datagram(1, src)
+                if !group && src == SocketAddr::V4(transport.wake) && buf[0] == POKE =>
+            {
+                tick = Some(Instant::now());
             }
             Read::Datagram(n, src) => {
                 bump(&transport.counters.datagrams_in);
@@ -264,6 +303,15 @@ fn read_loop<H: Handler>(handler: &H, group: bool) {
             }
             Read::Failed => bump(&transport.counters.io_errors),
             Read::Idle => {}
+        }
+        if let Some(t) = tick
+            && Instant::now() >= t
+        {
+            tick = Some(
+                handler
+                    .on_tick(Instant::now())
+                    .unwrap_or_else(|| Instant::now() + net::UNICAST_IDLE),
+            );
         }
     }
 }
