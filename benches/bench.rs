@@ -414,11 +414,10 @@ fn start_receivers(n: usize, port: u16, key_file: Option<&Path>) -> Procs {
     })
 }
 
-/// `send_group` to `KEYED_N` receivers, open and keyed, in alternating
-/// blocks, so that a busy moment on a shared machine slows both alike:
-/// (open, keyed, failures).
+/// `send_group` to `KEYED_N` receivers, open and keyed, alternating round
+/// by round (open-keyed, keyed-open, ...), so that a busy moment on a
+/// shared machine slows both alike: (open, keyed, failures).
 fn keyed_rounds(key_file: &Path) -> (Stats, Stats, usize) {
-    const BLOCKS: usize = 10;
     let n = KEYED_N;
     let (open_port, keyed_port) = (free_port(), free_port());
     let _open_peers = start_receivers(n, open_port, None);
@@ -443,15 +442,13 @@ fn keyed_rounds(key_file: &Path) -> (Stats, Stats, usize) {
         }
     }
     let (mut open_samples, mut keyed_samples) = (Vec::new(), Vec::new());
-    for block in 0..BLOCKS {
+    for i in 0..rounds_for(n) {
         let mut arms = [(&open, &mut open_samples), (&keyed, &mut keyed_samples)];
-        if block % 2 == 1 {
+        if i % 2 == 1 {
             arms.reverse();
         }
         for (me, samples) in arms {
-            for _ in 0..rounds_for(n) / BLOCKS {
-                round(me, samples);
-            }
+            round(me, samples);
         }
     }
     (stats(open_samples), stats(keyed_samples), failures)
