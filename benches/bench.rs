@@ -7,13 +7,18 @@
 //! ping-pongs with another (`pong`). simplep2p is measured with N real
 //! `simplep2p recv` processes. Every figure is a ratio to the floor of the
 //! same run, so the machine's speed cancels out.
+//!
+//! Keyed rows (a group key, issue 12) are ratios to open runs measured in
+//! the same run, interleaved with them so that machine noise falls on both.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use simplep2p::{Config, DEFAULT_GROUP, Peer};
+use simplep2p::{Config, DEFAULT_GROUP, Key, Peer, Verdict};
 
 const BIN: &str = env!("CARGO_BIN_EXE_simplep2p");
 const SIZES: [usize; 4] = [1, 10, 50, 200];
@@ -23,8 +28,10 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("responder") => return responder(args[1].parse().unwrap(), args[2].parse().unwrap()),
         Some("pong") => return pong(),
+        Some("receiver") => return receiver(args[1].parse().unwrap(), args.get(2)),
         _ => {}
     }
+    let key = KeyFile::new();
     let mut table = Table::default();
     println!(
         "simplep2p bench: loopback, {} cores; every ratio is to the floor of this run\n",
@@ -93,8 +100,11 @@ fn main() {
                 &format!("{rate:.0} msgs/s = {ratio:.2} x ping-pong rate {mark}"),
             );
         }
+        if *n == KEYED_N {
+            keyed_rows(&mut table, floor, &key.path);
+        }
     }
-    cli_rows(&mut table);
+    cli_rows(&mut table, &key.path);
     resource_rows(&mut table);
     table.print();
 }
@@ -334,25 +344,192 @@ fn library_rounds(n: usize) -> LibRun {
     }
 }
 
+// ---- under a group key ---------------------------------------------------
+
+/// The group size of the keyed rows.
+const KEYED_N: usize = 50;
+
+/// A fresh key in a key file of mode 0600 (as `keygen --out` writes it), in
+/// a private folder removed on drop.
+struct KeyFile {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl KeyFile {
+    fn new() -> KeyFile {
+        let dir = std::env::temp_dir().join(format!("simplep2p-bench-{}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+        let path = dir.join("group.key");
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        writeln!(file, "{}", Key::generate().unwrap().to_hex()).unwrap();
+        KeyFile { dir, path }
+    }
+}
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The config of a library peer on loopback, keyed with the key in
+/// `key_file` (through `Config::key`) if one is given.
+fn lib_config(port: u16, key_file: Option<&Path>) -> Config {
+    let mut config = Config::default().interface(Ipv4Addr::LOCALHOST).port(port);
+    for key in key_file.map(|p| simplep2p::read_key_file(p).unwrap()).unwrap_or_default() {
+        config = config.key(key);
+    }
+    config
+}
+
+/// Re-run as a receiver for the keyed comparison: a library peer that does
+/// what `simplep2p recv` does (write the line, then acknowledge), so that
+/// open and keyed receivers differ only in the key.
+fn receiver(port: u16, key_file: Option<&String>) {
+    let config = lib_config(port, key_file.map(Path::new));
+    let peer = Peer::start_with_handler(config, |msg| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{} {}", msg.sender, String::from_utf8_lossy(&msg.data));
+        let _ = out.flush();
+        Verdict::Ack
+    })
+    .unwrap();
+    eprintln!("ready");
+    peer.wait_closed(None);
+}
+
+fn start_receivers(n: usize, port: u16, key_file: Option<&Path>) -> Procs {
+    let exe = std::env::current_exe().unwrap();
+    Procs::start(n, |_| {
+        let mut c = Command::new(&exe);
+        c.args(["receiver", &port.to_string()]);
+        c.args(key_file);
+        c
+    })
+}
+
+/// `send_group` to `KEYED_N` receivers, open and keyed, alternating round
+/// by round (open-keyed, keyed-open, ...), so that a busy moment on a
+/// shared machine slows both alike: (open, keyed, failures).
+fn keyed_rounds(key_file: &Path) -> (Stats, Stats, usize) {
+    let n = KEYED_N;
+    let (open_port, keyed_port) = (free_port(), free_port());
+    let _open_peers = start_receivers(n, open_port, None);
+    let _keyed_peers = start_receivers(n, keyed_port, Some(key_file));
+    let open = Peer::start(lib_config(open_port, None)).unwrap();
+    let keyed = Peer::start(lib_config(keyed_port, Some(key_file))).unwrap();
+    let timeout = Duration::from_secs(2);
+    let mut failures = 0;
+    let mut round = |me: &Peer, samples: &mut Vec<Duration>| {
+        let t = Instant::now();
+        let report = me.send_group(b"bench", timeout).unwrap();
+        let took = t.elapsed();
+        failures += usize::from(!report.all_acked());
+        samples.push(took);
+    };
+    // Warm up both, as the open rows do: discovery proves every address,
+    // and 20 sends are thrown away.
+    for me in [&open, &keyed] {
+        for _ in 0..20 {
+            me.discover_within(Some(n), timeout).unwrap();
+            round(me, &mut Vec::new());
+        }
+    }
+    let (mut open_samples, mut keyed_samples) = (Vec::new(), Vec::new());
+    for i in 0..rounds_for(n) {
+        let mut arms = [(&open, &mut open_samples), (&keyed, &mut keyed_samples)];
+        if i % 2 == 1 {
+            arms.reverse();
+        }
+        for (me, samples) in arms {
+            round(me, samples);
+        }
+    }
+    (stats(open_samples), stats(keyed_samples), failures)
+}
+
+fn keyed_rows(table: &mut Table, floor: &Stats, key_file: &Path) {
+    let (open, keyed, failures) = keyed_rounds(key_file);
+    let n = KEYED_N;
+    // The open half, for scale: it should sit near the "send to 50" row.
+    let of_floor = open.p50.as_secs_f64() / floor.p50.as_secs_f64();
+    table.row_text(
+        &format!("send to {n}, open, library receivers"),
+        &format!("p50 {:>10}  p99 {:>10}  = {of_floor:.2} x floor", us(open.p50), us(open.p99)),
+    );
+    let ratio = keyed.p50.as_secs_f64() / open.p50.as_secs_f64();
+    table.row_text(
+        &format!("send to {n}, keyed, library receivers"),
+        &format!(
+            "p50 {:>10}  p99 {:>10}  = {ratio:.2} x open {}",
+            us(keyed.p50),
+            us(keyed.p99),
+            verdict(ratio <= 1.2 && failures == 0, "<= 1.2x, all acked")
+        ),
+    );
+    if failures > 0 {
+        table.row_text(&format!("  FAILURES, open and keyed at N = {n}"), &failures.to_string());
+    }
+}
+
 // ---- the command line end to end -----------------------------------------
 
-fn cli_rows(table: &mut Table) {
+/// Whether this build's CLI takes a key file (issue 12 adds `--key-file`).
+fn cli_has_key_file() -> bool {
+    let help = Command::new(BIN).arg("--help").output().unwrap();
+    String::from_utf8_lossy(&help.stdout).contains("--key-file")
+}
+
+/// 20 runs of the whole `send --expect 50` process, with one more run
+/// against the keyed group after each open one (the order alternating).
+fn cli_rows(table: &mut Table, key_file: &Path) {
     let port = free_port();
     let _peers = start_peers(50, port);
     let net = ["--interface", "127.0.0.1", "--port"];
     let port_s = port.to_string();
-    let mut times = Vec::new();
-    let mut passes = 0;
-    for _ in 0..20 {
+    let keyed = cli_has_key_file().then(|| {
+        let port = free_port();
+        let peers = Procs::start(50, |_| {
+            let mut c = Command::new(BIN);
+            c.args(net).arg(port.to_string()).arg("--key-file").arg(key_file).arg("recv");
+            c
+        });
+        (peers, port.to_string())
+    });
+    let send = |port: &str, key: bool| {
+        let mut c = Command::new(BIN);
+        c.args(net).arg(port);
+        if key {
+            c.arg("--key-file").arg(key_file);
+        }
         let t = Instant::now();
-        let out = Command::new(BIN)
-            .args(net)
-            .arg(&port_s)
-            .args(["send", "hi", "--expect", "50"])
-            .output()
-            .unwrap();
-        times.push(t.elapsed());
-        passes += usize::from(out.status.success() && out.stdout.starts_with(b"PASS 50/50"));
+        let out = c.args(["send", "hi", "--expect", "50"]).output().unwrap();
+        (t.elapsed(), out.status.success() && out.stdout.starts_with(b"PASS 50/50"))
+    };
+    let (mut times, mut keyed_times) = (Vec::new(), Vec::new());
+    let (mut passes, mut keyed_passes) = (0, 0);
+    for i in 0..20 {
+        let mut runs =
+            [(false, &mut times, &mut passes), (true, &mut keyed_times, &mut keyed_passes)];
+        if i % 2 == 1 {
+            runs.reverse();
+        }
+        for (key, times, passes) in runs {
+            let port = match (&keyed, key) {
+                (_, false) => &port_s,
+                (Some((_, keyed_port)), true) => keyed_port,
+                (None, true) => continue,
+            };
+            let (took, pass) = send(port, key);
+            times.push(took);
+            *passes += usize::from(pass);
+        }
     }
     let s = stats(times);
     let ratio = 2.0 / s.p50.as_secs_f64();
@@ -364,6 +541,18 @@ fn cli_rows(table: &mut Table) {
             verdict(ratio >= 100.0 && passes == 20, "100x, 20/20")
         ),
     );
+    let keyed_text = if keyed.is_some() {
+        let k = stats(keyed_times);
+        format!(
+            "{} median, {keyed_passes}/20 PASS 50/50 = {:.2} x open {}",
+            ms(k.p50),
+            k.p50.as_secs_f64() / s.p50.as_secs_f64(),
+            verdict(k.p50 <= Duration::from_millis(20) && keyed_passes == 20, "<= 20 ms, 20/20")
+        )
+    } else {
+        format!("not measured: this CLI has no --key-file {}", verdict(false, "<= 20 ms, 20/20"))
+    };
+    table.row_text("CLI: simplep2p send --expect 50, keyed (--key-file)", &keyed_text);
     let mut times = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
