@@ -9,6 +9,8 @@
 //! and wall-clock bounds are only generous deadlines against hangs.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,524 @@
+//! Live membership with real processes: `simplep2p recv` processes join,
+//! leave, are killed, stopped, cut off by nftables and replayed, watched
+//! through an in-process observer's `events()`. Where every peer's own
+//! view or a key is needed (the CLI has neither `watch` nor `--key-file`
+//! yet), the members are member processes: this test binary run again as
+//! a bare peer that prints its events.
+//!
+//! Timing asserts are the bounds plus [`SLACK`]; everything else
+//! waits with the common deadlines.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::netns::{cut_port, inside_netns, nft, random_udp_loss};
+use common::{DEADLINE, RecvProcess, config, free_port, group, raw_member};
+use simplep2p::{DEFAULT_HEARTBEAT, Events, KEY_FILE_ENV, Key, MemberEvent, Peer, Uuid};
+
+/// The heartbeat of a `recv` process: the library's default (the CLI has
+/// no option for it yet).
+const BEAT: Duration = DEFAULT_HEARTBEAT;
+
+/// What a loaded machine may add to the bound on Lost (three
+/// intervals and 250 ms after the death). The schedule declares Lost 3 intervals after
+/// the last heartbeat; between that deadline and this test reading the
+/// event are only two thread wake-ups: the observer's members thread (a
+/// condvar timeout) and the test's thread. With two CPU hogs on two cores
+/// and this binary's other tests beside them, Linux runs a waking thread
+/// within a few scheduling periods, tens of milliseconds; a members thread
+/// more than 250 ms late counts itself paused and gives its members that
+/// time back, which delays Lost by the same lateness, also covered here.
+/// One second is several times the worst of these.
+const SLACK: Duration = Duration::from_secs(1);
+
+/// The bound on Lost after a death, plus [`SLACK`].
+fn lost_bound(beat: Duration) -> Duration {
+    beat * 3 + Duration::from_millis(250) + SLACK
+}
+
+/// Sends `sig` to a child this test started.
+fn signal(child: &Child, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) has no memory effects; the child is not reaped yet,
+    // so its pid is still its own.
+    let done = unsafe { libc::kill(pid, sig) };
+    assert_eq!(done, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
+}
+
+/// Reads events until one about `id` is a `kind` ("joined", "lost", ...)
+/// and returns it with when it was read; fails on any other event whose
+/// kind is in `never` (about anyone), and after `within`.
+fn await_event(
+    events: &Events,
+    id: Uuid,
+    kind: &str,
+    never: &[&str],
+    within: Duration,
+) -> (MemberEvent, Instant) {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Some(e) = events.next_timeout(Some(left)) else {
+            panic!("no {kind} for {id} within {within:?}");
+        };
+        let at = Instant::now();
+        if e.name() == kind && e.member().is_some_and(|m| m.id == id) {
+            return (e, at);
+        }
+        assert!(!never.contains(&e.name()), "{} while waiting for {kind} of {id}: {e:?}", e.name());
+    }
+}
+
+/// When the library saw an event.
+fn wall(e: &MemberEvent) -> SystemTime {
+    match e {
+        MemberEvent::Joined(_, t)
+        | MemberEvent::Left(_, t)
+        | MemberEvent::Lost(_, t)
+        | MemberEvent::Suspected(_, t)
+        | MemberEvent::Alive(_, t)
+        | MemberEvent::Updated(_, t) => *t,
+        other => panic!("no time in {other:?}"),
+    }
+}
+
+/// The moment a member was killed (or stopped).
+#[derive(Debug, Clone, Copy)]
+struct Death {
+    at: Instant,
+    wall: SystemTime,
+}
+
+/// Checks a Lost read at `read` against the bound after `death`,
+/// and that the library did not decide it before two intervals. The
+/// member was signalled right after a heartbeat, so it needed three
+/// silent intervals: the worst case for the bound.
+fn check_lost_timing(lost: &MemberEvent, read: Instant, death: Death, beat: Duration) {
+    let took = read - death.at;
+    assert!(
+        took <= lost_bound(beat),
+        "lost {took:?} after the death (bound {:?})",
+        lost_bound(beat)
+    );
+    let decided = wall(lost).duration_since(death.wall).unwrap_or_default();
+    assert!(decided >= beat * 2, "lost only {decided:?} after the death: too early");
+    println!("lost {took:?} after the death, at {beat:?} heartbeats");
+}
+
+/// Reads the group through `tap` (joined before the member started) until
+/// `n` datagrams have come from `addr` (the member's unicast socket, where
+/// its heartbeats leave from), then sends the member `sig` at once: right
+/// after a heartbeat. Returns the member's datagrams and when it was sent.
+fn record_then_signal(
+    tap: &UdpSocket,
+    addr: SocketAddr,
+    n: usize,
+    child: &Child,
+    sig: libc::c_int,
+) -> (Vec<Vec<u8>>, Death) {
+    let mut recorded = Vec::new();
+    let mut buf = [0u8; 2048];
+    while recorded.len() < n {
+        let (len, src) = tap.recv_from(&mut buf).expect("the member's heartbeats");
+        if src == addr {
+            recorded.push(buf[..len].to_vec());
+        }
+    }
+    let death = Death { at: Instant::now(), wall: SystemTime::now() };
+    signal(child, sig);
+    (recorded, death)
+}
+
+#[test]
+fn a_recv_process_is_seen_to_join_and_to_leave_on_sigterm_or_sigint() {
+    let port = free_port();
+    let observer = Peer::start(config(port)).unwrap();
+    let events = observer.events();
+    for (sig, name) in [(libc::SIGTERM, "termed"), (libc::SIGINT, "interrupted")] {
+        let mut member = RecvProcess::start(port, &["--name", name]);
+        let id: Uuid = member.uuid.parse().unwrap();
+        let (joined, _) = await_event(&events, id, "joined", &["lost", "left"], DEADLINE);
+        assert_eq!(joined.member().unwrap().name, name);
+        assert!(observer.members().iter().any(|m| m.id == id));
+        signal(&member.child, sig);
+        // Left, from its goodbye: not Lost, which would take 3 s of silence.
+        await_event(&events, id, "left", &["lost", "joined"], DEADLINE);
+        assert!(observer.members().iter().all(|m| m.id != id));
+        let status = common::with_watchdog(member.child.id(), || member.child.wait().unwrap());
+        assert_eq!(status.code(), Some(0), "{name}: exits 0 after its goodbye");
+    }
+}
+
+#[test]
+fn a_sigkilled_recv_is_lost_within_three_intervals_and_a_quarter_second() {
+    let port = free_port();
+    let observer = Peer::start(config(port)).unwrap();
+    let events = observer.events();
+    let tap = raw_member(port);
+    let member = RecvProcess::start(port, &[]);
+    let id: Uuid = member.uuid.parse().unwrap();
+    let (joined, _) = await_event(&events, id, "joined", &["lost", "left"], DEADLINE);
+    // Its four announcement beats, then the first regular one.
+    let addr = joined.member().unwrap().addr;
+    let (_, death) = record_then_signal(&tap, addr, 5, &member.child, libc::SIGKILL);
+    let (lost, read) = await_event(&events, id, "lost", &["left", "alive"], DEADLINE);
+    check_lost_timing(&lost, read, death, BEAT);
+    assert!(observer.members().is_empty());
+}
+
+#[test]
+fn a_sigkilled_member_beating_every_250ms_is_lost_within_a_second() {
+    let beat = Duration::from_millis(250);
+    let port = free_port();
+    let observer = Peer::start(config(port)).unwrap();
+    let events = observer.events();
+    let tap = raw_member(port);
+    let (tx, _seen) = mpsc::channel();
+    let member = MemberProcess::start(port, Some(beat), None, 0, tx);
+    let (joined, _) = await_event(&events, member.id, "joined", &["lost", "left"], DEADLINE);
+    let addr = joined.member().unwrap().addr;
+    let (_, death) = record_then_signal(&tap, addr, 5, &member.child, libc::SIGKILL);
+    let (lost, read) = await_event(&events, member.id, "lost", &["left", "alive"], DEADLINE);
+    check_lost_timing(&lost, read, death, beat);
+}
+
+#[test]
+fn a_sigstopped_recv_is_suspected_then_lost_and_back_after_sigcont() {
+    let port = free_port();
+    let observer = Peer::start(config(port)).unwrap();
+    let events = observer.events();
+    let tap = raw_member(port);
+    let member = RecvProcess::start(port, &[]);
+    let id: Uuid = member.uuid.parse().unwrap();
+    let (joined, _) = await_event(&events, id, "joined", &["lost", "left"], DEADLINE);
+    let addr = joined.member().unwrap().addr;
+
+    // Stopped briefly: suspected, and when it runs again it answers the
+    // pings queued meanwhile (or beats) in time. Suspicion comes 1.2
+    // intervals after its last beat and Lost at 3: 1.8 s for this thread
+    // to read Suspected and the process to wake and answer.
+    signal(&member.child, libc::SIGSTOP);
+    await_event(&events, id, "suspected", &["lost", "left"], DEADLINE);
+    signal(&member.child, libc::SIGCONT);
+    await_event(&events, id, "alive", &["lost", "left", "joined"], DEADLINE);
+
+    // Stopped for good: as if dead, lost within the same bound...
+    let (_, death) = record_then_signal(&tap, addr, 1, &member.child, libc::SIGSTOP);
+    let (lost, read) = await_event(&events, id, "lost", &["left"], DEADLINE);
+    check_lost_timing(&lost, read, death, BEAT);
+    // ...and back, with the same id, when it runs again.
+    signal(&member.child, libc::SIGCONT);
+    await_event(&events, id, "joined", &["lost", "left"], DEADLINE);
+    assert!(observer.members().iter().any(|m| m.id == id && !m.suspected));
+}
+
+#[test]
+fn a_recv_cut_off_by_nftables_is_lost_and_back_when_the_rule_goes() {
+    if !inside_netns("a_recv_cut_off_by_nftables_is_lost_and_back_when_the_rule_goes") {
+        return;
+    }
+    let port = free_port();
+    let observer = Peer::start(config(port)).unwrap();
+    let events = observer.events();
+    let cut = RecvProcess::start(port, &["--name", "cut"]);
+    let other = RecvProcess::start(port, &["--name", "other"]);
+    let (cut_id, other_id): (Uuid, Uuid) = (cut.uuid.parse().unwrap(), other.uuid.parse().unwrap());
+    let (joined, _) = await_event(&events, cut_id, "joined", &["lost", "left"], DEADLINE);
+    let addr = joined.member().unwrap().addr;
+    common::eventually("the other recv joins", || {
+        observer.members().iter().any(|m| m.id == other_id)
+    });
+
+    cut_port("cut", addr.port());
+    let death = Death { at: Instant::now(), wall: SystemTime::now() };
+    // Only the cut one is lost (a Lost of the other fails the wait).
+    let (_, read) = await_event(&events, cut_id, "lost", &["lost", "left"], DEADLINE);
+    assert!(read - death.at <= lost_bound(BEAT), "lost {:?} after the cut", read - death.at);
+    println!("cut off: lost {:?} after the rule was in", read - death.at);
+
+    nft("delete table inet cut");
+    await_event(&events, cut_id, "joined", &["lost", "left"], DEADLINE);
+    let members: HashSet<Uuid> = observer.members().iter().map(|m| m.id).collect();
+    assert_eq!(members, HashSet::from([cut_id, other_id]));
+}
+
+/// How long the 30%-loss run lasts: SIMPLEP2P_SOAK_SECS (`make soak`: 600),
+/// else 30 s.
+fn soak() -> Duration {
+    let secs = std::env::var("SIMPLEP2P_SOAK_SECS")
+        .map_or(30, |s| s.parse().expect("SIMPLEP2P_SOAK_SECS: a whole number of seconds"));
+    Duration::from_secs(secs)
+}
+
+#[test]
+fn at_30_percent_loss_five_members_never_lose_a_live_one() {
+    if !inside_netns("at_30_percent_loss_five_members_never_lose_a_live_one") {
+        return;
+    }
+    let port = free_port();
+    let (tx, seen) = mpsc::channel();
+    let mut members: Vec<MemberProcess> =
+        (0..5).map(|view| MemberProcess::start(port, None, None, view, tx.clone())).collect();
+    drop(tx);
+    // Each sees the other four join before the loss begins.
+    let mut joined = vec![HashSet::new(); members.len()];
+    let deadline = Instant::now() + DEADLINE;
+    while joined.iter().any(|j| j.len() < members.len() - 1) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let s = seen.recv_timeout(left).expect("everyone joins everyone");
+        assert!(!["lost", "left"].contains(&s.kind.as_str()), "before the loss: {s:?}");
+        if s.kind == "joined" {
+            joined[s.view].insert(s.about.unwrap());
+        }
+    }
+
+    random_udp_loss(30);
+    let run = soak();
+    let start = Instant::now();
+    let mut counts = vec![BTreeMap::<String, u64>::new(); members.len()];
+    let mut lost = Vec::new();
+    while let Some(left) = (start + run).checked_duration_since(Instant::now()) {
+        let s = match seen.recv_timeout(left) {
+            Ok(s) => s,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break, // all exited: failed below
+        };
+        *counts[s.view].entry(s.kind.clone()).or_default() += 1;
+        if s.kind == "lost" || s.kind == "left" {
+            lost.push(format!("{:?} in: member {} {} {:?}", s.at - start, s.view, s.kind, s.about));
+        }
+    }
+    nft("delete table inet loss");
+    let mut suspected = 0;
+    for (view, (m, c)) in members.iter().zip(&counts).enumerate() {
+        println!("member {view} ({}) saw at 30% loss for {run:?}: {c:?}", m.id);
+        suspected += c.get("suspected").copied().unwrap_or(0);
+    }
+    let statuses: Vec<Option<ExitStatus>> =
+        members.iter_mut().map(|m| m.child.try_wait().unwrap()).collect();
+    assert!(statuses.iter().all(Option::is_none), "a member exited: {statuses:?}");
+    // Their counters, for the record (rate_limited, io_errors, ...).
+    for m in &mut members {
+        drop(m.stdin.take());
+    }
+    let deadline = Instant::now() + DEADLINE;
+    let mut stats = 0;
+    while stats < members.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(s) = seen.recv_timeout(left) else { break };
+        if s.kind == "stats" {
+            println!("member {} counters: {}", s.view, s.line);
+            stats += 1;
+        }
+    }
+    println!("false Lost (or Left) events, every view: {}; suspicions: {suspected}", lost.len());
+    assert!(lost.is_empty(), "live members lost:\n{}", lost.join("\n"));
+    // Heartbeats went missing (the loss was in effect) and were made up
+    // for by pings.
+    assert!(suspected > 0, "no suspicion in {run:?} at 30% loss");
+}
+
+/// Kills a member right after a heartbeat and replays everything it
+/// multicast while alive, from its own address, to the group and to the
+/// observer, from its death until two intervals after it is lost: it is
+/// lost in time all the same, and never back.
+fn replay_after_kill(
+    port: u16,
+    observer: &Peer,
+    events: &Events,
+    tap: &UdpSocket,
+    id: Uuid,
+    child: &mut Child,
+) {
+    let (joined, _) = await_event(events, id, "joined", &["lost", "left"], DEADLINE);
+    let addr = joined.member().unwrap().addr;
+    // Its four announcement beats and two regular ones.
+    let (recorded, death) = record_then_signal(tap, addr, 6, child, libc::SIGKILL);
+    child.wait().unwrap(); // its sockets are closed: its port is free
+    let replayer = UdpSocket::bind(addr).expect("the dead member's port");
+    socket2::SockRef::from(&replayer).set_multicast_if_v4(&Ipv4Addr::LOCALHOST).unwrap();
+    let stop = AtomicBool::new(false);
+    let sent = AtomicUsize::new(0);
+    let to = [group(port), observer.local_addr()];
+    thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                for bytes in &recorded {
+                    for dest in to {
+                        replayer.send_to(bytes, dest).unwrap();
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let never = ["left", "alive", "joined"];
+        let (lost, read) = await_event(events, id, "lost", &never, DEADLINE);
+        check_lost_timing(&lost, read, death, BEAT);
+        let quiet_until = Instant::now() + BEAT * 2;
+        while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+            if let Some(e) = events.next_timeout(Some(left)) {
+                assert!(e.member().is_none_or(|m| m.id != id), "after Lost, replayed: {e:?}");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(sent.load(Ordering::Relaxed) > 0);
+    assert!(observer.members().iter().all(|m| m.id != id));
+}
+
+#[test]
+fn replayed_heartbeats_of_a_killed_recv_neither_delay_its_loss_nor_bring_it_back() {
+    let port = free_port();
+    let observer = Peer::start(config(port)).unwrap();
+    let events = observer.events();
+    let tap = raw_member(port);
+    let mut member = RecvProcess::start(port, &[]);
+    let id: Uuid = member.uuid.parse().unwrap();
+    replay_after_kill(port, &observer, &events, &tap, id, &mut member.child);
+    let stats = observer.stats();
+    assert!(stats.stale_heartbeats > 0, "the replays were seen, and ignored: {stats:?}");
+}
+
+#[test]
+fn under_a_key_replayed_heartbeats_of_a_killed_member_neither_delay_its_loss_nor_bring_it_back() {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("sp2p-membership-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = Key::generate().unwrap();
+    let file = common::key_file(&dir, "group.key", &[&key]);
+    let observer = Peer::start(config(port).key(key)).unwrap();
+    let events = observer.events();
+    let tap = raw_member(port);
+    let (tx, _seen) = mpsc::channel();
+    let mut member = MemberProcess::start(port, None, Some(&file), 0, tx);
+    std::fs::remove_dir_all(&dir).unwrap(); // read at its start
+    replay_after_kill(port, &observer, &events, &tap, member.id, &mut member.child);
+    let stats = observer.stats();
+    assert!(stats.replayed + stats.stale > 0, "the replays were refused: {stats:?}");
+}
+
+/// What a member process printed: an event `kind` (`joined`, `lost`, ...)
+/// about member `about`, seen by member `view`; or its counters at exit
+/// (`kind` "stats", in `line`).
+#[derive(Debug)]
+struct Seen {
+    view: usize,
+    kind: String,
+    about: Option<Uuid>,
+    at: Instant,
+    line: String,
+}
+
+const MEMBER_PORT: &str = "SIMPLEP2P_TEST_MEMBER_PORT";
+const MEMBER_BEAT_MS: &str = "SIMPLEP2P_TEST_MEMBER_BEAT_MS";
+const EVENT_LINE: &str = "member-event ";
+const STATS_LINE: &str = "member-stats ";
+
+/// This test binary run again as a bare peer ([`member_process`]).
+struct MemberProcess {
+    child: Child,
+    id: Uuid,
+    stdin: Option<ChildStdin>,
+}
+
+impl MemberProcess {
+    /// Starts one on `port` (heartbeat `beat`, or the default; sealed with
+    /// `key_file`, if given) and waits for its ready line. What it sees is
+    /// sent to `seen`, marked `view`.
+    fn start(
+        port: u16,
+        beat: Option<Duration>,
+        key_file: Option<&Path>,
+        view: usize,
+        seen: mpsc::Sender<Seen>,
+    ) -> MemberProcess {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "member_process", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(MEMBER_PORT, port.to_string())
+            .env_remove(MEMBER_BEAT_MS)
+            .env_remove(KEY_FILE_ENV)
+            .stdin(Stdio::piped());
+        if let Some(beat) = beat {
+            cmd.env(MEMBER_BEAT_MS, beat.as_millis().to_string());
+        }
+        if let Some(file) = key_file {
+            cmd.env(KEY_FILE_ENV, file);
+        }
+        let (mut child, ready) = common::spawn_ready(cmd, "member ready ");
+        let id = ready["member ready ".len()..].trim().parse().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            // The test harness prints its own lines (and "test ... " without
+            // a newline) on the same stdout.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let at = Instant::now();
+                let s = if let Some(i) = line.find(EVENT_LINE) {
+                    let mut words = line[i + EVENT_LINE.len()..].split(' ');
+                    let kind = words.next().unwrap_or_default().to_string();
+                    let about = words.next().and_then(|w| w.parse().ok());
+                    Seen { view, kind, about, at, line }
+                } else if let Some(i) = line.find(STATS_LINE) {
+                    let line = line[i + STATS_LINE.len()..].to_string();
+                    Seen { view, kind: "stats".into(), about: None, at, line }
+                } else {
+                    continue;
+                };
+                if seen.send(s).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        MemberProcess { child, id, stdin }
+    }
+}
+
+impl Drop for MemberProcess {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Not a test: the body of a [`MemberProcess`], which the other tests
+/// start. A peer on loopback that prints each event it sees as
+/// `member-event <kind> <member id>` until its standard input closes, then
+/// leaves and prints its counters.
+#[test]
+#[ignore = "a member process, started by the other tests"]
+fn member_process() {
+    let Ok(port) = std::env::var(MEMBER_PORT) else { return };
+    let mut cfg = config(port.parse().unwrap()).key_file_from_env();
+    if let Ok(ms) = std::env::var(MEMBER_BEAT_MS) {
+        cfg = cfg.heartbeat(Some(Duration::from_millis(ms.parse().unwrap())));
+    }
+    let peer = Peer::start(cfg).unwrap();
+    let events = peer.events();
+    eprintln!("member ready {}", peer.id());
+    thread::scope(|s| {
+        s.spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            peer.close();
+        });
+        let mut out = std::io::stdout();
+        for e in events {
+            let about = e.member().map_or("-".into(), |m| m.id.to_string());
+            writeln!(out, "{EVENT_LINE}{} {about}", e.name()).unwrap();
+            out.flush().unwrap();
+        }
+        let stats: Vec<String> =
+            peer.stats().named().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        writeln!(out, "{STATS_LINE}{}", stats.join(" ")).unwrap();
+    });
+}
