@@ -10,6 +10,9 @@
 //!
 //! Keyed rows (a group key, issue 12) are ratios to open runs measured in
 //! the same run, interleaved with them so that machine noise falls on both.
+//!
+//! Membership rows (issue 13) are times to an observer's events, and an
+//! idle `recv` among 50: targets of their own, not ratios.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
