@@ -10,6 +10,9 @@
 //!
 //! Keyed rows (a group key, issue 12) are ratios to open runs measured in
 //! the same run, interleaved with them so that machine noise falls on both.
+//!
+//! Membership rows (issue 13) are times to an observer's events, and an
+//! idle `recv` among 50: targets of their own, not ratios.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -18,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use simplep2p::{Config, DEFAULT_GROUP, Key, Peer, Verdict};
+use simplep2p::{Config, DEFAULT_GROUP, Events, Key, MemberEvent, Peer, Uuid, Verdict};
 
 const BIN: &str = env!("CARGO_BIN_EXE_simplep2p");
 const SIZES: [usize; 4] = [1, 10, 50, 200];
@@ -105,6 +108,7 @@ fn main() {
         }
     }
     cli_rows(&mut table, &key.path);
+    membership_rows(&mut table);
     resource_rows(&mut table);
     table.print();
 }
@@ -565,6 +569,173 @@ fn cli_rows(table: &mut Table, key_file: &Path) {
     );
 }
 
+// ---- membership (issue 13) -------------------------------------------------
+
+/// Starts (and stops) measured for each of Joined and Left.
+const JOINS: usize = 20;
+
+/// How long any one join or leave may take before it counts as never seen.
+const EVENT_WAIT: Duration = Duration::from_secs(2);
+
+/// Join, leave and loss as an observer (a library peer) sees them, at the
+/// default 1 s heartbeats and at 250 ms, each pair of rows in a group of
+/// its own.
+fn membership_rows(table: &mut Table) {
+    for (beat, losses) in [(Duration::from_secs(1), 3), (Duration::from_millis(250), 5)] {
+        let port = free_port();
+        let config = lib_config(port, None).heartbeat(Some(beat));
+        let observer = Peer::start(config.clone()).unwrap();
+        let events = observer.events();
+        let every = format!("{} ms beats", beat.as_millis());
+        let join_target = Duration::from_millis(10);
+
+        let (mut joins, mut leaves) = (Timings::default(), Timings::default());
+        for i in 0..JOINS {
+            let t = Instant::now();
+            let peer = Peer::start(config.clone().name(format!("bench-lib-{i}"))).unwrap();
+            let id = peer.id();
+            joins.add(t, wait_for(&events, EVENT_WAIT, |e| is(e, "joined", id)));
+            let t = Instant::now();
+            peer.close();
+            leaves.add(t, wait_for(&events, EVENT_WAIT, |e| is(e, "left", id)));
+        }
+        joins.row(table, &format!("{every}: Joined, from Peer::start called"), join_target);
+        leaves.row(table, &format!("{every}: Left, from Peer::close called"), join_target);
+
+        let (mut joins, mut leaves) = (Timings::default(), Timings::default());
+        for i in 0..JOINS {
+            let t = Instant::now();
+            let child = spawn_recv(port, beat, &format!("bench-recv-{i}"));
+            joins.add(t, wait_for(&events, EVENT_WAIT, |e| is_named(e, "joined", &child.1)));
+            let t = Instant::now();
+            // SAFETY: kill(2) on our own child, which is not yet waited for.
+            unsafe { libc::kill(child.0.0[0].id() as libc::pid_t, libc::SIGTERM) };
+            leaves.add(t, wait_for(&events, EVENT_WAIT, |e| is_named(e, "left", &child.1)));
+        }
+        joins.row(table, &format!("{every}: Joined, from spawning simplep2p recv"), join_target);
+        leaves.row(table, &format!("{every}: Left, from SIGTERM to simplep2p recv"), join_target);
+
+        // A loss is timed from SIGKILL just after the observer heard the
+        // victim's heartbeat: the slowest phase, so the bound holds for all.
+        let mut lost = Timings::default();
+        for i in 0..losses {
+            let mut child = spawn_recv(port, beat, &format!("bench-lost-{i}"));
+            let Some((joined, id)) =
+                wait_for(&events, EVENT_WAIT, |e| is_named(e, "joined", &child.1))
+            else {
+                lost.missed += 1;
+                continue;
+            };
+            // Past the announcement burst (beats at 0-100 ms), in the steady beat.
+            std::thread::sleep(
+                (joined + Duration::from_millis(200)).saturating_duration_since(Instant::now()),
+            );
+            let heard =
+                |peer: &Peer| peer.members().into_iter().find(|m| m.id == id).map(|m| m.last_heard);
+            let before = heard(&observer);
+            let deadline = Instant::now() + beat * 2;
+            while heard(&observer) == before && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let t = Instant::now();
+            let _ = child.0.0[0].kill();
+            let _ = child.0.0[0].wait();
+            lost.add(t, wait_for(&events, beat * 3 + EVENT_WAIT, |e| is(e, "lost", id)));
+        }
+        lost.row_max(
+            table,
+            &format!("{every}: Lost, from SIGKILL to simplep2p recv"),
+            beat * 3 + Duration::from_millis(250),
+        );
+    }
+}
+
+/// A `simplep2p recv` on `port` with heartbeats every `beat`, named `name`
+/// so the observer can tell it from the others; not waited for.
+fn spawn_recv(port: u16, beat: Duration, name: &str) -> (Procs, String) {
+    let child = Command::new(BIN)
+        .args(["--interface", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--heartbeat", &beat.as_millis().to_string(), "--name", name, "recv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    (Procs(vec![child]), name.to_string())
+}
+
+fn is(event: &MemberEvent, name: &str, id: Uuid) -> Option<()> {
+    (event.name() == name && event.member().is_some_and(|m| m.id == id)).then_some(())
+}
+
+/// The member's id, if it is the event named `name` about the member named `who`.
+fn is_named(event: &MemberEvent, name: &str, who: &str) -> Option<Uuid> {
+    event.member().filter(|m| event.name() == name && m.name == who).map(|m| m.id)
+}
+
+/// Reads events until `pick` takes one or `wait` is over: when it was read,
+/// and what `pick` made of it.
+fn wait_for<T>(
+    events: &Events,
+    wait: Duration,
+    pick: impl Fn(&MemberEvent) -> Option<T>,
+) -> Option<(Instant, T)> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        let event = events.next_timeout(Some(left))?;
+        if let Some(got) = pick(&event) {
+            return Some((Instant::now(), got));
+        }
+    }
+}
+
+/// How long events took to be seen, and how many never were.
+#[derive(Default)]
+struct Timings {
+    took: Vec<Duration>,
+    missed: usize,
+}
+
+impl Timings {
+    fn add<T>(&mut self, from: Instant, seen: Option<(Instant, T)>) {
+        match seen {
+            Some((at, _)) => self.took.push(at - from),
+            None => self.missed += 1,
+        }
+    }
+
+    /// Median and max, out of how many, and what `pass` makes of them.
+    fn text(&self, pass: impl Fn(Duration, Duration) -> bool, target: &str) -> String {
+        let runs = self.took.len() + self.missed;
+        let mut took = self.took.clone();
+        took.sort();
+        let Some(&max) = took.last() else {
+            return format!("never seen in {runs} runs {}", verdict(false, target));
+        };
+        let median = took[took.len() / 2];
+        let missed =
+            if self.missed > 0 { format!(", {} never seen", self.missed) } else { String::new() };
+        format!(
+            "median {}  max {}  ({runs} runs{missed}) {}",
+            ms(median),
+            ms(max),
+            verdict(self.missed == 0 && pass(median, max), target)
+        )
+    }
+
+    /// The median against `target`.
+    fn row(&self, table: &mut Table, what: &str, target: Duration) {
+        let text = self.text(|median, _| median <= target, &format!("median <= {}", ms(target)));
+        table.row_text(what, &text);
+    }
+
+    /// Every run against `target`: a bound, not a typical figure.
+    fn row_max(&self, table: &mut Table, what: &str, target: Duration) {
+        let text = self.text(|_, max| max <= target, &format!("max <= {}", ms(target)));
+        table.row_text(what, &text);
+    }
+}
+
 // ---- resources -----------------------------------------------------------
 
 fn proc_field(pid: u32, key: &str) -> String {
@@ -600,6 +771,7 @@ fn resource_rows(table: &mut Table) {
         "idle recv: CPU over 5 s",
         &format!("{} ms {}", idle * 10, verdict(idle == 0, "none measurable (10 ms ticks)")),
     );
+    group_idle_rows(table);
     let size = std::fs::metadata(BIN).unwrap().len();
     table.row_text(
         "release binary (stripped by the profile)",
@@ -632,6 +804,52 @@ fn resource_rows(table: &mut Table) {
     if built.is_ok_and(|s| s.success()) {
         table.row_text("clean release build", &format!("{:.1} s", took.as_secs_f64()));
     }
+}
+
+/// The size of the group in which an idle `recv` is measured.
+const IDLE_GROUP: usize = 50;
+
+/// One idle `simplep2p recv` among `IDLE_GROUP` of them, all at the
+/// default 1 s heartbeats, so it hears 49 heartbeats a second.
+fn group_idle_rows(table: &mut Table) {
+    let peers = start_peers(IDLE_GROUP, free_port());
+    // Every member joins every other within the announcement burst; three
+    // beats later the tables are settled.
+    std::thread::sleep(Duration::from_secs(3));
+    let pids: Vec<u32> = peers.0.iter().map(Child::id).collect();
+    let before: Vec<u64> = pids.iter().map(|&p| cpu_ticks(p)).collect();
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(10)); // the idle window being measured
+    let after: Vec<u64> = pids.iter().map(|&p| cpu_ticks(p)).collect();
+    let window = t.elapsed().as_secs_f64();
+    let pid = pids[0];
+    let rss_kib: u64 = proc_field(pid, "VmRSS:").trim_end_matches(" kB").parse().unwrap();
+    let threads: u32 = proc_field(pid, "Threads:").parse().unwrap();
+    drop(peers);
+    // SAFETY: sysconf has no preconditions.
+    let tick = 1.0 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let share = |ticks: u64| ticks as f64 * tick / window * 100.0;
+    let used: Vec<u64> = before.iter().zip(&after).map(|(b, a)| a - b).collect();
+    let one = share(used[0]);
+    let mean = share(used.iter().sum::<u64>()) / IDLE_GROUP as f64;
+    let busiest = share(*used.iter().max().unwrap());
+    let n = IDLE_GROUP;
+    table.row_text(
+        &format!("idle recv in a group of {n}, 1 s beats: CPU"),
+        &format!(
+            "{one:.2}% of a core over {window:.0} s (all {n}: mean {mean:.2}%, busiest {busiest:.2}%) {}",
+            verdict(one < 1.0, "< 1%")
+        ),
+    );
+    let mib = rss_kib as f64 / 1024.0;
+    table.row_text(
+        &format!("idle recv in a group of {n}, 1 s beats: resident memory"),
+        &format!("{mib:.2} MiB {}", verdict(mib < 3.0, "< 3 MiB")),
+    );
+    table.row_text(
+        &format!("idle recv in a group of {n}, 1 s beats: threads"),
+        &format!("{threads} {}", verdict(threads <= 3, "<= 3")),
+    );
 }
 
 // ---- the table -------------------------------------------------------------
