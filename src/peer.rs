@@ -250,19 +250,25 @@ impl Core {
     /// Changes the member table through `f` (given the time, by both
     /// clocks) and publishes what changed before the table is unlocked, so
     /// that every subscriber sees a member's events in the order they
-    /// happened; then wakes the timers if they are now due sooner.
+    /// happened; then, if anything changed, wakes the timers if they are
+    /// now due sooner.
     fn update_table<R>(
         &self,
         f: impl FnOnce(&mut Table, Instant, SystemTime, &mut membership::Changes) -> R,
     ) -> R {
         let mut changes = Vec::new();
-        let result = {
+        let (result, changed) = {
             let mut table = lock(&self.table);
             let result = f(&mut table, Instant::now(), SystemTime::now(), &mut changes);
+            let changed = !changes.is_empty();
             self.hub.publish(&mut changes);
-            result
+            (result, changed)
         };
-        self.reschedule();
+        // Only a change can bring a deadline nearer (a heartbeat that
+        // merely refreshes a member moves its deadline later).
+        if changed {
+            self.reschedule();
+        }
         result
     }
 

@@ -255,6 +255,17 @@ fn read_loop<H: Handler>(handler: &H, group: bool) {
     let mut tick = (!group).then(Instant::now);
     let mut timeout = net::UNICAST_IDLE;
     loop {
+        // Timers first: a starting peer's first heartbeat goes out now,
+        // not after a first read's timeout.
+        if let Some(t) = tick
+            && Instant::now() >= t
+        {
+            tick = Some(
+                handler
+                    .on_tick(Instant::now())
+                    .unwrap_or_else(|| Instant::now() + net::UNICAST_IDLE),
+            );
+        }
         if !group {
             let want = tick.map_or(net::UNICAST_IDLE, |t| {
                 t.saturating_duration_since(Instant::now())
@@ -303,15 +314,6 @@ fn read_loop<H: Handler>(handler: &H, group: bool) {
             }
             Read::Failed => bump(&transport.counters.io_errors),
             Read::Idle => {}
-        }
-        if let Some(t) = tick
-            && Instant::now() >= t
-        {
-            tick = Some(
-                handler
-                    .on_tick(Instant::now())
-                    .unwrap_or_else(|| Instant::now() + net::UNICAST_IDLE),
-            );
         }
     }
 }
