@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-pub use self::signal::{SignalGuard, close_on_termination};
+pub use self::signal::{SignalGuard, close_on_termination, hold_termination_signals};
 use crate::peer::{Light, lock, unix_ms};
 use crate::{
     Config, Error, Events, KEY_FILE_ENV, Key, MAX_KEYS, Member, MemberEvent, Message, Peer,

@@ -72,7 +72,7 @@ pub use config::{
     MAX_QUEUE_CAPACITY, MIN_HEARTBEAT,
 };
 pub use error::{Error, KeyProblem, Result};
-pub use ffi::{SignalGuard, close_on_termination};
+pub use ffi::{SignalGuard, close_on_termination, hold_termination_signals};
 pub use peer::{
     DEDUPE_WINDOW, EVENT_QUEUE, Events, KEY_FILE_CHECK, Key, MAX_KEYS, MAX_MEMBERS, MAX_PEERS,
     MAX_REPLAY_ENTRIES, Member, MemberEvent, Message, Peer, PeerInfo, REPLAY_WINDOW, Rate,

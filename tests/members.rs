@@ -201,3 +201,34 @@ fn every_subscriber_sees_every_event_and_events_end_when_the_peer_closes() {
     assert_eq!(one.next_timeout(Some(DEADLINE)), None);
     assert!(one.is_closed());
 }
+
+#[test]
+fn a_recv_signalled_the_moment_it_is_seen_still_says_goodbye() {
+    // A peer is heard within a millisecond of starting, before the CLI has
+    // reached its signal set-up: the signal must wait for it, not kill the
+    // process before its goodbye.
+    let port = free_port();
+    let observer = Peer::start(beating(port)).unwrap();
+    let events = observer.events();
+    for _ in 0..10 {
+        let mut child = std::process::Command::new(common::BIN)
+            .args(common::net_args(port))
+            .arg("recv")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let joined = match next_settled(&events) {
+            MemberEvent::Joined(m, _) => m.id,
+            other => panic!("expected a join: {other:?}"),
+        };
+        let pid = child.id().to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        match next_settled(&events) {
+            MemberEvent::Left(m, _) => assert_eq!(m.id, joined),
+            other => panic!("expected its goodbye, got {other:?}"),
+        }
+        assert!(child.wait().unwrap().success());
+    }
+}

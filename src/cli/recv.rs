@@ -76,6 +76,11 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     let shared = Arc::clone(&printed);
     let (count, json) = (cmd.count, cmd.json);
     let sealed = if config.has_key() { ", sealed with a group key" } else { "" };
+    // A SIGTERM while the peer starts must still end in a goodbye.
+    simplep2p::hold_termination_signals().map_err(|e| Failure {
+        message: format!("could not set up signal handling: {e}"),
+        code: EXIT_USAGE,
+    })?;
     let peer = Peer::start_with_handler(config, move |msg| {
         let mut printed = shared.lock().unwrap_or_else(PoisonError::into_inner);
         if printed.closed || count.is_some_and(|n| printed.lines >= n) {

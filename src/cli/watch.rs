@@ -78,6 +78,11 @@ pub(super) fn watch(config: Config, cmd: &WatchArgs, heartbeats: bool) -> Result
     let sealed = if config.has_key() { ", sealed with a group key" } else { "" };
     // Not a receiver: no sender may count an observer, and it does not beat.
     let config = config.receiver(false).quiet_window(check_quiet(cmd.quiet)?);
+    // A SIGTERM while the peer starts must still end in a goodbye.
+    simplep2p::hold_termination_signals().map_err(|e| Failure {
+        message: format!("could not set up signal handling: {e}"),
+        code: EXIT_USAGE,
+    })?;
     let peer = Arc::new(Peer::start(config)?);
     let signals = simplep2p::close_on_termination(&peer).map_err(|e| Failure {
         message: format!("could not set up signal handling: {e}"),

@@ -81,7 +81,35 @@ pub fn close_on_termination(peer: &Peer) -> io::Result<SignalGuard<'_>> {
     for signal in SIGNALS {
         install(signal, on_signal as extern "C" fn(c_int) as libc::sighandler_t)?;
     }
+    // Signals held by hold_termination_signals arrive now, to the handler.
+    mask(libc::SIG_UNBLOCK)?;
     Ok(SignalGuard { peer: PhantomData })
+}
+
+/// Holds SIGINT, SIGTERM and SIGHUP pending on the calling thread, and on
+/// the threads it starts from now on, until [`close_on_termination`] (called
+/// on the same thread) installs its handler and lets them through. Call it
+/// before [`Peer::start`]: a signal that arrives while the peer starts then
+/// still closes it with a goodbye, rather than killing the process before
+/// it can say one (a peer is heard by the group within a millisecond of
+/// starting, so a script may well signal it that early).
+///
+/// # Errors
+/// The system's error if the signal mask cannot be changed.
+pub fn hold_termination_signals() -> io::Result<()> {
+    mask(libc::SIG_BLOCK)
+}
+
+fn mask(how: c_int) -> io::Result<()> {
+    // SAFETY: the set is initialised by sigemptyset before use, and
+    // pthread_sigmask only reads it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::sigemptyset(&mut set) };
+    for signal in SIGNALS {
+        unsafe { libc::sigaddset(&mut set, signal) };
+    }
+    let rc = unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(rc)) }
 }
 
 impl Drop for SignalGuard<'_> {
