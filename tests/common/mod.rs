@@ -56,18 +56,36 @@ static RESERVED: Mutex<Vec<UdpSocket>> = Mutex::new(Vec::new());
 /// never handed out twice. A socket on 127.0.0.1 keeps it for the rest of
 /// the test process, so that neither this process nor another test run on
 /// the host (which asks the OS the same way) gets it again meanwhile; it
-/// is in nobody's way, since peers bind the group address on it.
+/// is in nobody's way, since peers bind the group address on it. A second
+/// one holds the group address itself with SO_REUSEADDR, as peers do:
+/// otherwise a socket bound there without it (tests/peer.rs asks the OS
+/// for any port on the group address, to hold one) may get this port and
+/// keep every peer off it.
 pub fn free_port() -> u16 {
     loop {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
         let port = sock.local_addr().unwrap().port();
         // Someone's group socket may hold it already: binding it without
         // SO_REUSEADDR fails then.
-        if UdpSocket::bind((DEFAULT_GROUP, port)).is_ok() {
-            RESERVED.lock().unwrap().push(sock);
+        if UdpSocket::bind((DEFAULT_GROUP, port)).is_ok()
+            && let Ok(group_sock) = group_holder(port)
+        {
+            RESERVED.lock().unwrap().extend([sock, group_sock]);
             return port;
         }
     }
+}
+
+/// A socket on the group address and `port`, sharing it with peers
+/// (SO_REUSEADDR), joined to nothing and hearing no group's traffic.
+fn group_holder(port: u16) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, None)?;
+    sock.set_reuse_address(true)?;
+    // Else it gets every datagram for the group that this host joined.
+    sock.set_multicast_all_v4(false)?;
+    sock.bind(&group(port).into())?;
+    Ok(sock.into())
 }
 
 /// A loopback-only configuration on `port`, with [`TIMEOUT`] for
@@ -262,10 +280,12 @@ pub fn spawn_ready(mut cmd: Command, prefix: &str) -> (Child, String) {
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+        // On to the end, after the ready line is taken too: a pipe closed
+        // early would fail the process's next write to stderr.
+        let (mut stderr, mut line) = (BufReader::new(stderr), Vec::new());
+        while stderr.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            let _ = tx.send(String::from_utf8_lossy(&line).trim_end_matches('\n').to_string());
+            line.clear();
         }
     });
     let ready = rx.recv_timeout(DEADLINE).expect("the process printed its ready line");
