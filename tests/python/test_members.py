@@ -111,8 +111,11 @@ class MembersTest(unittest.TestCase):
             with self.assertRaises(KeyboardInterrupt):
                 for _ in a.events():
                     pass
+            # Without its 50 ms slices the wait would never end; the bound
+            # is only against that, generous for a loaded machine (the
+            # timer thread itself may start late).
             late = time.monotonic() - start - 0.1
-            self.assertLess(late, 0.1, "KeyboardInterrupt came %.0f ms after Ctrl-C" % (late * 1000))
+            self.assertLess(late, 2.0, "KeyboardInterrupt came %.0f ms after Ctrl-C" % (late * 1000))
             with loopback_peer(self.port, name="b"):
                 self.assertEqual(next_settled(a).member.name, "b")
 

@@ -231,8 +231,10 @@ class PeerTest(unittest.TestCase):
             timer.start()
             with self.assertRaises(KeyboardInterrupt):
                 a.recv()
+            # Only against a wait that never ends: generous for a loaded
+            # machine (the timer thread itself may start late).
             late = time.monotonic() - start - 0.1
-            self.assertLess(late, 0.1, "KeyboardInterrupt came %.0f ms after Ctrl-C" % (late * 1000))
+            self.assertLess(late, 2.0, "KeyboardInterrupt came %.0f ms after Ctrl-C" % (late * 1000))
             b.peers(expect=1)
             self.assertEqual(len(b.send(b"after").acked), 1)
             self.assertEqual(a.recv(timeout=2).data, b"after")
@@ -277,8 +279,9 @@ class ScriptsTest(unittest.TestCase):
                 kinds.append(data[5])
         # The interrupt itself lands within one 50 ms slice; the rest is
         # Python's own start-up of the handler and interpreter shutdown.
+        # The bound is only against a wait that ignores Ctrl-C.
         print("wait.py exited %.0f ms after SIGINT" % (took * 1000), file=sys.stderr)
-        self.assertLess(took, 0.5, "exit took %.0f ms" % (took * 1000))
+        self.assertLess(took, 3.0, "exit took %.0f ms" % (took * 1000))
 
     def test_send_py_passes_against_wait_py_peers(self):
         waiters = [self.start_wait() for _ in range(3)]
