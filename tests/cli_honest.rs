@@ -68,6 +68,13 @@ fn one_line(err: &str) -> &str {
     err.trim_end()
 }
 
+/// A failure's stderr: the closed-output line, and perhaps the one-line
+/// hints a short count adds (e.g. answers that came after the operation
+/// ended on a machine that stalled, counted as forged), nothing else.
+fn diagnostics_only(err: &str) {
+    assert!(!err.is_empty() && err.lines().all(|l| l.starts_with("simplep2p: ")), "{err}");
+}
+
 #[test]
 fn output_closed_exits_3_after_a_success_and_1_after_a_failure() {
     let port = free_port();
@@ -81,14 +88,14 @@ fn output_closed_exits_3_after_a_success_and_1_after_a_failure() {
     let (code, err) =
         run_output_closed(port, &["send", "more", "--expect", "4", "--timeout", "1000"]);
     assert_eq!(code, 1, "{err}");
-    one_line(&err);
+    diagnostics_only(&err);
 
     let (code, err) = run_output_closed(port, &["peers", "--expect", "3", "--timeout", TIMEOUT_MS]);
     assert_eq!(code, 3, "{err}");
     one_line(&err);
     let (code, err) = run_output_closed(port, &["peers", "--expect", "4", "--timeout", "1000"]);
     assert_eq!(code, 1, "{err}");
-    one_line(&err);
+    diagnostics_only(&err);
 
     for args in [&["--help"][..], &["send", "--help"], &["--version"]] {
         let (code, err) = run_output_closed(port, args);
