@@ -86,7 +86,7 @@ pub(crate) struct Transport {
     /// The unicast socket's own address, for its wake-up datagram.
     wake: SocketAddrV4,
     /// Set by [`Transport::last_multicast`]: nothing is sent after it.
-    sealed: AtomicBool,
+    finished: AtomicBool,
     /// With a group key, every datagram in and out goes through it.
     keys: Option<Arc<Keyring>>,
     counters: Arc<Counters>,
@@ -128,7 +128,7 @@ impl Transport {
             local,
             stopped: AtomicBool::new(false),
             wake,
-            sealed: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             keys,
             counters,
         })
@@ -147,13 +147,13 @@ impl Transport {
     /// Sends one datagram to one address, counting it. A stopped transport
     /// sends nothing more.
     pub fn send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
-        if self.sealed.load(Ordering::Acquire) {
+        if self.finished.load(Ordering::Acquire) {
             return Err(io::ErrorKind::NotConnected.into());
         }
-        self.send_unsealed(bytes, to)
+        self.send_even_if_finished(bytes, to)
     }
 
-    fn send_unsealed(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+    fn send_even_if_finished(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
         let res = match &self.keys {
             None => self.unicast_sock.send_to(bytes, to).map(drop),
             Some(keys) => SEALED.with_borrow_mut(|out| {
@@ -170,20 +170,20 @@ impl Transport {
 
     /// Sends one datagram to the group, with the error a user can act on.
     pub fn multicast(&self, bytes: &[u8]) -> Result<()> {
-        if self.sealed.load(Ordering::Acquire) {
+        if self.finished.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         self.send(bytes, self.group).map_err(net::send_error)
     }
 
-    /// Seals the transport and multicasts `bytes` (the goodbye, if it
+    /// Finishes the transport and multicasts `bytes` (the goodbye, if it
     /// could be encoded) as the last datagram it ever sends: no answer or
     /// retransmission follows it.
     pub fn last_multicast(&self, bytes: Option<&[u8]>) {
-        if !self.sealed.swap(true, Ordering::AcqRel)
+        if !self.finished.swap(true, Ordering::AcqRel)
             && let Some(bytes) = bytes
         {
-            let _ = self.send_unsealed(bytes, self.group);
+            let _ = self.send_even_if_finished(bytes, self.group);
         }
     }
 
