@@ -17,6 +17,7 @@
 //! reused.
 #![allow(unsafe_code)]
 
+mod poll;
 mod signal;
 
 use std::cell::RefCell;
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+pub(crate) use self::poll::{Poller, recv_now};
 pub use self::signal::{SignalGuard, close_on_termination, hold_termination_signals};
 use crate::peer::{Light, lock, unix_ms};
 use crate::{
@@ -230,7 +232,7 @@ struct CPeer {
 }
 
 /// The open peers, by handle number. No cap of its own: each entry is a
-/// running peer (two sockets, two threads), and the system runs out of
+/// running peer (two sockets and a socket pair, one or two threads), and the system runs out of
 /// those first, which `sp2p_open` reports as an error.
 static HANDLES: Mutex<BTreeMap<usize, Arc<CPeer>>> = Mutex::new(BTreeMap::new());
 /// The next handle number; 0 would be NULL. Never wraps (see [`new_handle`]).

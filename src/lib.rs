@@ -8,35 +8,43 @@
 //!
 //! | file | owns | runs on |
 //! |---|---|---|
-//! | `peer.rs` | the [`Peer`] façade: start, close, discover, send, recv; public types | caller |
-//! | `peer/transport.rs` | every socket; send to the group or one address; the reader threads; stop | readers |
-//! | `peer/net.rs` | socket set-up, errno → [`Error`], the blocking read | both |
-//! | `peer/dispatch.rs` | one decoded datagram → inbox, pending operation, peer list; answers probes, acks messages | readers |
-//! | `peer/legacy.rs` | the original SimpleP2P's protocol behind one seam, with a switch ([`Config::legacy`]) | readers |
+//! | `peer.rs` | the [`Peer`] façade: start, close, discover, send, recv; public types; the delivery thread | caller, delivery |
+//! | `peer/transport.rs` | every socket; send to the group or one address; the I/O thread's loop; stop | I/O |
+//! | `peer/net.rs` | socket set-up, errno → [`Error`], the non-blocking read | I/O, caller |
+//! | `peer/dispatch.rs` | one decoded datagram → inbox, pending operation, member table; answers probes, acks messages | I/O |
+//! | `peer/legacy.rs` | the original SimpleP2P's protocol behind one seam, with a switch ([`Config::legacy`]) | I/O |
+//! | `peer/heartbeat.rs` | the timers: heartbeats, the member table's checks, key-file checks | I/O |
+//! | `peer/membership.rs` | the live member table: joins, suspicion, pings, losses (a state machine told the time) | I/O |
+//! | `peer/events.rs` | member events to each subscriber's bounded queue | I/O, caller |
 //! | `peer/ops.rs` | discovery and send as state machines (no sockets, no clock reads) and their driver | caller |
 //! | `peer/pending.rs` | operations in flight: id → its own event channel | both |
-//! | `peer/inbox.rs` | the application queue, dedupe, close | both |
-//! | `peer/bell.rs` | the file descriptor for event loops, readable while a queue has something | both |
-//! | `peer/members.rs` | the known peers (last discovery less goodbyes) | both |
+//! | `peer/inbox.rs` | the application queue (or the delivery handler's), dedupe, close | all |
+//! | `peer/bell.rs` | the file descriptor for event loops, readable while a queue has something | all |
+//! | `peer/members.rs` | the peers the last discovery found, less goodbyes | both |
 //! | `peer/addresses.rs` | which addresses proved they receive there (challenge and proof) | both |
-//! | `peer/limit.rs` | how often probes and challenges are answered (token buckets) | readers |
-//! | `peer/stats.rs` | counters, declared once | both |
-//! | `wire.rs`, `wire/legacy.rs` | the bytes of both protocols; no I/O | both |
+//! | `peer/limit.rs` | how often probes and challenges are answered (token buckets) | I/O |
+//! | `peer/keys.rs`, `peer/keyring.rs`, `peer/replay.rs` | group keys and their files; sealing and opening; the replay window | I/O, caller |
+//! | `peer/stats.rs` | counters, declared once | all |
+//! | `wire.rs`, `wire/legacy.rs`, `wire/sealed.rs` | the bytes of both protocols and of a sealed datagram; no I/O | all |
 //! | `config.rs`, `error.rs` | settings and their one validation; the error type | caller |
-//! | `ffi.rs`, `ffi/signal.rs` | the C ABI and SIGINT/SIGTERM handling: the only `unsafe` | caller, signal |
+//! | `ffi.rs`, `ffi/signal.rs`, `ffi/poll.rs` | the C ABI, SIGINT/SIGTERM handling, `poll(2)`: the only `unsafe` | caller, signal, I/O |
 //!
-//! One datagram's path: a reader thread (`simplep2p-group` for the group
-//! socket, `simplep2p-unicast` for the unicast one) sleeps in
-//! `net::read`; `dispatch` decodes it once (falling back to `legacy` for
-//! the original's text) and drops what is malformed, our own, off-link, or
-//! an answer on the wrong socket. A probe is answered (within `limit`'s
-//! rate) and a message queued in the inbox (or handed to a delivery
-//! handler) and acknowledged, all from the reader thread, whether or not
-//! the application is calling `recv`; a reply, ack or proof is looked up in
+//! A peer has one I/O thread (`simplep2p-io`), which runs no application
+//! code, and a delivery thread (`simplep2p-deliver`) only when it has a
+//! delivery handler. One datagram's path: the I/O thread waits in `poll`
+//! on both sockets (and a wake-up pair) until a datagram or a timer is
+//! due, reads it with `net::read`, and opens it if the peer has a key;
+//! `dispatch` decodes it once (falling back to `legacy` for the original's
+//! text) and drops what is malformed, our own, off-link, or an answer on
+//! the wrong socket. A probe is answered (within `limit`'s rate) and a
+//! message queued in the inbox and acknowledged (or, with a delivery
+//! handler, acknowledged once the handler has it), whether or not the
+//! application is calling `recv`; a reply, ack or proof is looked up in
 //! `pending` and passed to the operation that waits for it, whose state
 //! machine in `ops` decides what to send next, and a message goes to an
-//! address only once `addresses` says it has proven itself. A goodbye from
-//! a peer's own address leaves `members` and every pending operation.
+//! address only once `addresses` says it has proven itself. Whatever a
+//! member sends feeds `membership`; a goodbye from a peer's own address
+//! leaves the member table, `members` and every pending operation.
 //!
 //! ```
 //! use std::net::Ipv4Addr;

@@ -1,8 +1,8 @@
 //! A running peer: the façade over the concerns its sub-modules own.
 //!
 //! [`Peer`] starts and stops the rest and runs discovery and send on the
-//! caller's thread; everything the reader threads do starts in
-//! [`dispatch`]. See the crate docs for the map.
+//! caller's thread; everything the I/O thread hears starts in
+//! [`dispatch`], and its timers in [`heartbeat`]. See the crate docs for the map.
 
 mod addresses;
 mod bell;
@@ -26,7 +26,7 @@ mod transport;
 use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use uuid::Uuid;
@@ -123,10 +123,11 @@ impl SendReport {
     }
 }
 
-/// A member of a multicast group: it answers probes and acknowledges
-/// messages on two reader threads from [`Peer::start`] until it is dropped.
+/// A member of a multicast group: it answers probes, acknowledges messages
+/// and keeps its member table on one I/O thread from [`Peer::start`] until
+/// it is dropped (a delivery handler gets one more thread of its own).
 ///
-/// Dropping it multicasts a goodbye, wakes and joins both threads, and
+/// Dropping it multicasts a goodbye, wakes and joins its threads, and
 /// closes its sockets.
 #[derive(Debug)]
 pub struct Peer {
@@ -142,7 +143,7 @@ struct Timeouts {
     send: Duration,
 }
 
-/// What the reader threads and the caller share: one field per concern.
+/// What the peer's threads and the caller share: one field per concern.
 #[derive(Debug)]
 struct Core {
     /// Who this peer is.
@@ -195,13 +196,12 @@ pub enum Verdict {
     Leave,
 }
 
-/// The application's delivery handler, called one message at a time.
+/// The application's delivery handler, called one message at a time on a
+/// thread of its own, never the I/O thread: a handler that blocks (a full
+/// pipe) holds up only the messages behind it, never a heartbeat, an
+/// answer or an ack of a message already handled.
 struct Sink {
     handler: Box<dyn Fn(&Message) -> Verdict + Send + Sync>,
-    /// Held from the call to the ack (and the leave it may ask for), so that
-    /// a handler told "no more" on one reader thread cannot close the peer
-    /// between another's "I have it" and its ack.
-    one_at_a_time: Mutex<()>,
 }
 
 impl std::fmt::Debug for Sink {
@@ -226,7 +226,7 @@ impl Core {
         self.frame(id, body).to_vec().map_err(Error::from)
     }
 
-    /// As [`Core::encode`], for answers the reader threads send: a frame
+    /// As [`Core::encode`], for answers the I/O thread sends: a frame
     /// that cannot be encoded is counted and not sent.
     fn encode_or_count(&self, frame: &Frame<'_>) -> Option<Vec<u8>> {
         let bytes = frame.to_vec().ok();
@@ -236,9 +236,24 @@ impl Core {
         bytes
     }
 
+    /// The delivery handler's thread: each message to the handler, then
+    /// its ack (or the leave it asks for), until the peer closes.
+    fn deliver(&self) {
+        let Some(sink) = &self.sink else { return };
+        while let Some((msg, key, ack)) = self.inbox.next_for_handler() {
+            let verdict = (sink.handler)(&msg);
+            self.inbox.finish(key, verdict != Verdict::Leave, &ack, |a| {
+                let _ = self.transport.send(&a.bytes, a.to);
+            });
+            if verdict != Verdict::Ack {
+                self.close();
+            }
+        }
+    }
+
     /// Leaves the group, once: the goodbye goes out under the inbox lock
     /// (after any ack in progress, before none) as the transport's last
-    /// datagram, then the readers stop and operations end.
+    /// datagram, then the threads stop and operations end.
     fn close(&self) {
         let goodbye = self.encode(0, Body::Goodbye).ok();
         self.inbox.close(|| self.transport.last_multicast(goodbye.as_deref()));
@@ -281,7 +296,7 @@ impl Core {
 
 impl Peer {
     /// Checks the configuration, opens the sockets, joins the group and
-    /// starts the reader threads.
+    /// starts its I/O thread (and, with a delivery handler, that one's).
     ///
     /// # Errors
     /// Any error of [`Config::validate`]; [`Error::BadGroup`],
@@ -292,13 +307,15 @@ impl Peer {
         Peer::start_inner(config, None)
     }
 
-    /// Starts a peer whose messages go to `handler` instead of the queue:
-    /// it runs on the reader thread that received the message, one message
-    /// at a time, and the message is acknowledged only
-    /// when it returns [`Verdict::Ack`] or [`Verdict::AckAndLeave`]. Copies
-    /// of a message are held until it returns. `recv` then only waits for
-    /// the peer to close. This is how the CLI's `recv` acknowledges a
-    /// message only once its line is written.
+    /// Starts a peer whose messages go to `handler` instead of to `recv`:
+    /// it runs on a thread of its own, one message at a time in the order
+    /// they came, and a message is acknowledged only when it returns
+    /// [`Verdict::Ack`] or [`Verdict::AckAndLeave`]. Messages wait for it in
+    /// the queue ([`Config::queue_capacity`]; beyond it they are not
+    /// acknowledged, and counted `queue_full`), and copies of a message are
+    /// dropped until it returns. `recv` then only waits for the peer to
+    /// close. This is how the CLI's `recv` acknowledges a message only once
+    /// its line is written.
     ///
     /// # Errors
     /// As [`Peer::start`].
@@ -306,7 +323,7 @@ impl Peer {
         config: Config,
         handler: impl Fn(&Message) -> Verdict + Send + Sync + 'static,
     ) -> Result<Peer> {
-        let sink = Sink { handler: Box::new(handler), one_at_a_time: Mutex::new(()) };
+        let sink = Sink { handler: Box::new(handler) };
         Peer::start_inner(config, Some(sink))
     }
 
@@ -326,7 +343,10 @@ impl Peer {
             addresses: Addresses::default(),
             limiter: Limiter::new(config.answer_rate, config.answer_rate_total),
             on_link: (config.ttl <= 1).then(net::OnLink::new),
-            inbox: Inbox::new(config.queue_capacity, config.ack_when),
+            inbox: Inbox::new(
+                config.queue_capacity,
+                if sink.is_some() { AckWhen::Handled } else { config.ack_when },
+            ),
             bell: LazyBell::default(),
             sink,
             members: Members::default(),
@@ -344,9 +364,17 @@ impl Peer {
             quiet: config.quiet_window,
             send: config.send_timeout,
         };
-        let mut peer = Peer { core, timeouts, threads: Vec::with_capacity(3) };
+        let mut peer = Peer { core, timeouts, threads: Vec::with_capacity(2) };
         // On failure, Drop stops and joins the threads already started.
-        Transport::spawn_readers(&peer.core, &mut peer.threads)?;
+        peer.threads.push(Transport::spawn_io(&peer.core)?);
+        if peer.core.sink.is_some() {
+            let core = Arc::clone(&peer.core);
+            let deliver = thread::Builder::new()
+                .name("simplep2p-deliver".into())
+                .spawn(move || core.deliver())
+                .map_err(Error::Thread)?;
+            peer.threads.push(deliver);
+        }
         Ok(peer)
     }
 
@@ -704,7 +732,7 @@ impl Peer {
     }
 
     /// Leaves the group now, from any thread: multicasts a goodbye, stops
-    /// the reader threads and ends the queue, so that a `recv` blocked in
+    /// its threads and ends the queue, so that a `recv` blocked in
     /// another thread returns the messages already queued and then
     /// [`Error::Closed`]. Nothing is received after it, so discovery finds
     /// no one and sends are not acknowledged: drop the peer. Dropping it
@@ -742,8 +770,16 @@ impl Peer {
     }
 
     /// Takes the next message, sending the ack it still owes if the peer
-    /// acknowledges on `recv` ([`Config::ack_on_recv`]).
+    /// acknowledges on `recv` ([`Config::ack_on_recv`]). With a delivery
+    /// handler there is none to take: it only waits for the close.
     fn next_message(&self, deadline: Option<Instant>) -> Result<Option<Message>> {
+        if self.core.sink.is_some() {
+            return if self.core.inbox.wait_closed(deadline) {
+                Err(Error::Closed)
+            } else {
+                Ok(None)
+            };
+        }
         self.core.inbox.pop(deadline, |ack| {
             let _ = self.core.transport.send(&ack.bytes, ack.to);
         })

@@ -351,6 +351,49 @@ fn a_recv_cut_off_by_nftables_is_lost_and_back_when_the_rule_goes() {
     assert_eq!(members, HashSet::from([cut_id, other_id]));
 }
 
+#[test]
+fn a_peer_whose_handler_blocks_keeps_beating_and_loses_nobody() {
+    // A delivery handler that waits (a `recv` whose stdout nobody reads)
+    // runs on its own thread: the peer's heartbeats, pings and pongs go on,
+    // so it neither seems dead to others nor takes them for dead.
+    let port = free_port();
+    let beat = Duration::from_millis(100);
+    let (entered, handler_entered) = mpsc::channel::<()>();
+    let (release, held) = mpsc::channel::<()>();
+    let (entered, held) = (std::sync::Mutex::new(entered), std::sync::Mutex::new(held));
+    let blocked = Peer::start_with_handler(config(port).heartbeat(Some(beat)), move |_| {
+        let _ = entered.lock().unwrap().send(());
+        let _ = held.lock().unwrap().recv_timeout(DEADLINE * 2);
+        simplep2p::Verdict::Ack
+    })
+    .unwrap();
+    let watcher = Peer::start(config(port).heartbeat(Some(beat))).unwrap();
+    let (blocked_sees, watcher_sees) = (blocked.events(), watcher.events());
+    await_event(&watcher_sees, blocked.id(), "joined", &["lost", "left"], DEADLINE);
+    await_event(&blocked_sees, watcher.id(), "joined", &["lost", "left"], DEADLINE);
+    let target = watcher.members().into_iter().find(|m| m.id == blocked.id()).unwrap().info();
+    let report = thread::scope(|s| {
+        let sending = s.spawn(|| watcher.send_to(b"hold", &[target], DEADLINE * 3));
+        handler_entered.recv_timeout(DEADLINE).expect("the handler is called");
+        // Ten intervals and more held: nobody may be lost meanwhile.
+        let until = Instant::now() + beat * 12;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            if let Some(e) = watcher_sees.next_timeout(Some(left)) {
+                assert!(!matches!(e, MemberEvent::Lost(..)), "watcher, while held: {e:?}");
+            }
+        }
+        while let Some(e) = blocked_sees.try_next() {
+            assert!(!matches!(e, MemberEvent::Lost(..)), "blocked, while held: {e:?}");
+        }
+        release.send(()).unwrap();
+        sending.join().unwrap()
+    });
+    assert!(blocked.members().iter().any(|m| m.id == watcher.id()));
+    assert!(watcher.members().iter().any(|m| m.id == blocked.id()));
+    // Acknowledged once the handler returned.
+    assert!(report.unwrap().all_acked());
+}
+
 /// How long the 30%-loss run lasts: SIMPLEP2P_SOAK_SECS (`make soak`: 600),
 /// else 30 s.
 fn soak() -> Duration {

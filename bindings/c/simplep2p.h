@@ -13,8 +13,8 @@
  *    up in a table on every call and never dereferences it. A handle that
  *    sp2p_close has closed, or that sp2p_open never gave, is an error
  *    (SP2P_ERR_CLOSED), never a use after free. Numbers are not reused.
- *    The table has no cap of its own: each open peer holds two sockets and
- *    two threads, and sp2p_open returns an error when the system has no more.
+ *    The table has no cap of its own: each open peer holds two sockets, a
+ *    socket pair and one thread, and sp2p_open returns an error when the system has no more.
  *  - A peer may be used from several threads at once, including several
  *    sp2p_recv at a time, and sp2p_close from one thread while another is
  *    inside a call: that call ends promptly with SP2P_ERR_CLOSED.

@@ -2,23 +2,18 @@
 //!
 //! A message is acknowledged only once its line is written and flushed to
 //! standard output, so a sender's PASS means "printed", not "received and
-//! perhaps lost at exit". The reader thread that received the message
-//! writes the line itself (no hand-off to another thread on the way).
+//! perhaps lost at exit". The peer's delivery thread writes the line
+//! itself; a reader that stops reading holds up only that thread, never
+//! the peer's answers, heartbeats or close.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use argh::FromArgs;
 use simplep2p::{Config, Message, Peer, Verdict};
 
 use super::output::{escape, message_json};
 use super::{EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, Failure, diag, write_failed};
-
-/// How often the main thread looks for a signal that the reader threads
-/// could not act on because both were blocked writing to a full pipe. A
-/// signal normally closes the peer at once through the readers.
-const SIGNAL_FALLBACK: Duration = Duration::from_millis(200);
 
 #[derive(FromArgs, Debug)]
 /// Run a peer: print one line per message, `<sender-uuid> <message>`, and
@@ -59,7 +54,7 @@ pub(super) struct RecvArgs {
     stats: bool,
 }
 
-/// What the writing reader threads share.
+/// What the delivery thread and the main thread share.
 #[derive(Debug, Default)]
 struct Printed {
     lines: u64,
@@ -120,11 +115,9 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     if count == Some(0) {
         peer.close();
     }
-    while !peer.wait_closed(Some(SIGNAL_FALLBACK)) {
-        if signals.terminated() {
-            peer.close(); // the goodbye goes out even if a writer is stuck
-        }
-    }
+    // A signal closes the peer through its I/O thread, even while the
+    // delivery thread is stuck writing.
+    peer.wait_closed(None);
     // A writer stuck on a full pipe still holds the output: leave it be.
     let free = printed.try_lock().map(|p| !p.closed).ok();
     let code = if free == Some(false) { EXIT_OUTPUT } else { EXIT_OK };
@@ -143,8 +136,8 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
         diag("standard output closed: left the group and acknowledged no more messages");
     }
     drop(signals);
-    // The peer is closed: its goodbye is out. Joining its threads could wait
-    // for ever on one blocked writing to a full pipe, so the process exits
+    // The peer is closed: its goodbye is out. Joining its delivery thread
+    // could wait for ever on a write to a full pipe, so the process exits
     // without dropping it.
     std::mem::forget(peer);
     Ok(code)

@@ -127,7 +127,7 @@ pub(super) fn watch(config: Config, cmd: &WatchArgs, heartbeats: bool) -> Result
             message: format!("could not start a thread: {e}"),
             code: EXIT_USAGE,
         })?;
-    // A signal closes the peer through its reader threads; so does the
+    // A signal closes the peer through its I/O thread; so does the
     // printer when standard output fails. Either ends the events.
     peer.wait_closed(None);
     let code = match finished.recv_timeout(DRAIN) {

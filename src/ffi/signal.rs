@@ -3,17 +3,14 @@
 use std::ffi::c_int;
 use std::io;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, Ordering};
 
 use crate::Peer;
 
-/// The group socket of the peer to close on a signal; -1 for none.
-static GROUP_FD: AtomicI32 = AtomicI32::new(-1);
-/// Its unicast socket, and that socket's own address (IPv4, port), to
-/// which it sends itself an empty datagram to wake its reader.
-static UNICAST_FD: AtomicI32 = AtomicI32::new(-1);
-static WAKE_IP: AtomicU32 = AtomicU32::new(0);
-static WAKE_PORT: AtomicU32 = AtomicU32::new(0);
+/// The write end of the wake-up pair of the peer to close on a signal
+/// (-1 for none), and the byte that asks it to close.
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+static WAKE_BYTE: AtomicU8 = AtomicU8::new(0);
 /// Set by the handler, for a caller that must act on a signal itself.
 static TERMINATED: AtomicBool = AtomicBool::new(false);
 
@@ -22,27 +19,13 @@ const SIGNALS: [c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 extern "C" fn on_signal(_signal: c_int) {
     TERMINATED.store(true, Ordering::Release);
-    let group = GROUP_FD.load(Ordering::Acquire);
-    if group >= 0 {
-        // SAFETY: shutdown(2) is async-signal-safe, and `group` belongs to
-        // a peer that the SignalGuard's lifetime keeps open.
-        unsafe { libc::shutdown(group, libc::SHUT_RD) };
-    }
-    let unicast = UNICAST_FD.load(Ordering::Acquire);
-    if unicast >= 0 {
-        // SAFETY: an all-zero sockaddr_in is valid; the fields set are
-        // plain data.
-        let mut to: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-        to.sin_family = libc::AF_INET as libc::sa_family_t;
-        to.sin_port = (WAKE_PORT.load(Ordering::Acquire) as u16).to_be();
-        to.sin_addr.s_addr = WAKE_IP.load(Ordering::Acquire).to_be();
-        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        // SAFETY: sendto(2) is async-signal-safe; `unicast` is kept open by
-        // the SignalGuard's peer; `to` lives for the call; a null buffer
-        // with length 0 is an empty datagram.
-        unsafe {
-            libc::sendto(unicast, std::ptr::null(), 0, 0, std::ptr::from_ref(&to).cast(), len)
-        };
+    let fd = WAKE_FD.load(Ordering::Acquire);
+    if fd >= 0 {
+        let byte = WAKE_BYTE.load(Ordering::Acquire);
+        // SAFETY: write(2) is async-signal-safe; `fd` belongs to a peer that
+        // the SignalGuard's lifetime keeps open; `byte` lives for the call.
+        // The pair is non-blocking: a full one is already readable.
+        unsafe { libc::write(fd, std::ptr::from_ref(&byte).cast(), 1) };
     }
 }
 
@@ -57,7 +40,7 @@ pub struct SignalGuard<'a> {
 
 impl SignalGuard<'_> {
     /// Whether one of the signals arrived. The close it asks for is carried
-    /// out by the peer's reader threads; a program whose delivery handler
+    /// out by the peer's I/O thread; a program whose delivery handler
     /// may block (writing to a full pipe, say) checks this while it waits
     /// and closes the peer itself.
     pub fn terminated(&self) -> bool {
@@ -73,10 +56,8 @@ impl SignalGuard<'_> {
 /// The system's error if a handler cannot be installed.
 pub fn close_on_termination(peer: &Peer) -> io::Result<SignalGuard<'_>> {
     let closer = peer.closer();
-    WAKE_IP.store(u32::from(*closer.wake.ip()), Ordering::Release);
-    WAKE_PORT.store(u32::from(closer.wake.port()), Ordering::Release);
-    UNICAST_FD.store(closer.unicast_fd, Ordering::Release);
-    GROUP_FD.store(closer.group_fd, Ordering::Release);
+    WAKE_BYTE.store(closer.byte, Ordering::Release);
+    WAKE_FD.store(closer.fd, Ordering::Release);
     TERMINATED.store(false, Ordering::Release);
     for signal in SIGNALS {
         install(signal, on_signal as extern "C" fn(c_int) as libc::sighandler_t)?;
@@ -117,8 +98,7 @@ impl Drop for SignalGuard<'_> {
         for signal in SIGNALS {
             let _ = install(signal, libc::SIG_DFL);
         }
-        GROUP_FD.store(-1, Ordering::Release);
-        UNICAST_FD.store(-1, Ordering::Release);
+        WAKE_FD.store(-1, Ordering::Release);
     }
 }
 

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
 use super::addresses::{NoChallenge, Proof};
-use super::inbox::{Ack, Begin, Key, Pushed};
+use super::inbox::{Ack, Key, Pushed};
 use super::membership::{self, Beat, Table};
 use super::pending::Event;
 use super::replay::{Refused, unix_us};
 use super::stats::bump;
 use super::transport::{Handler, Transport, Via};
-use super::{Core, Message, PeerInfo, Verdict, heartbeat, legacy, lock};
+use super::{Core, Message, PeerInfo, heartbeat, legacy, lock};
 use crate::wire::sealed::Nonce;
 use crate::wire::{self, Body, Frame, Timing, WireError};
 
@@ -335,36 +335,19 @@ pub(super) fn accept(core: &Core, key: Option<Key>, msg: impl FnOnce() -> Messag
             bump(&core.counters.rate_limited);
         }
     };
-    let Some(sink) = &core.sink else {
-        let pushed = core.inbox.push(key, msg, ack, |a, duplicate| {
-            if duplicate {
-                bump(&core.counters.duplicates); // before the ack is out
-                again(a);
-            } else {
-                send(a);
-            }
-        });
-        match pushed {
-            Pushed::Full => bump(&core.counters.queue_full),
-            Pushed::Held => bump(&core.counters.duplicates),
-            Pushed::Queued | Pushed::Duplicate | Pushed::Closed => {}
+    // With a delivery handler, the message waits for the handler's thread,
+    // which acknowledges it (Peer::start_with_handler).
+    let pushed = core.inbox.push(key, msg, ack, |a, duplicate| {
+        if duplicate {
+            bump(&core.counters.duplicates); // before the ack is out
+            again(a);
+        } else {
+            send(a);
         }
-        return;
-    };
-    let again_counted = |a: &Ack| {
-        bump(&core.counters.duplicates);
-        again(a);
-    };
-    match core.inbox.begin(key, &ack, again_counted) {
-        Begin::Fresh => {
-            let _one = lock(&sink.one_at_a_time);
-            let verdict = (sink.handler)(&msg());
-            core.inbox.finish(key, verdict != Verdict::Leave, &ack, send);
-            if verdict != Verdict::Ack {
-                core.close();
-            }
-        }
-        Begin::Held => bump(&core.counters.duplicates),
-        Begin::Acked | Begin::Closed => {}
+    });
+    match pushed {
+        Pushed::Full => bump(&core.counters.queue_full),
+        Pushed::Held => bump(&core.counters.duplicates),
+        Pushed::Queued | Pushed::Duplicate | Pushed::Closed => {}
     }
 }

@@ -1,8 +1,9 @@
 //! This peer's timers: its heartbeats (a few quickly at start, so one lost
 //! announcement hides nobody, then one per interval), the member table's
 //! suspicions, pings and losses, and the look at its key files. They run on
-//! the unicast reader's thread between reads ([`Core::on_tick`]), not on a
-//! thread of their own, so a peer keeps wave 1's three threads.
+//! the I/O thread between reads ([`Core::on_tick`]), which runs no
+//! application code, so nothing but the whole process stopping delays a
+//! heartbeat or a ping.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +30,7 @@ struct Due {
     announced: usize,
     beat: Option<Instant>,
     keys: Option<Instant>,
-    /// When the reader was told to tick next.
+    /// When the I/O thread was told to tick next.
     planned: Option<Instant>,
 }
 
@@ -101,7 +102,7 @@ impl Core {
     }
 
     /// The member table changed: if it now needs the clock sooner than the
-    /// reader planned, wake the reader.
+    /// I/O thread planned, wake it.
     pub(super) fn reschedule(&self) {
         let Some(wake) = lock(&self.table).next_wake() else { return };
         let mut due = lock(&self.pacer.due);

@@ -2,9 +2,9 @@
 //! peer hears from members at proven addresses, and the schedule that
 //! decides when a silent member is suspected, pinged and declared lost.
 //!
-//! A state machine told the time, like [`super::ops`]: the peer.s timers (on
-//! the unicast reader) call [`Table::on_timer`] and sends the pings it asks for; the
-//! reader threads report what they hear. Lost is decided only by this
+//! A state machine told the time, like [`super::ops`]: the peer's timers
+//! (on the I/O thread) call [`Table::on_timer`] and send the pings it asks
+//! for, and what the peer hears is reported as it comes. Lost is decided only by this
 //! peer's own exchanges with the member (its heartbeats, and pongs to our
 //! pings), never by another peer's word.
 //!

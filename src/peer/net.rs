@@ -1,18 +1,13 @@
 //! The system side of a peer's sockets: opening them with errors a user
-//! can act on, and the one blocking read the reader threads make.
+//! can act on, and the read the I/O thread makes.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
-use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::Config;
 use crate::error::{Error, Result, io};
-
-/// How long the unicast reader sleeps before it looks at the stop flag
-/// anyway: one wake-up a second at most, and only if the wake-up datagram
-/// was lost does a close wait for it.
-pub(crate) const UNICAST_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Linux's "no such device": what joining a group returns with no multicast route.
 const ENODEV: i32 = 19;
@@ -58,9 +53,6 @@ pub(crate) fn unicast_socket(config: &Config) -> Result<UdpSocket> {
     // A peer hears its own datagrams and drops them by UUID; loop must be on
     // so that peers on the same host hear each other.
     sock.set_multicast_loop_v4(true).map_err(io("enable multicast loopback"))?;
-    // Its reader is woken by a datagram (see `transport`); should that be
-    // lost (loopback down, say), it still sees the stop within this.
-    sock.set_read_timeout(Some(UNICAST_IDLE)).map_err(io("set a read timeout"))?;
     Ok(sock.into())
 }
 
@@ -98,49 +90,24 @@ pub(crate) fn send_error(e: io::Error) -> Error {
     }
 }
 
-/// What one blocking read returned.
+/// What one read returned.
 pub(crate) enum Read {
     /// A datagram of this many bytes, from this address.
     Datagram(usize, SocketAddr),
-    /// The read side was shut down: by [`Transport::stop`](super::transport::Transport::stop)
-    /// or by a signal handler asking the peer to close.
-    Shutdown,
-    /// Any other failure (an ICMP error from an earlier send, an
-    /// interrupted read): the reader carries on.
+    /// Nothing was waiting after all.
+    Empty,
+    /// Any other failure (an ICMP error from an earlier send): counted, and
+    /// the thread carries on.
     Failed,
-    /// The read timed out with nothing to read: a chance to look at the
-    /// stop flag, should the wake-up datagram have been lost.
-    Idle,
 }
 
-/// Reads one datagram from a socket that is never shut down (the unicast
-/// one, woken by a datagram instead): std's `recv_from`, one system call.
-pub(crate) fn read_unicast(sock: &UdpSocket, buf: &mut [u8]) -> Read {
-    match sock.recv_from(buf) {
-        Ok((n, src)) => Read::Datagram(n, src),
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-            Read::Idle
-        }
-        Err(_) => Read::Failed,
-    }
-}
-
-/// Reads one datagram, with no `unsafe`: the sender is peeked first
-/// (socket2 reads the address with its length), then the bytes are read.
-///
-/// Not std's `recv_from`: after `shutdown(SHUT_RD)` Linux returns 0 bytes
-/// and an address length of 0, and std (Rust 1.95) then inspects an address
-/// family it never initialised; in a loop that garbage is often AF_INET and
-/// std panics on the length (seen in `make bench`). One reader per socket,
-/// so nothing can take the peeked datagram between the two calls.
+/// Reads one datagram if one is waiting, never blocking.
 pub(crate) fn read(sock: &UdpSocket, buf: &mut [u8]) -> Read {
-    let src = match SockRef::from(sock).peek_sender() {
-        Ok(addr) => addr.as_socket(),
-        Err(_) => return Read::Failed,
-    };
-    let Some(src) = src else { return Read::Shutdown };
-    match sock.recv(buf) {
-        Ok(n) => Read::Datagram(n, src),
+    match crate::ffi::recv_now(sock, buf) {
+        Ok((n, Some(src))) => Read::Datagram(n, src),
+        Ok((_, None)) => Read::Failed,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Read::Empty,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Read::Empty,
         Err(_) => Read::Failed,
     }
 }

@@ -1,7 +1,7 @@
 //! Operations in flight: which discovery or send waits for which answers.
 //!
 //! Each operation registers a [`Route`] and gets its own event channel, so
-//! concurrent operations never wait for each other; the reader threads look
+//! concurrent operations never wait for each other; the I/O thread looks
 //! the route up for every reply or ack and pass it on. The lock is held
 //! only for that look-up.
 
@@ -33,7 +33,7 @@ pub(crate) const EVENT_QUEUE: usize = 4096;
 /// with 150 us. The poll yields the CPU between looks.
 const SPIN: Duration = Duration::from_micros(150);
 
-/// What the reader threads tell an operation.
+/// What the I/O thread tells an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
     /// A peer answered the probe, from an address it has proven.
@@ -232,7 +232,7 @@ impl Subscription<'_> {
 
     /// The next event, or `None` once `until` has passed. In the first
     /// microseconds of an operation it polls, yielding the CPU between polls
-    /// so that on a busy core the reader thread with the answer gets to run;
+    /// so that on a busy core the I/O thread with the answer gets to run;
     /// after that it blocks, leaving the CPU to the peers.
     pub fn next_event(&self, until: Instant) -> Option<Event> {
         loop {

@@ -2,25 +2,29 @@
 //!
 //! Two sockets today: the group socket, bound to group:port and shared with
 //! every peer on the host, and the unicast socket that sends everything and
-//! takes the answers. Each has one reader thread that sleeps in a blocking
-//! read, so an idle peer uses no CPU, and hands each datagram to a
-//! [`Handler`]. Nothing here knows what a datagram means.
+//! takes the answers. One I/O thread waits on both (and on a wake-up pair)
+//! in `poll(2)`, so an idle peer uses no CPU, hands each datagram to a
+//! [`Handler`] and runs the peer's timers when they are due. Nothing here
+//! knows what a datagram means, and no application code runs on that
+//! thread: a delivery handler has a thread of its own, so a handler that
+//! blocks never holds up a heartbeat or an answer.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::{AsFd as _, AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
-
-use socket2::SockRef;
+use std::time::Instant;
 
 use super::keyring::Keyring;
 use super::net::{self, Read};
 use super::stats::{Counters, bump};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::ffi::Poller;
 use crate::wire::sealed::{self, Nonce};
 use crate::wire::{self, legacy};
 
@@ -36,11 +40,13 @@ const RECV_BUF: usize = 1
         legacy::MAX_LEGACY_DATAGRAM
     };
 
-/// The byte of the datagram that wakes the unicast reader for its timers.
-const POKE: u8 = 0x70;
-/// How far the unicast socket's read timeout may be from the next timer
-/// before it is set again.
-const TICK_SLACK: Duration = Duration::from_millis(5);
+/// Datagrams read from one socket before the other is looked at.
+const BATCH: usize = 16;
+
+/// What the wake-up pair carries: a byte per request.
+const POKE: u8 = b'p';
+const CLOSE: u8 = b'c';
+const STOP: u8 = b's';
 
 thread_local! {
     /// Where a datagram is sealed before it is sent: one per sending
@@ -57,9 +63,9 @@ pub(crate) enum Via {
     Unicast,
 }
 
-/// What the reader threads hand datagrams to.
+/// What the I/O thread hands datagrams to.
 pub(crate) trait Handler: Send + Sync + 'static {
-    /// The transport whose sockets the readers read.
+    /// The transport whose sockets the I/O thread reads.
     fn transport(&self) -> &Transport;
     /// One datagram from `src`, opened if the peer has a key (`sealed`
     /// is then its nonce); must never panic on any input.
@@ -67,8 +73,9 @@ pub(crate) trait Handler: Send + Sync + 'static {
     /// A read side was shut down by someone other than [`Transport::stop`]
     /// (a signal handler): the peer is asked to close.
     fn on_shutdown(&self);
-    /// The peer's timers, run by the unicast reader between reads: runs
-    /// what is due at `now`, and says when to be called next.
+    /// The peer's timers, run by the I/O thread between reads: runs what
+    /// is due at `now`, and says when to be called next (`None`: only when
+    /// poked).
     fn on_tick(&self, now: Instant) -> Option<Instant>;
 }
 
@@ -81,10 +88,13 @@ pub(crate) struct Transport {
     /// The unicast socket's address, with the interface's address rather
     /// than 0.0.0.0 when the kernel chose the interface.
     local: SocketAddr,
-    /// Set by [`Transport::stop`] before it wakes the readers.
+    /// Set by [`Transport::stop`] before it wakes the I/O thread.
     stopped: AtomicBool,
-    /// The unicast socket's own address, for its wake-up datagram.
-    wake: SocketAddrV4,
+    /// A byte written to `wake_tx` wakes the I/O thread, which reads it
+    /// from `wake_rx`; a Unix socket pair, so no firewall rule or loss can
+    /// swallow it. Both ends non-blocking: a full pair is already readable.
+    wake_rx: UnixStream,
+    wake_tx: UnixStream,
     /// Set by [`Transport::last_multicast`]: nothing is sent after it.
     finished: AtomicBool,
     /// With a group key, every datagram in and out goes through it.
@@ -92,17 +102,13 @@ pub(crate) struct Transport {
     counters: Arc<Counters>,
 }
 
-/// A request to close a peer that a signal handler can make: shutting down
-/// the group socket's read side (`shutdown(2)` is async-signal-safe) wakes
-/// its reader, and an empty datagram from the unicast socket to itself
-/// (`sendto(2)` is too) wakes the other, so that one reader busy in a
-/// delivery handler does not delay the close.
+/// A request to close a peer that a signal handler can make: `byte`
+/// written to `fd` (`write(2)` is async-signal-safe) wakes the I/O thread,
+/// which closes the peer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Closer {
-    pub group_fd: RawFd,
-    pub unicast_fd: RawFd,
-    /// Where the unicast socket takes its wake-up datagram.
-    pub wake: SocketAddrV4,
+    pub fd: RawFd,
+    pub byte: u8,
 }
 
 impl Transport {
@@ -117,17 +123,19 @@ impl Transport {
         let bound =
             unicast_sock.local_addr().map_err(crate::error::io("read the socket address"))?;
         let local = SocketAddr::new(net::source_ip(config), bound.port());
-        // Bound to 0.0.0.0, the socket takes loopback traffic too.
-        let own =
-            if config.interface.is_unspecified() { Ipv4Addr::LOCALHOST } else { config.interface };
-        let wake = SocketAddrV4::new(own, bound.port());
+        let (wake_rx, wake_tx) =
+            UnixStream::pair().map_err(crate::error::io("make a wake-up pair"))?;
+        for end in [&wake_rx, &wake_tx] {
+            end.set_nonblocking(true).map_err(crate::error::io("make a wake-up pair"))?;
+        }
         Ok(Transport {
             group: SocketAddr::from((config.group, config.port)),
             group_sock,
             unicast_sock,
             local,
             stopped: AtomicBool::new(false),
-            wake,
+            wake_rx,
+            wake_tx,
             finished: AtomicBool::new(false),
             keys,
             counters,
@@ -189,30 +197,25 @@ impl Transport {
 
     /// The handle a signal handler uses to ask for a close.
     pub fn closer(&self) -> Closer {
-        Closer {
-            group_fd: self.group_sock.as_raw_fd(),
-            unicast_fd: self.unicast_sock.as_raw_fd(),
-            wake: self.wake,
-        }
+        Closer { fd: self.wake_tx.as_raw_fd(), byte: CLOSE }
     }
 
-    /// Stops the readers, once: shutting down the group socket's read side
-    /// makes its blocked read return (Linux), and an empty datagram from
-    /// the unicast socket to itself wakes the other. The unicast socket is
-    /// never shut down, so its reader can use std's one-call `recv_from`
-    /// (see [`net::read_unicast`]).
+    /// Stops the I/O thread, once.
     pub fn stop(&self) {
-        if self.stopped.swap(true, Ordering::AcqRel) {
-            return;
+        if !self.stopped.swap(true, Ordering::AcqRel) {
+            self.wake(STOP);
         }
-        let _ = SockRef::from(&self.group_sock).shutdown(std::net::Shutdown::Read);
-        let _ = self.unicast_sock.send_to(&[], self.wake);
     }
 
-    /// Wakes the unicast reader so that it runs its timers now (they need
-    /// the clock sooner than it planned): a one-byte datagram to itself.
+    /// Wakes the I/O thread so that it runs the timers now (they need the
+    /// clock sooner than it planned).
     pub fn poke(&self) {
-        let _ = self.unicast_sock.send_to(&[POKE], self.wake);
+        self.wake(POKE);
+    }
+
+    fn wake(&self, byte: u8) {
+        // WouldBlock: the pair is full, so the thread is woken anyway.
+        let _ = (&self.wake_tx).write(&[byte]);
     }
 
     /// The keys, if the peer has any.
@@ -220,100 +223,86 @@ impl Transport {
         self.keys.as_deref()
     }
 
-    /// Starts one reader thread per socket.
+    /// Starts the I/O thread.
     ///
     /// # Errors
-    /// [`Error::Thread`]; threads already started are the caller's to join
-    /// after [`Transport::stop`].
-    pub fn spawn_readers<H: Handler>(
-        handler: &Arc<H>,
-        threads: &mut Vec<JoinHandle<()>>,
-    ) -> Result<()> {
-        for (name, group) in [("simplep2p-group", true), ("simplep2p-unicast", false)] {
-            let handler = Arc::clone(handler);
-            let handle = thread::Builder::new()
-                .name(name.into())
-                .spawn(move || read_loop(&*handler, group))
-                .map_err(Error::Thread)?;
-            threads.push(handle);
-        }
-        Ok(())
+    /// [`Error::Thread`].
+    pub fn spawn_io<H: Handler>(handler: &Arc<H>) -> Result<JoinHandle<()>> {
+        let handler = Arc::clone(handler);
+        thread::Builder::new()
+            .name("simplep2p-io".into())
+            .spawn(move || io_loop(&*handler))
+            .map_err(Error::Thread)
     }
 }
 
-/// A reader thread: read, hand over, until the transport stops.
-fn read_loop<H: Handler>(handler: &H, group: bool) {
+/// The I/O thread: wait for a datagram, a wake-up or the next timer; hand
+/// over what came; until the transport stops.
+fn io_loop<H: Handler>(handler: &H) {
+    const WAKE: usize = 0;
     let transport = handler.transport();
-    let (sock, via) = if group {
-        (&transport.group_sock, Via::Group)
-    } else {
-        (&transport.unicast_sock, Via::Unicast)
-    };
+    let socks = [(&transport.group_sock, Via::Group), (&transport.unicast_sock, Via::Unicast)];
+    let mut poller = Poller::new(&[
+        transport.wake_rx.as_fd(),
+        transport.group_sock.as_fd(),
+        transport.unicast_sock.as_fd(),
+    ]);
     let mut buf = vec![0u8; RECV_BUF];
-    // The unicast reader also runs the timers: first at once, then when
-    // they ask, never sleeping past UNICAST_IDLE (the stop flag's check).
-    let mut tick = (!group).then(Instant::now);
-    let mut timeout = net::UNICAST_IDLE;
+    // The timers run first: a starting peer's first heartbeat goes out now.
+    let mut tick = Some(Instant::now());
     loop {
-        // Timers first: a starting peer's first heartbeat goes out now,
-        // not after a first read's timeout.
-        if let Some(t) = tick
-            && Instant::now() >= t
-        {
-            tick = Some(
-                handler
-                    .on_tick(Instant::now())
-                    .unwrap_or_else(|| Instant::now() + net::UNICAST_IDLE),
-            );
+        let now = Instant::now();
+        if tick.is_some_and(|t| now >= t) {
+            tick = handler.on_tick(now);
         }
-        if !group {
-            let want = tick.map_or(net::UNICAST_IDLE, |t| {
-                t.saturating_duration_since(Instant::now())
-                    .clamp(Duration::from_millis(1), net::UNICAST_IDLE)
-            });
-            // A syscall only when the timeout set would be off by more
-            // than the slack: under traffic, not once per datagram.
-            if want.abs_diff(timeout) > TICK_SLACK && sock.set_read_timeout(Some(want)).is_ok() {
-                timeout = want;
-            }
+        let timeout = tick.map(|t| t.saturating_duration_since(Instant::now()));
+        if poller.wait(timeout).is_err() {
+            // Only a descriptor closed under us: a bug, and no way to go on.
+            bump(&transport.counters.io_errors);
+            handler.on_shutdown();
+            return;
         }
-        let read =
-            if group { net::read(sock, &mut buf) } else { net::read_unicast(sock, &mut buf) };
         if transport.stopped.load(Ordering::Acquire) {
             return;
         }
-        match read {
-            // Our own empty datagram: a signal handler asks for a close.
-            Read::Datagram(0, src) if !group && src == SocketAddr::V4(transport.wake) => {
-                handler.on_shutdown();
-                return;
-            }
-            // Our own poke: the timers are due sooner.
-            Read::Datagram(1, src)
-                if !group && src == SocketAddr::V4(transport.wake) && buf[0] == POKE =>
-            {
-                tick = Some(Instant::now());
-            }
-            Read::Datagram(n, src) => {
-                bump(&transport.counters.datagrams_in);
-                // Nothing looks at a datagram that does not open.
-                let buf = &mut buf[..n];
-                match &transport.keys {
-                    Some(keys) => match keys.open(buf) {
-                        Some((open, nonce)) => handler.on_datagram(open, src, via, Some(nonce)),
-                        None => bump(&transport.counters.auth_failed),
-                    },
-                    // Sealed for a group this peer has no key to.
-                    None if sealed::is_sealed(buf) => bump(&transport.counters.auth_failed),
-                    None => handler.on_datagram(buf, src, via, None),
+        if poller.ready(WAKE) {
+            let mut bytes = [0u8; 64];
+            while let Ok(n @ 1..) = (&transport.wake_rx).read(&mut bytes) {
+                if bytes[..n].contains(&CLOSE) {
+                    handler.on_shutdown();
+                }
+                if bytes[..n].contains(&POKE) {
+                    tick = Some(Instant::now());
                 }
             }
-            Read::Shutdown => {
-                handler.on_shutdown();
-                return;
+        }
+        for (i, (sock, via)) in socks.iter().enumerate() {
+            if !poller.ready(WAKE + 1 + i) {
+                continue;
             }
-            Read::Failed => bump(&transport.counters.io_errors),
-            Read::Idle => {}
+            // A few at a time from each, so neither waits on the other.
+            for _ in 0..BATCH {
+                match net::read(sock, &mut buf) {
+                    Read::Datagram(n, src) => {
+                        bump(&transport.counters.datagrams_in);
+                        // Nothing looks at a datagram that does not open.
+                        let buf = &mut buf[..n];
+                        match &transport.keys {
+                            Some(keys) => match keys.open(buf) {
+                                Some((open, nonce)) => {
+                                    handler.on_datagram(open, src, *via, Some(nonce));
+                                }
+                                None => bump(&transport.counters.auth_failed),
+                            },
+                            // Sealed for a group this peer has no key to.
+                            None if sealed::is_sealed(buf) => bump(&transport.counters.auth_failed),
+                            None => handler.on_datagram(buf, src, *via, None),
+                        }
+                    }
+                    Read::Failed => bump(&transport.counters.io_errors),
+                    Read::Empty => break,
+                }
+            }
         }
     }
 }
