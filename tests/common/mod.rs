@@ -10,6 +10,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod netns;
+pub mod segments;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
