@@ -23,7 +23,7 @@
 //! | `peer/stats.rs` | counters, declared once | both |
 //! | `wire.rs`, `wire/legacy.rs` | the bytes of both protocols; no I/O | both |
 //! | `config.rs`, `error.rs` | settings and their one validation; the error type | caller |
-//! | `ffi.rs`, `ffi/signal.rs` | the C ABI and SIGINT/SIGTERM handling: the only `unsafe` | caller, signal |
+//! | `ffi.rs`, `ffi/signal.rs`, `ffi/ifaddrs.rs` | the C ABI, SIGINT/SIGTERM handling and the host's interface list: the only `unsafe` | caller, signal |
 //!
 //! One datagram's path: a reader thread (`simplep2p-group` for the group
 //! socket, `simplep2p-unicast` for the unicast one) sleeps in
