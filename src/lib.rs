@@ -21,6 +21,7 @@
 //! | `peer/addresses.rs` | which addresses proved they receive there (challenge and proof) | both |
 //! | `peer/limit.rs` | how often probes and challenges are answered (token buckets) | readers |
 //! | `peer/stats.rs` | counters, declared once | both |
+//! | `peer/interfaces.rs` | the host's interfaces and which of them a peer serves (default rule, names, addresses, exclusions) | caller |
 //! | `wire.rs`, `wire/legacy.rs` | the bytes of both protocols; no I/O | both |
 //! | `config.rs`, `error.rs` | settings and their one validation; the error type | caller |
 //! | `ffi.rs`, `ffi/signal.rs`, `ffi/ifaddrs.rs` | the C ABI, SIGINT/SIGTERM handling and the host's interface list: the only `unsafe` | caller, signal |

@@ -42,7 +42,6 @@ impl Drop for List {
 /// # Errors
 /// The system's error when the list cannot be read (out of memory or file
 /// descriptors, or no netlink in this sandbox).
-#[cfg_attr(not(test), allow(dead_code))] // until peer/interfaces.rs reads it
 pub(crate) fn entries() -> io::Result<Vec<Entry>> {
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs only writes the head of a list it allocated.
