@@ -673,6 +673,8 @@ pub(crate) fn hint(all: &[Interface]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
 
     /// An Ethernet-like interface that the default rule serves: up, with
     /// carrier and multicast, `v4` and a link-local address.
@@ -1023,5 +1025,116 @@ mod tests {
                 assert!(all.iter().any(|m| m.name == *master), "{i:?}");
             }
         }
+    }
+
+    // The namespace test lives here, not in tests/: this module is
+    // crate-private, and a #[doc(hidden)] pub hook would put test-only items
+    // in the public API. As tests/common/netns.rs does, the lib's test
+    // binary runs the one test again inside a namespace of its own, and a
+    // mount namespace too, for a fresh /sys: sysfs shows the network
+    // namespace it was mounted in, and `master` reads it.
+
+    /// Set in the copy of a test that runs inside the namespace.
+    const INSIDE: &str = "SIMPLEP2P_INSIDE_NETNS";
+
+    /// In the test process: runs test `name` again in new network and mount
+    /// namespaces and checks that it passed there; true in the copy inside.
+    /// Without root, `unshare` or `ip` it says why and passes, unless
+    /// SIMPLEP2P_REQUIRE_NETNS=1.
+    fn inside_netns(name: &str) -> bool {
+        if std::env::var_os(INSIDE).is_some() {
+            return true;
+        }
+        let why = match Command::new("unshare").args(["-n", "-m", "true"]).output() {
+            Ok(o) if o.status.success() => match Command::new("ip").arg("-V").output() {
+                Ok(_) => None,
+                Err(e) => Some(format!("ip: {e} (apt-get install iproute2)")),
+            },
+            Ok(o) => Some(format!("unshare -n -m: {}", String::from_utf8_lossy(&o.stderr).trim())),
+            Err(e) => Some(format!("unshare: {e}")),
+        };
+        if let Some(why) = why {
+            assert!(
+                std::env::var_os("SIMPLEP2P_REQUIRE_NETNS").is_none_or(|v| v != "1"),
+                "SIMPLEP2P_REQUIRE_NETNS=1 but {why}"
+            );
+            eprintln!("skipped: {why}; run as root to test");
+            return false;
+        }
+        // unshare -m makes every mount private: the fresh /sys stays inside.
+        let script = r#"mount -t sysfs sysfs /sys && ip link set lo up && exec "$0" --exact "$1" --nocapture --test-threads=1"#;
+        let out = Command::new("unshare")
+            .args(["-n", "-m", "sh", "-c", script])
+            .arg(std::env::current_exe().unwrap())
+            .arg(name)
+            .env(INSIDE, "1")
+            .output()
+            .expect("run unshare");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{name} failed inside the namespace");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "{name} did not run");
+        false
+    }
+
+    /// `ip` with `args`, only ever inside a private namespace.
+    fn ip(args: &str) {
+        assert!(std::env::var_os(INSIDE).is_some(), "ip {args} outside a private namespace");
+        let out = Command::new("ip").args(args.split(' ')).output().expect("run ip");
+        assert!(out.status.success(), "ip {args}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    #[test]
+    fn in_a_namespace_a_bridge_port_is_left_to_its_bridge() {
+        if !inside_netns(
+            "peer::interfaces::tests::in_a_namespace_a_bridge_port_is_left_to_its_bridge",
+        ) {
+            return;
+        }
+        // Addresses that exist only in this namespace, which dies with it.
+        for args in [
+            "link add br-t type bridge",
+            "link add vt0 type veth peer name vt1",
+            "link set vt0 master br-t",
+            "addr add 10.77.0.1/24 dev br-t",
+            "addr add 10.77.0.9/24 dev br-t label br-t:9",
+            "link set vt0 up",
+            "link set vt1 up",
+            "link set br-t up",
+        ] {
+            ip(args);
+        }
+        // The bridge has carrier once its port forwards (at once, STP off).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let all = loop {
+            let all = enumerate().unwrap();
+            let running = all.iter().any(|i| i.name == "br-t" && i.flags.running);
+            if running || Instant::now() > deadline {
+                break all;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let find = |name: &str| {
+            all.iter().find(|i| i.name == name).unwrap_or_else(|| panic!("no {name} in {all:?}"))
+        };
+        let br = find("br-t");
+        assert!(br.flags.up && br.flags.running && br.flags.multicast, "{br:?}");
+        assert_eq!(find("vt0").master.as_deref(), Some("br-t"));
+        assert_eq!((&br.master, &find("vt1").master, &find("lo").master), (&None, &None, &None));
+        // The alias label is the bridge's second address, not an interface.
+        let ours: Vec<Ipv4Addr> = ["10.77.0.1", "10.77.0.9"].map(|a| a.parse().unwrap()).into();
+        assert_eq!(br.v4, ours);
+        assert!(all.iter().all(|i| !i.name.contains(':')), "{all:?}");
+
+        let v4 = select(&all, &[], &[], Family::V4Only).unwrap();
+        assert_eq!(names(&v4), ["br-t"]);
+        assert_eq!(v4.chosen[0].v4, ours);
+        // vt1 may have its link-local address by now; the port never serves.
+        let both = select(&all, &[], &[], Family::Both).unwrap();
+        assert!(names(&both).contains(&"br-t") && !names(&both).contains(&"vt0"), "{both:?}");
+        assert!(!both.loopback_fallback);
+        // Named, it is served all the same.
+        let named = select(&all, &sel(&["vt0"]), &[], Family::Both).unwrap();
+        assert_eq!(names(&named), ["vt0"]);
     }
 }
