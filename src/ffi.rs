@@ -1,8 +1,9 @@
 //! Where simplep2p meets C: the C ABI (`bindings/c/simplep2p.h` documents
-//! it) and the signal handler of [`signal`]. The only module allowed
-//! `unsafe`; each block says why it is sound. Private: the `#[no_mangle]`
-//! symbols export from the cdylib all the same, and the crate root
-//! re-exports what Rust users need of [`signal`].
+//! it), the signal handler of [`signal`], the host's interface list
+//! ([`ifaddrs`]) and `poll(2)` ([`poll`]). The only module allowed `unsafe`; each block says why it
+//! is sound. Private: the `#[no_mangle]` symbols export from the cdylib all
+//! the same, and the crate root re-exports what Rust users need of
+//! [`signal`].
 //!
 //! Every exported function catches panics (none crosses the boundary), turns
 //! null pointers and short buffers into error codes, and on failure leaves a
@@ -17,6 +18,7 @@
 //! reused.
 #![allow(unsafe_code)]
 
+pub(crate) mod ifaddrs;
 mod poll;
 mod signal;
 

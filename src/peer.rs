@@ -10,6 +10,7 @@ mod dispatch;
 mod events;
 mod heartbeat;
 mod inbox;
+mod interfaces;
 mod keyring;
 mod keys;
 mod legacy;
