@@ -39,8 +39,16 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_OUTPUT: i32 = 3;
 
 /// The options of every command, which may come before or after its name.
-const GLOBAL_OPTIONS: [&str; 7] =
-    ["--group", "--port", "--interface", "--ttl", "--name", "--key-file", "--heartbeat"];
+const GLOBAL_OPTIONS: [&str; 8] = [
+    "--group",
+    "--port",
+    "--interface",
+    "--exclude-interface",
+    "--ttl",
+    "--name",
+    "--key-file",
+    "--heartbeat",
+];
 /// Global switches (no value), moved to the front the same way.
 const GLOBAL_SWITCHES: [&str; 1] = ["--no-legacy"];
 /// What asks for help before a command's name (`simplep2p help send`).
@@ -79,10 +87,18 @@ struct Args {
     #[argh(option, default = "DEFAULT_PORT")]
     port: u16,
 
-    /// address of the interface to use, not its name; 127.0.0.1 keeps all
-    /// traffic on this host (default 0.0.0.0: the kernel's choice)
-    #[argh(option, default = "Ipv4Addr::UNSPECIFIED")]
-    interface: Ipv4Addr,
+    /// an interface to serve, by name (eth0, lo) or by an address it holds
+    /// (then used there); may be given several times. 127.0.0.1 keeps all
+    /// traffic on this host. Default: every interface that is up with
+    /// multicast and an IPv4 address, not a bridge port (loopback only if
+    /// there is nothing else), followed as they come and go
+    #[argh(option)]
+    interface: Vec<String>,
+
+    /// an interface never to serve, by name or address; may be given
+    /// several times
+    #[argh(option)]
+    exclude_interface: Vec<String>,
 
     /// multicast time-to-live; 1 stays on this segment (default 1)
     #[argh(option, default = "1")]
@@ -168,7 +184,8 @@ fn configure(args: &Args) -> Result<Config, Failure> {
     let mut config = Config::default()
         .group(args.group)
         .port(args.port)
-        .interface(args.interface)
+        .interfaces(args.interface.iter().cloned())
+        .exclude_interfaces(args.exclude_interface.iter().cloned())
         .ttl(args.ttl)
         .name(args.name.as_str())
         .heartbeat((args.heartbeat != 0).then(|| Duration::from_millis(args.heartbeat)));
@@ -375,9 +392,6 @@ fn parse_error(argh: &str, command: Option<&str>) -> String {
         let value = escape(value.as_bytes());
         return match (option, reason) {
             (_, "duplicate values provided") => format!("{option} given twice: give it once"),
-            ("--interface", _) => format!(
-                "--interface {value} is not an IPv4 address: give an address, e.g. --interface 127.0.0.1 (interface names are not supported yet)"
-            ),
             _ => format!("{option} {value}: {reason}: run '{help}' for what it takes"),
         };
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::peer::{AckWhen, Key, KeySource, Rate};
+use crate::peer::{AckWhen, Key, KeySource, MAX_INTERFACES, Rate, Selector};
 use crate::wire;
 
 /// Settings for [`Peer::start`](crate::Peer::start). Build with the setters:
@@ -19,7 +19,10 @@ use crate::wire;
 pub struct Config {
     pub(crate) group: Ipv4Addr,
     pub(crate) port: u16,
-    pub(crate) interface: Ipv4Addr,
+    /// Which interfaces to serve, by name or address, as given; empty:
+    /// the default rule (see [`Config::interfaces`]).
+    pub(crate) interfaces: Vec<String>,
+    pub(crate) exclude: Vec<String>,
     pub(crate) ttl: u32,
     pub(crate) name: String,
     pub(crate) discover_timeout: Duration,
@@ -56,7 +59,8 @@ impl Default for Config {
         Config {
             group: DEFAULT_GROUP,
             port: DEFAULT_PORT,
-            interface: Ipv4Addr::UNSPECIFIED,
+            interfaces: Vec::new(),
+            exclude: Vec::new(),
             ttl: 1,
             name: String::new(),
             discover_timeout: Duration::from_secs(1),
@@ -87,11 +91,55 @@ impl Config {
         self
     }
 
-    /// The address of the interface to use; 127.0.0.1 keeps all traffic on
-    /// this host. Defaults to 0.0.0.0, the kernel's choice.
+    /// Serves only the interface that holds this address, using it there;
+    /// 127.0.0.1 keeps all traffic on this host. 0.0.0.0 goes back to the
+    /// default, every interface ([`Config::interfaces`]). Replaces what was
+    /// chosen before.
     pub fn interface(mut self, interface: Ipv4Addr) -> Self {
-        self.interface = interface;
+        self.interfaces.clear();
+        if !interface.is_unspecified() {
+            self.interfaces.push(interface.to_string());
+        }
         self
+    }
+
+    /// Serves exactly these interfaces, each given by name (`eth0`, `lo`)
+    /// or by an address it holds (which is then the address used there).
+    /// Replaces what was chosen before. Empty, the default: every
+    /// interface that is up and running, carries the MULTICAST flag, has
+    /// an IPv4 address and is not a bridge port (its bridge is served),
+    /// at most [`MAX_INTERFACES`]; loopback only when no other qualifies
+    /// (in a network namespace of its own, say). Interfaces that come,
+    /// go or change address are followed within 5 s.
+    pub fn interfaces<S: Into<String>>(mut self, interfaces: impl IntoIterator<Item = S>) -> Self {
+        self.interfaces = interfaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Never serves these interfaces, by name or by an address they hold,
+    /// whatever [`Config::interfaces`] says. One that does not exist (yet)
+    /// is no error.
+    pub fn exclude_interfaces<S: Into<String>>(
+        mut self,
+        interfaces: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.exclude = interfaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The interfaces chosen, as given.
+    pub(crate) fn interface_list(&self) -> &[String] {
+        &self.interfaces
+    }
+
+    /// The interfaces chosen and excluded, parsed.
+    pub(crate) fn selectors(&self) -> Result<(Vec<Selector>, Vec<Selector>)> {
+        let parse = |list: &[String]| -> Result<Vec<Selector>> {
+            list.iter()
+                .map(|s| s.parse::<Selector>().map_err(|e| Error::Interface(e.to_string())))
+                .collect()
+        };
+        Ok((parse(&self.interfaces)?, parse(&self.exclude)?))
     }
 
     /// Multicast time-to-live: 1 stays on the local segment. Defaults to 1.
@@ -269,6 +317,13 @@ impl Config {
         }
         if self.has_key() && !cfg!(feature = "crypto") {
             return Err(Error::NoCrypto);
+        }
+        self.selectors()?;
+        if self.interfaces.len() > MAX_INTERFACES {
+            return Err(Error::Interface(format!(
+                "{} interfaces named, but at most {MAX_INTERFACES} are served: name fewer",
+                self.interfaces.len()
+            )));
         }
         if let Some(i) = self.heartbeat
             && !(MIN_HEARTBEAT..=MAX_HEARTBEAT).contains(&i)

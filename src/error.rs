@@ -21,6 +21,10 @@ pub enum Error {
     /// The interface is not an address of this host.
     /// Retrying does not help: pass one of this host's addresses.
     BadInterface(Ipv4Addr),
+    /// The interfaces asked for cannot be served: a name or address that
+    /// is not this host's, one that is not a name or an address, or
+    /// nothing usable at all. The text says what exists and what to pass.
+    Interface(String),
     /// Another program holds the port without sharing it.
     /// Retrying helps only once that program has exited.
     PortInUse(u16),
@@ -98,6 +102,7 @@ impl fmt::Display for Error {
             Error::NoMulticastRoute => f.write_str(
                 "no route for multicast: pass --interface 127.0.0.1 to stay on this host, or add a multicast route",
             ),
+            Error::Interface(text) => f.write_str(text),
             Error::BadInterface(a) => write!(
                 f,
                 "interface {a} is not an address of this host: pass one of its addresses, or 0.0.0.0"

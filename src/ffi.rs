@@ -92,6 +92,9 @@ pub struct COptions {
     keys: Vec<CKey>,
     /// `None`: the default; `Some(None)`: off.
     heartbeat: Option<Option<Duration>>,
+    /// Interfaces to serve and not to, by name or address, as added.
+    interfaces: Vec<String>,
+    exclude: Vec<String>,
 }
 
 /// A key added to `sp2p_options`. (`Key`'s Debug shows no key material.)
@@ -255,6 +258,7 @@ fn code_of(e: &Error) -> c_int {
         Error::BadGroup(_)
         | Error::NoMulticastRoute
         | Error::BadInterface(_)
+        | Error::Interface(_)
         | Error::PortInUse(_) => SP2P_ERR_SETUP,
         Error::NameTooLong(_)
         | Error::BadHeartbeat(_)
@@ -411,6 +415,12 @@ unsafe fn config_with_env(
         if let Some(heartbeat) = o.heartbeat {
             cfg = cfg.heartbeat(heartbeat);
         }
+        if !o.interfaces.is_empty() {
+            // Those added, after the one sp2p_config names, if any.
+            let named = cfg.interface_list().to_vec();
+            cfg = cfg.interfaces(named.into_iter().chain(o.interfaces.iter().cloned()));
+        }
+        cfg = cfg.exclude_interfaces(o.exclude.iter().cloned());
         cfg = with_keys(cfg, &o.keys);
     }
     match env_key_file {
@@ -447,8 +457,16 @@ unsafe fn config_fields(config: *const CConfig) -> Result<Config, Failure> {
     if let Some(g) = parse_addr(group, "group")? {
         cfg = cfg.group(g);
     }
-    if let Some(i) = parse_addr(interface, "interface")? {
-        cfg = cfg.interface(i);
+    // An address, as before, or now a name.
+    if let Some(i) = interface {
+        cfg = match i.parse::<Ipv4Addr>() {
+            Ok(addr) => cfg.interface(addr),
+            Err(_) => {
+                let named = cfg.interfaces([i]);
+                named.selectors().map_err(|e| fail(SP2P_ERR_ARG, e.to_string()))?;
+                named
+            }
+        };
     }
     if c.port != 0 {
         cfg = cfg.port(c.port);
@@ -647,6 +665,60 @@ pub unsafe extern "C" fn sp2p_options_add_key_file(
     };
     // SAFETY: the caller's guarantee is set_option's.
     unsafe { set_option(options, add) }
+}
+
+/// Adds an interface to serve, by name or address.
+///
+/// # Safety
+/// As `sp2p_options_free`; `interface` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_add_interface(
+    options: *mut COptions,
+    interface: *const c_char,
+) -> c_int {
+    // SAFETY: NULL or NUL-terminated, as the caller guarantees.
+    let text = unsafe { selector_arg(interface) };
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe { set_option(options, |o| add_selector(&mut o.interfaces, text?)) }
+}
+
+/// Adds an interface never to serve, by name or address.
+///
+/// # Safety
+/// As `sp2p_options_free`; `interface` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_exclude_interface(
+    options: *mut COptions,
+    interface: *const c_char,
+) -> c_int {
+    // SAFETY: NULL or NUL-terminated, as the caller guarantees.
+    let text = unsafe { selector_arg(interface) };
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe { set_option(options, |o| add_selector(&mut o.exclude, text?)) }
+}
+
+/// An interface argument: its text, checked to be a name or an address.
+///
+/// SAFETY (for callers): `text` is NULL or NUL-terminated.
+unsafe fn selector_arg(text: *const c_char) -> Result<String, Failure> {
+    // SAFETY: as this function's own guarantee.
+    let text = unsafe { opt_str(text, "interface") }?
+        .ok_or_else(|| fail(SP2P_ERR_NULL, "interface is NULL"))?;
+    Config::default()
+        .interfaces([text])
+        .validate()
+        .map_err(|e| fail(SP2P_ERR_ARG, e.to_string()))?;
+    Ok(text.to_owned())
+}
+
+/// Adds `text` to `list`, refusing more than can be served.
+fn add_selector(list: &mut Vec<String>, text: String) -> Result<(), Failure> {
+    if list.len() >= crate::MAX_INTERFACES {
+        let most = crate::MAX_INTERFACES;
+        return Err(fail(SP2P_ERR_ARG, format!("at most {most} interfaces: add fewer")));
+    }
+    list.push(text);
+    Ok(())
 }
 
 /// Adds a key from its 32 bytes.
@@ -1721,6 +1793,35 @@ mod tests {
             let set = config_of(&config, options).unwrap().heartbeat;
             assert_eq!(set, Some(Duration::from_millis(10)));
             assert_eq!(sp2p_options_set_heartbeat_ms(std::ptr::null_mut(), 10), SP2P_ERR_NULL);
+            sp2p_options_free(options);
+        }
+    }
+
+    #[test]
+    fn interfaces_by_name_or_address_from_the_config_and_the_options() {
+        let options = sp2p_options_new();
+        let mut config = CConfig {
+            group: std::ptr::null(),
+            port: free_port(),
+            interface: c"lo".as_ptr(),
+            ttl: 0,
+            name: std::ptr::null(),
+        };
+        // SAFETY: live options, freed once; a valid config with live strings.
+        unsafe {
+            assert_eq!(config_of(&config, options).unwrap().interface_list(), ["lo"]);
+            assert_eq!(sp2p_options_add_interface(options, c"127.0.0.1".as_ptr()), SP2P_OK);
+            assert_eq!(sp2p_options_exclude_interface(options, c"eth9".as_ptr()), SP2P_OK);
+            let cfg = config_of(&config, options).unwrap();
+            assert_eq!(cfg.interface_list(), ["lo", "127.0.0.1"]);
+            assert_eq!(sp2p_options_add_interface(options, c"lo/1".as_ptr()), SP2P_ERR_ARG);
+            assert!(last_error().contains("neither an interface name nor an address"));
+            assert_eq!(sp2p_options_add_interface(options, std::ptr::null()), SP2P_ERR_NULL);
+            // One that is not on this host fails at open, naming those that are.
+            config.interface = c"sp2p-none0".as_ptr();
+            let mut peer = std::ptr::null_mut();
+            assert_eq!(sp2p_open_with(&config, std::ptr::null(), &mut peer), SP2P_ERR_SETUP);
+            assert!(last_error().starts_with("no interface named 'sp2p-none0'; this host has: "));
             sp2p_options_free(options);
         }
     }

@@ -83,9 +83,9 @@ pub use config::{
 pub use error::{Error, KeyProblem, Result};
 pub use ffi::{SignalGuard, close_on_termination, hold_termination_signals};
 pub use peer::{
-    DEDUPE_WINDOW, EVENT_QUEUE, Events, KEY_FILE_CHECK, Key, MAX_KEYS, MAX_MEMBERS, MAX_PEERS,
-    MAX_REPLAY_ENTRIES, Member, MemberEvent, Message, Peer, PeerInfo, REPLAY_WINDOW, Rate,
-    SendReport, Stats, Verdict, check_message, read_key_file,
+    DEDUPE_WINDOW, EVENT_QUEUE, Events, InterfaceInfo, KEY_FILE_CHECK, Key, MAX_INTERFACES,
+    MAX_KEYS, MAX_MEMBERS, MAX_PEERS, MAX_REPLAY_ENTRIES, Member, MemberEvent, Message, Peer,
+    PeerInfo, REPLAY_WINDOW, Rate, SendReport, Stats, Verdict, check_message, read_key_file,
 };
 pub use uuid::Uuid;
 

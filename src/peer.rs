@@ -41,6 +41,8 @@ use self::heartbeat::Pacer;
 pub(crate) use self::inbox::AckWhen;
 pub use self::inbox::DEDUPE_WINDOW;
 use self::inbox::Inbox;
+pub use self::interfaces::MAX_INTERFACES;
+pub(crate) use self::interfaces::Selector;
 pub use self::keyring::KEY_FILE_CHECK;
 use self::keyring::Keyring;
 pub(crate) use self::keys::KeySource;
@@ -58,6 +60,7 @@ pub use self::replay::{MAX_REPLAY_ENTRIES, REPLAY_WINDOW};
 pub use self::stats::Stats;
 use self::stats::{Counters, bump};
 pub(crate) use self::transport::Closer;
+pub use self::transport::InterfaceInfo;
 use self::transport::Transport;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -150,8 +153,6 @@ struct Core {
     /// Who this peer is.
     id: Uuid,
     name: String,
-    /// Where it takes unicast traffic, as its probe replies say.
-    local: SocketAddr,
     /// Whether the original's protocol is spoken.
     legacy: bool,
     /// Whether probes are answered and messages taken ([`Config::receiver`]).
@@ -336,7 +337,6 @@ impl Peer {
         let transport = Transport::open(&config, keys, Arc::clone(&counters))?;
         let core = Arc::new(Core {
             id: Uuid::new_v4(),
-            local: transport.local_addr(),
             legacy: config.legacy_on(),
             receiver: config.receiver,
             transport,
@@ -394,9 +394,19 @@ impl Peer {
         self.core.transport.group()
     }
 
-    /// The address of this peer's unicast socket.
+    /// Where this peer takes unicast traffic: the address it was given,
+    /// or that of the one interface it serves; serving several, 0.0.0.0
+    /// and the port (each peer reaches it at its address on that peer's
+    /// own segment).
     pub fn local_addr(&self) -> SocketAddr {
-        self.core.local
+        self.core.transport.local_addr()
+    }
+
+    /// The interfaces this peer serves now (joined to the group on, and
+    /// multicasting on), with the address it uses on each. It follows
+    /// interfaces that come, go or change address within 5 s.
+    pub fn interfaces(&self) -> Vec<InterfaceInfo> {
+        self.core.transport.served()
     }
 
     /// The default targets of [`Peer::send`]: once the live table is warm

@@ -304,12 +304,28 @@ fn parse_errors_are_one_line_that_says_what_to_type() {
         assert!(out.is_empty(), "{args:?}: {out}");
         assert_eq!(one_line(&err), *want, "{args:?}");
     }
-    // An interface name is not an address; never parsed, so never run.
-    for args in [&["--interface", "lo", "peers"][..], &["peers", "--interface", "eth0"]] {
-        let (code, _, err) = run_raw(args);
+    // An interface that is not there, or that is neither a name nor an
+    // address: refused before any socket opens, naming what to pass.
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--interface", "sp2p-none0", "peers"],
+            "no interface named 'sp2p-none0'; this host has: ",
+        ),
+        (
+            &["peers", "--interface", "10.255.255.254"],
+            "no interface has address 10.255.255.254; addresses here: ",
+        ),
+        (
+            &["--interface", "lo/1", "peers"],
+            "'lo/1' is neither an interface name nor an address: pass a name such as eth0",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, out, err) = run_raw(args);
         assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
         let line = one_line(&err);
-        assert!(line.contains("give an address, e.g. --interface 127.0.0.1"), "{line}");
+        assert!(line.starts_with(&format!("simplep2p: {want}")), "{line}");
     }
 }
 

@@ -15,16 +15,36 @@ use common::{ABSENT_TIMEOUT, TIMEOUT, TIMEOUT_MS, config, free_port};
 use simplep2p::Peer;
 
 #[test]
-fn no_multicast_route_is_a_clear_error_with_exit_2() {
-    let script = format!("exec {} peers", common::BIN);
+fn with_no_interface_up_the_error_says_what_to_do_with_exit_2() {
+    let script = format!("ip link set lo down && exec {} peers", common::BIN);
     let Some(out) = in_netns(&script) else { return };
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(
         stderr.trim(),
-        "simplep2p: no route for multicast: pass --interface 127.0.0.1 to stay on this host, or add a multicast route"
+        "simplep2p: no interface is up with an address multicast can use: this host has no network interface up: bring one up (ip link set NAME up)"
     );
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn by_default_a_host_with_only_loopback_serves_loopback_without_a_route() {
+    let bin = common::BIN;
+    let err = std::env::temp_dir().join(format!("simplep2p-netns-lo-{}.err", std::process::id()));
+    let err = err.display();
+    let script = format!(
+        "timeout 10 {bin} recv --count 1 >/dev/null 2>{err} & \
+         n=0; until grep -q ready {err}; do n=$((n+1)); [ $n -lt 1000 ] || exit 9; sleep 0.01; done; \
+         grep -o 'interface lo (127.0.0.1), unicast 127.0.0.1:' {err}; \
+         {bin} send hi --expect 1 --timeout {TIMEOUT_MS}; wait; rm -f {err}"
+    );
+    let Some(out) = in_netns(&script) else { return };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.starts_with("interface lo (127.0.0.1), unicast 127.0.0.1:\nPASS 1/1"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -45,15 +65,16 @@ fn interface_127_0_0_1_works_without_any_route() {
 }
 
 #[test]
-fn with_the_kernels_interface_every_address_shown_is_real() {
-    // A veth with an address that exists only in this namespace, and the
-    // multicast route through it: the kernel picks it, nobody names it.
+fn by_default_the_one_real_interface_is_served_and_every_address_shown_is_real() {
+    // A veth with an address that exists only in this namespace and no
+    // route at all: the default rule serves it (loopback has no MULTICAST
+    // flag), nobody names it.
     let bin = common::BIN;
     let pid = std::env::temp_dir().join(format!("simplep2p-netns-{}.pid", std::process::id()));
     let pid = pid.display();
     let script = format!(
         "ip link add sp0 type veth peer name sp1 && ip addr add 10.77.0.1/24 dev sp0 && \
-         ip link set sp1 up && ip link set sp0 up && ip route add 224.0.0.0/4 dev sp0 && \
+         ip link set sp1 up && ip link set sp0 up && \
          ({bin} recv 2>&1 >/dev/null & echo $! > {pid}) | (read ready; echo \"$ready\"; \
          {bin} peers --expect 1 --timeout {TIMEOUT_MS}; \
          {bin} peers --legacy --expect 1 --timeout {TIMEOUT_MS}; kill $(cat {pid}); rm {pid})"
@@ -62,7 +83,7 @@ fn with_the_kernels_interface_every_address_shown_is_real() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines.len() >= 5, "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(lines[0].contains(", interface 10.77.0.1, unicast 10.77.0.1:"), "{stdout}");
+    assert!(lines[0].contains(", interface sp0 (10.77.0.1), unicast 10.77.0.1:"), "{stdout}");
     for line in [lines[1], lines[3]] {
         assert!(line.contains(" 10.77.0.1:"), "native and legacy agree: {stdout}");
     }

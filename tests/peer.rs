@@ -281,9 +281,16 @@ fn set_up_errors_say_what_to_do() {
     assert!(matches!(err, Error::BadGroup(_)), "{err}");
     assert!(err.to_string().contains("224.0.0.0/4"));
 
-    // 192.0.2.1 (TEST-NET-1) is no address of this host; nothing is sent.
-    let err = Peer::start(config(port).interface(Ipv4Addr::new(192, 0, 2, 1))).unwrap_err();
-    assert!(matches!(err, Error::BadInterface(_)), "{err}");
+    // 203.0.113.254 (TEST-NET-3) is no address of this host; nothing is
+    // sent, and the error lists the addresses there are.
+    let err = Peer::start(config(port).interface(Ipv4Addr::new(203, 0, 113, 254))).unwrap_err();
+    assert!(matches!(err, Error::Interface(_)), "{err}");
+    let text = err.to_string();
+    assert!(text.starts_with("no interface has address 203.0.113.254; addresses here: "), "{text}");
+    assert!(text.contains("127.0.0.1 (lo)"), "{text}");
+    // A name, likewise.
+    let err = Peer::start(config(port).interfaces(["sp2p-none0"])).unwrap_err();
+    assert!(err.to_string().starts_with("no interface named 'sp2p-none0'; this host has: "));
 
     let err = Peer::start(config(port).name("n".repeat(wire::MAX_NAME + 1))).unwrap_err();
     assert!(matches!(err, Error::NameTooLong(_)), "{err}");

@@ -57,8 +57,12 @@ extern "C" {
 typedef struct sp2p_config {
     const char *group;     /* multicast group, default "239.255.0.1" */
     uint16_t port;         /* group port, default 30001 */
-    const char *interface; /* interface address, default "0.0.0.0" (the kernel's choice);
-                              "127.0.0.1" keeps all traffic on this host */
+    const char *interface; /* interface to serve, by address or name ("eth0");
+                              "127.0.0.1" keeps all traffic on this host.
+                              Default (NULL or "0.0.0.0"): every interface up
+                              with multicast and an IPv4 address, not a bridge
+                              port; loopback only if there is nothing else.
+                              More: sp2p_options_add_interface */
     uint32_t ttl;          /* multicast TTL, 1..255, default 1 */
     const char *name;      /* name other peers see, at most 64 bytes; default none */
 } sp2p_config;
@@ -144,6 +148,21 @@ int sp2p_options_set_heartbeat_ms(sp2p_options *options, uint32_t ms);
  * With no key added, sp2p_open and sp2p_open_with use the key file named
  * by the environment variable SIMPLEP2P_KEY_FILE, if it is set and not
  * empty, as the CLI and the Python module do; a key added here wins. */
+
+/* Serves this interface too, by name ("eth0", "lo") or by an address it
+ * holds (then the address used there), after the one sp2p_config names;
+ * at most SP2P_MAX_INTERFACES in all. Returns SP2P_OK, SP2P_ERR_NULL, or
+ * SP2P_ERR_ARG for text that is neither a name nor an address. A name or
+ * address that is not on this host fails at open, SP2P_ERR_SETUP, with a
+ * message listing those that are. */
+int sp2p_options_add_interface(sp2p_options *options, const char *interface);
+
+/* Never serves this interface, by name or address, whatever else is
+ * chosen; one that does not exist (yet) is no error. Same returns. */
+int sp2p_options_exclude_interface(sp2p_options *options, const char *interface);
+
+/* Interfaces served at most. */
+#define SP2P_MAX_INTERFACES 20
 
 /* Adds the keys of a key file; may be called twice (two files). */
 int sp2p_options_add_key_file(sp2p_options *options, const char *path);

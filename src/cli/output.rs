@@ -103,6 +103,17 @@ pub(super) fn json_string(s: &str) -> String {
     out
 }
 
+/// The interfaces a peer serves, for its ready line: "interface lo
+/// (127.0.0.1)", "interfaces eth0 (10.77.1.1), eth1 (10.77.2.1)".
+pub(super) fn interfaces(served: &[simplep2p::InterfaceInfo]) -> String {
+    let each: Vec<String> = served.iter().map(|i| format!("{} ({})", i.name, i.addr)).collect();
+    match each.len() {
+        0 => "no interface up yet".to_owned(),
+        1 => format!("interface {}", each[0]),
+        _ => format!("interfaces {}", each.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

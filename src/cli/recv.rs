@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use argh::FromArgs;
 use simplep2p::{Config, Message, Peer, Verdict};
 
-use super::output::{escape, message_json};
+use super::output::{escape, interfaces, message_json};
 use super::{EXIT_OK, EXIT_OUTPUT, EXIT_USAGE, Failure, diag, write_failed};
 
 #[derive(FromArgs, Debug)]
@@ -98,16 +98,11 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     } else {
         format!(" ({})", escape(peer.name().as_bytes()))
     };
-    let ip = peer.local_addr().ip();
-    let interface = if ip.is_unspecified() {
-        "chosen by the kernel (it has no address of its own)".to_string()
-    } else {
-        ip.to_string()
-    };
+    let interfaces = interfaces(&peer.interfaces());
     diag(format_args!(
         // Tests and scripts read the uuid after "peer " and the address
         // after the last "unicast ": both stay where they are.
-        "ready: peer {}{name} on group {}, interface {interface}{sealed}, unicast {}",
+        "ready: peer {}{name} on group {}, {interfaces}{sealed}, unicast {}",
         peer.id(),
         peer.group(),
         peer.local_addr()

@@ -97,14 +97,12 @@ pub(super) fn watch(config: Config, cmd: &WatchArgs, heartbeats: bool) -> Result
         Err(simplep2p::Error::Closed) => return Ok(EXIT_OK),
         Err(e) => return Err(e.into()),
     }
-    let ip = peer.local_addr().ip();
-    let interface =
-        if ip.is_unspecified() { "chosen by the kernel".to_string() } else { ip.to_string() };
+    let interfaces = super::output::interfaces(&peer.interfaces());
     let checks = if heartbeats { "" } else { " (--heartbeat 0: nobody is reported lost)" };
     let ready = Ready {
         head: format!(
             // Tests read the uuid after "as peer ".
-            "ready: watching group {}, interface {interface}{sealed}, as peer {} unicast {}",
+            "ready: watching group {}, {interfaces}{sealed}, as peer {} unicast {}",
             peer.group(),
             peer.id(),
             peer.local_addr()

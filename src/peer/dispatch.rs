@@ -181,7 +181,8 @@ impl Core {
 }
 
 fn answer_probe(core: &Core, probe: &Frame<'_>, probe_len: usize, src: SocketAddr) {
-    let reply = core.frame(probe.id, Body::ProbeReply { addr: core.local, name: &core.name });
+    let reply = core
+        .frame(probe.id, Body::ProbeReply { addr: core.transport.local_addr(), name: &core.name });
     // No amplification: a reply never outgrows the probe that asked.
     if reply.encoded_len() > probe_len {
         return bump(&core.counters.probes_refused);

@@ -23,6 +23,10 @@ const ANNOUNCE: [Duration; 4] = [
     Duration::from_millis(100),
 ];
 
+/// How often the host's interfaces are looked at again: well inside the 5 s
+/// in which one that comes, goes or changes address must be followed.
+pub const INTERFACE_CHECK: Duration = Duration::from_secs(2);
+
 /// When each timer is next due.
 #[derive(Debug, Default)]
 struct Due {
@@ -30,6 +34,7 @@ struct Due {
     announced: usize,
     beat: Option<Instant>,
     keys: Option<Instant>,
+    interfaces: Option<Instant>,
     /// When the I/O thread was told to tick next.
     planned: Option<Instant>,
 }
@@ -83,6 +88,17 @@ impl Core {
             }
             due.keys = Some(now + KEY_FILE_CHECK);
         }
+        if due.interfaces.is_none_or(|at| now >= at) {
+            // A new interface hears this peer at once, not at the next beat.
+            if due.interfaces.is_some()
+                && self.transport.refresh()
+                && let Some(interval) = self.heartbeat
+                && self.receiver
+            {
+                beat(self, interval, None);
+            }
+            due.interfaces = Some(now + INTERFACE_CHECK);
+        }
         let mut pings = Vec::new();
         let wake = {
             let mut table = lock(&self.table);
@@ -97,7 +113,7 @@ impl Core {
                 let _ = self.transport.send(&bytes, to);
             }
         }
-        due.planned = [due.beat, due.keys, wake].into_iter().flatten().min();
+        due.planned = [due.beat, due.keys, due.interfaces, wake].into_iter().flatten().min();
         due.planned
     }
 

@@ -609,7 +609,7 @@ fn by_default(
             .map(|at| all[at].name.clone())
             .collect();
         if lost.is_empty() {
-            return Err(SelectError::NothingUsable(hint(all)));
+            return Err(SelectError::NothingUsable(hint(all, family)));
         }
         return Err(SelectError::AllExcluded(lost));
     }
@@ -637,19 +637,19 @@ impl Selection {
 /// "pass --interface eth0 (interfaces here: eth0 192.168.1.5, wlan0
 /// 10.0.0.3), or --interface lo to stay on this host".
 #[cfg_attr(not(test), allow(dead_code))] // until issue 14 serves several interfaces
-pub(crate) fn hint(all: &[Interface]) -> String {
+pub(crate) fn hint(all: &[Interface], family: Family) -> String {
     let lan: Vec<&Interface> = all
         .iter()
         .filter(|i| {
-            !i.flags.loopback && i.flags.up && !i.is_port(all) && i.has_usable(Family::Both)
+            !i.flags.loopback && i.flags.up && !i.is_port(all) && i.has_usable(family)
         })
         .collect();
     let stay = all
         .iter()
-        .find(|i| i.loopback_fallback(Family::Both))
+        .find(|i| i.loopback_fallback(family))
         .map(|lo| format!("--interface {} to stay on this host", lo.name));
     // The first that would serve by default, else any with an address.
-    let Some(best) = lan.iter().find(|i| i.serves_by_default(all, Family::Both)).or(lan.first())
+    let Some(best) = lan.iter().find(|i| i.serves_by_default(all, family)).or(lan.first())
     else {
         return match stay {
             Some(stay) => {
@@ -988,12 +988,12 @@ mod tests {
         let all =
             [lo(), no_carrier, eth("eth0", 3, "192.168.1.5"), port, eth("br0", 5, "10.0.5.1")];
         assert_eq!(
-            hint(&all),
+            hint(&all, Family::Both),
             "pass --interface eth0 (interfaces here: docker0 172.17.0.1, eth0 192.168.1.5, \
              br0 10.0.5.1), or --interface lo to stay on this host"
         );
         assert_eq!(
-            hint(&[lo()]),
+            hint(&[lo()], Family::Both),
             "this host has no network interface up besides loopback: pass --interface lo to \
              stay on this host"
         );

@@ -4,17 +4,15 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 
 use crate::config::Config;
 use crate::error::{Error, Result, io};
 
-/// Linux's "no such device": what joining a group returns with no multicast route.
-const ENODEV: i32 = 19;
-
 /// The group socket: bound to group:port, shared with every peer on the host
-/// (SO_REUSEADDR), joined to the group. Binding the group address rather
-/// than 0.0.0.0 keeps other groups on the same port out.
+/// (SO_REUSEADDR), and joined on no interface yet ([`join`] does that).
+/// Binding the group address rather than 0.0.0.0 keeps other groups on the
+/// same port out.
 pub(crate) fn group_socket(config: &Config) -> Result<UdpSocket> {
     if !config.group.is_multicast() {
         return Err(Error::BadGroup(config.group));
@@ -27,28 +25,33 @@ pub(crate) fn group_socket(config: &Config) -> Result<UdpSocket> {
         io::ErrorKind::AddrInUse => Error::PortInUse(config.port),
         _ => Error::Io { op: "bind the group socket", source: e },
     })?;
-    sock.join_multicast_v4(&config.group, &config.interface)
-        .map_err(|e| join_error(config.interface, e))?;
     // Linux delivers to a socket bound to a group every datagram for that
     // group on any interface some socket joined, unless this is off: a peer
-    // pinned to one interface must hear only that one.
+    // hears only the interfaces it serves.
     sock.set_multicast_all_v4(false).map_err(io("turn off IP_MULTICAST_ALL"))?;
     Ok(sock.into())
 }
 
-/// The unicast socket: sends everything (multicast goes out on the chosen
-/// interface) and takes the unicast replies, acks and retransmissions.
-pub(crate) fn unicast_socket(config: &Config) -> Result<UdpSocket> {
+/// Joins (or, with `on` false, leaves) the group on the interface with
+/// this index.
+pub(crate) fn join(sock: &UdpSocket, group: Ipv4Addr, index: u32, on: bool) -> io::Result<()> {
+    let at = InterfaceIndexOrAddress::Index(index);
+    let sock = SockRef::from(sock);
+    if on { sock.join_multicast_v4_n(&group, &at) } else { sock.leave_multicast_v4_n(&group, &at) }
+}
+
+/// The unicast socket: sends everything (multicast goes out on each served
+/// interface in turn) and takes the unicast replies, acks and
+/// retransmissions. Bound to `bind` when the user gave one address, else
+/// to every address, so the kernel picks the source that reaches each peer.
+pub(crate) fn unicast_socket(config: &Config, bind: Option<Ipv4Addr>) -> Result<UdpSocket> {
     let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(io("open the unicast socket"))?;
-    let addr = SocketAddrV4::new(config.interface, 0);
-    sock.bind(&addr.into()).map_err(|e| match e.kind() {
-        io::ErrorKind::AddrNotAvailable => Error::BadInterface(config.interface),
+    let ip = bind.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    sock.bind(&SocketAddrV4::new(ip, 0).into()).map_err(|e| match e.kind() {
+        io::ErrorKind::AddrNotAvailable => Error::BadInterface(ip),
         _ => Error::Io { op: "bind the unicast socket", source: e },
     })?;
-    if !config.interface.is_unspecified() {
-        sock.set_multicast_if_v4(&config.interface).map_err(|e| join_error(config.interface, e))?;
-    }
     sock.set_multicast_ttl_v4(config.ttl).map_err(io("set the multicast TTL"))?;
     // A peer hears its own datagrams and drops them by UUID; loop must be on
     // so that peers on the same host hear each other.
@@ -56,30 +59,9 @@ pub(crate) fn unicast_socket(config: &Config) -> Result<UdpSocket> {
     Ok(sock.into())
 }
 
-/// The address our multicast leaves from: the configured interface, or,
-/// when the kernel chooses, the source address of its route to the group.
-/// Connecting a UDP socket sends nothing; it only asks the routing table.
-/// 0.0.0.0 when the route's interface has no address of link scope or
-/// wider (loopback with a multicast route, say): then nobody knows better.
-pub(crate) fn source_ip(config: &Config) -> std::net::IpAddr {
-    if !config.interface.is_unspecified() {
-        return config.interface.into();
-    }
-    let route = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-        .and_then(|s| s.connect((config.group, config.port)).and(s.local_addr()));
-    route.map_or(config.interface.into(), |a| a.ip())
-}
-
-/// ENODEV means "no route" when the kernel chose the interface, and "no
-/// such interface" when the user named one.
-fn join_error(interface: Ipv4Addr, e: io::Error) -> Error {
-    let no_device = e.raw_os_error() == Some(ENODEV);
-    match e.kind() {
-        _ if no_device && interface.is_unspecified() => Error::NoMulticastRoute,
-        _ if no_device => Error::BadInterface(interface),
-        io::ErrorKind::AddrNotAvailable => Error::BadInterface(interface),
-        _ => Error::Io { op: "join the multicast group", source: e },
-    }
+/// Sets the interface the next multicast leaves from, by its address.
+pub(crate) fn multicast_from(sock: &UdpSocket, addr: Ipv4Addr) -> io::Result<()> {
+    SockRef::from(sock).set_multicast_if_v4(&addr)
 }
 
 /// Maps a failed multicast send to the error a user can act on.

@@ -11,15 +11,17 @@
 
 use std::io;
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd as _, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
+use super::interfaces::{self, Chosen, Family, Selector};
 use super::keyring::Keyring;
+use super::lock;
 use super::net::{self, Read};
 use super::stats::{Counters, bump};
 use crate::config::Config;
@@ -85,9 +87,16 @@ pub(crate) struct Transport {
     group: SocketAddr,
     group_sock: UdpSocket,
     unicast_sock: UdpSocket,
-    /// The unicast socket's address, with the interface's address rather
-    /// than 0.0.0.0 when the kernel chose the interface.
-    local: SocketAddr,
+    /// The address the unicast socket is bound to, when the user gave one.
+    bound: Option<Ipv4Addr>,
+    port: u16,
+    /// What the user asked to serve and not to serve.
+    want: Vec<Selector>,
+    exclude: Vec<Selector>,
+    /// The interfaces served now: joined on the group socket, and where
+    /// each multicast goes out. Locked for each multicast (one socket
+    /// option per interface, then the send).
+    served: Mutex<Vec<Served>>,
     /// Set by [`Transport::stop`] before it wakes the I/O thread.
     stopped: AtomicBool,
     /// A byte written to `wake_tx` wakes the I/O thread, which reads it
@@ -101,6 +110,19 @@ pub(crate) struct Transport {
     keys: Option<Arc<Keyring>>,
     counters: Arc<Counters>,
 }
+
+/// An interface a peer serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceInfo {
+    /// Its name, e.g. `eth0`.
+    pub name: String,
+    /// Its index (`if_nametoindex`).
+    pub index: u32,
+    /// The address this peer uses there.
+    pub addr: Ipv4Addr,
+}
+
+type Served = InterfaceInfo;
 
 /// A request to close a peer that a signal handler can make: `byte`
 /// written to `fd` (`write(2)` is async-signal-safe) wakes the I/O thread,
@@ -118,28 +140,111 @@ impl Transport {
         keys: Option<Arc<Keyring>>,
         counters: Arc<Counters>,
     ) -> Result<Transport> {
+        let (want, exclude) = config.selectors()?;
+        let all = interfaces::enumerate().map_err(crate::error::io("list the interfaces"))?;
+        let selection = interfaces::select(&all, &want, &exclude, Family::V4Only)
+            .map_err(|e| Error::Interface(e.to_string()))?;
         let group_sock = net::group_socket(config)?;
-        let unicast_sock = net::unicast_socket(config)?;
-        let bound =
-            unicast_sock.local_addr().map_err(crate::error::io("read the socket address"))?;
-        let local = SocketAddr::new(net::source_ip(config), bound.port());
+        // One address given: bound to it, as the original did.
+        let bound = match &want[..] {
+            [Selector::V4(addr)] => Some(*addr),
+            _ => None,
+        };
+        let unicast_sock = net::unicast_socket(config, bound)?;
+        let port =
+            unicast_sock.local_addr().map_err(crate::error::io("read the socket address"))?.port();
         let (wake_rx, wake_tx) =
             UnixStream::pair().map_err(crate::error::io("make a wake-up pair"))?;
         for end in [&wake_rx, &wake_tx] {
             end.set_nonblocking(true).map_err(crate::error::io("make a wake-up pair"))?;
         }
-        Ok(Transport {
+        let transport = Transport {
             group: SocketAddr::from((config.group, config.port)),
             group_sock,
             unicast_sock,
-            local,
+            bound,
+            port,
+            want,
+            exclude,
+            served: Mutex::new(Vec::new()),
             stopped: AtomicBool::new(false),
             wake_rx,
             wake_tx,
             finished: AtomicBool::new(false),
             keys,
             counters,
-        })
+        };
+        transport.serve(&selection.chosen).map_err(|(name, e)| join_error(&name, e))?;
+        if transport.served().is_empty() {
+            return Err(Error::Interface(format!(
+                "no interface to serve has an IPv4 address up now: {}",
+                interfaces::hint(&all, Family::V4Only)
+            )));
+        }
+        Ok(transport)
+    }
+
+    /// Serves exactly `chosen` (those with an IPv4 address) from now on:
+    /// joins the group on the new ones and leaves it on those gone.
+    ///
+    /// # Errors
+    /// The first interface that could not be joined, and why; the others
+    /// are served all the same.
+    fn serve(&self, chosen: &[Chosen]) -> std::result::Result<(), (String, io::Error)> {
+        let next: Vec<Served> = chosen
+            .iter()
+            .filter_map(|c| {
+                let addr = *c.v4.first()?;
+                Some(Served { name: c.name.clone(), index: c.index, addr })
+            })
+            .collect();
+        let mut served = lock(&self.served);
+        let mut failed = None;
+        for gone in served.iter().filter(|s| !next.iter().any(|n| n.index == s.index)) {
+            let _ = net::join(&self.group_sock, self.group_ip(), gone.index, false);
+        }
+        let mut kept = Vec::with_capacity(next.len());
+        for n in next {
+            if !served.iter().any(|s| s.index == n.index)
+                && let Err(e) = net::join(&self.group_sock, self.group_ip(), n.index, true)
+            {
+                bump(&self.counters.io_errors);
+                failed.get_or_insert((n.name.clone(), e));
+                continue;
+            }
+            kept.push(n);
+        }
+        // One interface: its multicast address is set once, not per send.
+        if let [only] = kept.as_slice() {
+            let _ = net::multicast_from(&self.unicast_sock, only.addr);
+        }
+        *served = kept;
+        failed.map_or(Ok(()), Err)
+    }
+
+    /// Looks at the host's interfaces again and serves what the user's
+    /// choice selects now; whether that changed anything.
+    pub fn refresh(&self) -> bool {
+        let Ok(all) = interfaces::enumerate() else {
+            bump(&self.counters.io_errors);
+            return false;
+        };
+        let selection = interfaces::reselect(&all, &self.want, &self.exclude, Family::V4Only);
+        let before = self.served();
+        let _ = self.serve(&selection.chosen);
+        before != self.served()
+    }
+
+    /// The interfaces served now.
+    pub fn served(&self) -> Vec<InterfaceInfo> {
+        lock(&self.served).clone()
+    }
+
+    fn group_ip(&self) -> Ipv4Addr {
+        match self.group.ip() {
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        }
     }
 
     /// The group address and port.
@@ -147,9 +252,16 @@ impl Transport {
         self.group
     }
 
-    /// Where this peer takes unicast traffic, as others see it.
+    /// Where this peer takes unicast traffic: the address it was given,
+    /// or that of the one interface it serves; with several, 0.0.0.0 (each
+    /// peer sees the address on its own segment, where our datagrams come
+    /// from).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local
+        let ip = self.bound.or_else(|| match lock(&self.served).as_slice() {
+            [only] => Some(only.addr),
+            _ => None,
+        });
+        SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), self.port))
     }
 
     /// Sends one datagram to one address, counting it. A stopped transport
@@ -176,12 +288,32 @@ impl Transport {
         res
     }
 
-    /// Sends one datagram to the group, with the error a user can act on.
+    /// Sends one datagram to the group on every interface served, with the
+    /// error a user can act on if it went out on none.
     pub fn multicast(&self, bytes: &[u8]) -> Result<()> {
         if self.finished.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        self.send(bytes, self.group).map_err(net::send_error)
+        self.multicast_even_if_finished(bytes)
+    }
+
+    fn multicast_even_if_finished(&self, bytes: &[u8]) -> Result<()> {
+        let served = lock(&self.served);
+        let mut result = Err(Error::Interface(
+            "no interface to serve is up now: wait for one, or check --interface".into(),
+        ));
+        for s in served.iter() {
+            if served.len() > 1 && net::multicast_from(&self.unicast_sock, s.addr).is_err() {
+                bump(&self.counters.io_errors);
+                continue;
+            }
+            match self.send_even_if_finished(bytes, self.group) {
+                Ok(()) => result = Ok(()),
+                Err(e) if result.is_err() => result = Err(net::send_error(e)),
+                Err(_) => {}
+            }
+        }
+        result
     }
 
     /// Finishes the transport and multicasts `bytes` (the goodbye, if it
@@ -191,7 +323,7 @@ impl Transport {
         if !self.finished.swap(true, Ordering::AcqRel)
             && let Some(bytes) = bytes
         {
-            let _ = self.send_even_if_finished(bytes, self.group);
+            let _ = self.multicast_even_if_finished(bytes);
         }
     }
 
@@ -305,4 +437,9 @@ fn io_loop<H: Handler>(handler: &H) {
             }
         }
     }
+}
+
+/// An interface that could not be joined, as an error a user can act on.
+fn join_error(name: &str, e: io::Error) -> Error {
+    Error::Interface(format!("could not join the group on interface {name}: {e}"))
 }

@@ -115,8 +115,13 @@ class PeerTest(unittest.TestCase):
         self.assertEqual(bad.exception.code, -3)
         self.assertIn("224.0.0.0/4", str(bad.exception))
         with self.assertRaises(simplep2p.SimpleP2PError) as bad:
-            simplep2p.Peer(interface="not-an-address", port=self.port)
+            simplep2p.Peer(interface="not an address", port=self.port)
         self.assertEqual(bad.exception.code, -2)
+        self.assertIn("neither an interface name nor an address", str(bad.exception))
+        with self.assertRaises(simplep2p.SimpleP2PError) as bad:
+            simplep2p.Peer(interface="sp2p-none0", port=self.port)
+        self.assertEqual(bad.exception.code, -3)
+        self.assertIn("no interface named 'sp2p-none0'; this host has: ", str(bad.exception))
         closed = loopback_peer(self.port)
         closed.close()
         with self.assertRaises(simplep2p.SimpleP2PError):
