@@ -172,3 +172,33 @@ fn interfaces_that_come_go_and_come_back_are_followed() {
 fn followed(took: Duration) {
     assert!(took <= FOLLOW + Duration::from_secs(2), "followed only after {took:?}");
 }
+
+#[test]
+fn the_original_interoperates_on_default_settings() {
+    const PORT: u16 = 47_724;
+    let Some(lab) = Lab::new("iforig") else { return };
+    let a = lab.segment("a");
+    let (h0, h1) = (lab.host_with("h0", Stack::V4Only), lab.host_with("h1", Stack::V4Only));
+    lab.attach(&h0, &a, Some("10.77.1.1/24"), None);
+    lab.attach(&h1, &a, Some("10.77.1.2/24"), None);
+    // The original joins where the kernel's route says: give h1 one.
+    h1.default_route("eth0");
+    let script = common::original_peer_script();
+    let port = PORT.to_string();
+    let original = ["--port", &port, "--kernel-interface"];
+    // Ours sends to the original (with --legacy, as the README says)...
+    let (mut waiting, _) =
+        spawn_ready(h1.cmd("python3", [&script[..], "wait"].iter().chain(&original)), "ready ");
+    let out = run(&h0, PORT, &["send", "hello_there", "--expect", "1", "--legacy"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("PASS 1/1"));
+    let _ = waiting.kill();
+    let _ = waiting.wait();
+    // ...and the original to ours.
+    let (mut r0, _) = recv(&h0, PORT, &[]);
+    let args: Vec<&str> = [&script[..], "send"].into_iter().chain(original).collect();
+    let out = h1.cmd("python3", &args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("discovered 1 responded 1\nPASS"), "{stdout}");
+    let _ = r0.kill();
+    let _ = r0.wait();
+}

@@ -640,17 +640,14 @@ impl Selection {
 pub(crate) fn hint(all: &[Interface], family: Family) -> String {
     let lan: Vec<&Interface> = all
         .iter()
-        .filter(|i| {
-            !i.flags.loopback && i.flags.up && !i.is_port(all) && i.has_usable(family)
-        })
+        .filter(|i| !i.flags.loopback && i.flags.up && !i.is_port(all) && i.has_usable(family))
         .collect();
     let stay = all
         .iter()
         .find(|i| i.loopback_fallback(family))
         .map(|lo| format!("--interface {} to stay on this host", lo.name));
     // The first that would serve by default, else any with an address.
-    let Some(best) = lan.iter().find(|i| i.serves_by_default(all, family)).or(lan.first())
-    else {
+    let Some(best) = lan.iter().find(|i| i.serves_by_default(all, family)).or(lan.first()) else {
         return match stay {
             Some(stay) => {
                 format!("this host has no network interface up besides loopback: pass {stay}")

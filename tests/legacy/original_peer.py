@@ -8,7 +8,10 @@ description in issue 3 (the original's source is not used):
 Every datagram goes to the group; a peer receives on one socket (the
 original binds the wildcard address; this one binds the group address, which
 hears the same group and not the groups of other tests on this host) and
-sends from another, unbound one. All traffic stays on interface 127.0.0.1.
+sends from another, unbound one. All traffic stays on interface 127.0.0.1,
+unless --kernel-interface: then, as the original does, it joins on the
+interface the kernel picks and sends by the multicast route (only ever
+inside a test's own network namespace).
 
   original_peer.py wait --port P          a peer; prints each message text
   original_peer.py send --port P TEXT --expect N [--timeout S]
@@ -28,14 +31,17 @@ GROUP = "239.255.0.1"
 LOOPBACK = "127.0.0.1"
 
 
+INTERFACE = LOOPBACK
+
+
 def open_sockets(port):
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     rx.bind((GROUP, port))
-    membership = socket.inet_aton(GROUP) + socket.inet_aton(LOOPBACK)
+    membership = socket.inet_aton(GROUP) + socket.inet_aton(INTERFACE)
     rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(LOOPBACK))
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(INTERFACE))
     tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
     tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
     return rx, tx
@@ -96,7 +102,11 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--expect", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--kernel-interface", action="store_true")
     args = parser.parse_args()
+    if args.kernel_interface:
+        global INTERFACE
+        INTERFACE = "0.0.0.0"
     if args.mode == "wait":
         wait(args.port)
         return 0
