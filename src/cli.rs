@@ -153,7 +153,7 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         Err(code) => return code,
     };
     if args.version {
-        return print_or_exit_3(&format!("simplep2p {}\n", env!("CARGO_PKG_VERSION")));
+        return print_or_exit_3(&version());
     }
     let Some(command) = &args.command else {
         diag("no command given: run 'simplep2p --help' for the commands");
@@ -414,6 +414,25 @@ fn bad_value(argh: &str) -> Option<(&str, &str, &str)> {
     // The value is the user's and may hold anything; the reason is ours.
     let (value, reason) = rest.rsplit_once("': ")?;
     Some((option, value, reason))
+}
+
+/// `--version`: the release, then the protocols it speaks, so that two
+/// hosts' binaries can be told apart when they do not hear each other.
+fn version() -> String {
+    let sealed = if cfg!(feature = "crypto") {
+        format!(
+            "sealed {} (XChaCha20-Poly1305, with --key-file)",
+            String::from_utf8_lossy(&simplep2p::wire::sealed::SEALED_MAGIC)
+        )
+    } else {
+        "no sealed datagrams (built without the crypto feature)".to_owned()
+    };
+    format!(
+        "simplep2p {}\nprotocols: simplep2p {} version {}; {sealed}; the original SimpleP2P's text (without a key)\n",
+        env!("CARGO_PKG_VERSION"),
+        String::from_utf8_lossy(&simplep2p::wire::MAGIC),
+        simplep2p::wire::VERSION,
+    )
 }
 
 /// Prints help or the version: exit 0, or 3 if standard output is closed.

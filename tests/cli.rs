@@ -197,7 +197,41 @@ fn help_and_version_exit_0_on_stdout() {
     assert!(out.contains("--expect") && out.contains("--stdin"));
     let (code, out, _) = run(free_port(), &["--version"]);
     assert_eq!(code, 0);
-    assert_eq!(out, format!("simplep2p {}\n", env!("CARGO_PKG_VERSION")));
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some(format!("simplep2p {}", env!("CARGO_PKG_VERSION")).as_str()));
+    let protocols = lines.next().unwrap();
+    assert!(protocols.starts_with("protocols: simplep2p SP2P version 2; sealed SP2S "), "{out}");
+    assert!(protocols.contains("the original SimpleP2P's text"), "{out}");
+}
+
+#[test]
+fn the_originals_demo_runs_unchanged_in_a_namespace_of_its_own() {
+    // The original README's demo, word for word but for the binary's path
+    // (a `src/simplep2p-cli` that is ours): five receivers, a second's
+    // sleep, then `send` with no message, which sends "hello". In a
+    // namespace, where its default interface (loopback) is safe.
+    let dir = std::env::temp_dir().join(format!("simplep2p-demo-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let cli = dir.join("src/simplep2p-cli");
+    let _ = std::fs::remove_file(&cli);
+    std::os::unix::fs::symlink(common::BIN, &cli).unwrap();
+    let demo = "./src/simplep2p-cli recv &\nbg0=$!\n./src/simplep2p-cli recv &\nbg1=$!\n\
+                ./src/simplep2p-cli recv &\nbg1=$!\n./src/simplep2p-cli recv &\nbg1=$!\n\
+                ./src/simplep2p-cli recv &\nbg1=$!\nsleep 1\n./src/simplep2p-cli send\n\
+                kill $bg0\nkill $bg1\n";
+    std::fs::write(dir.join("demo.sh"), demo).unwrap();
+    // The demo kills only two of its five receivers: the rest are ended
+    // here, by their path, which is this test's own.
+    let script = format!(
+        "cd {0} && sh demo.sh > out.txt 2>/dev/null; pkill -f '^./src/simplep2p-cli recv' ; cat out.txt",
+        dir.display()
+    );
+    let Some(out) = common::netns::in_netns(&script) else { return };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let pass = stdout.lines().find(|l| l.starts_with("PASS"));
+    assert!(pass.is_some_and(|l| l.starts_with("PASS 5/5")), "{stdout}");
+    assert_eq!(stdout.matches(" hello\n").count(), 5, "each receiver printed it: {stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

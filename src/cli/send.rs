@@ -14,6 +14,9 @@ use super::{
     legacy_with_key, print_result, usage,
 };
 
+/// What `send` sends when given no message, as the original's CLI did.
+const DEFAULT_MESSAGE: &[u8] = b"hello";
+
 #[derive(FromArgs, Debug)]
 /// Discover the peers, send them a message and wait until every one has
 /// acknowledged it. Prints PASS or FAIL with counts and time, and a
@@ -29,7 +32,8 @@ target) found, and all acknowledged; 1 not so; 2 bad arguments or set-up
 error: nothing was sent; 3 it passed, but standard output is closed.")]
 #[argh(note = "Global options may also follow the command: see 'simplep2p --help'.")]
 pub(super) struct SendArgs {
-    /// the message: any text up to 16384 bytes
+    /// the message: any text up to 16384 bytes (default "hello", as the
+    /// original simplep2p-cli sent)
     #[argh(positional)]
     message: Option<String>,
 
@@ -121,7 +125,8 @@ fn read_message(cmd: &SendArgs) -> Result<Vec<u8>, Failure> {
         (Some(_), true) => {
             return Err(usage("give the message as an argument or --stdin, not both"));
         }
-        (None, false) => return Err(usage("no message: give it as an argument, or pass --stdin")),
+        // The original's `simplep2p-cli send` took none and sent this.
+        (None, false) => return Ok(DEFAULT_MESSAGE.to_vec()),
     }
     let mut data = Vec::new();
     // Read one byte past the limit to tell "too large" from "exactly at it".
