@@ -8,17 +8,17 @@
 //!
 //! | file | owns | runs on |
 //! |---|---|---|
-//! | `peer.rs` | the [`Peer`] façade: start, close, discover, send, recv; public types; the delivery thread | caller, delivery |
+//! | `peer.rs` | the [`Peer`] façade: start, close, discover, send, recv; public types | caller |
 //! | `peer/transport.rs` | every socket; send to the group or one address; the I/O thread's loop; stop | I/O |
 //! | `peer/net.rs` | socket set-up, errno → [`Error`], the non-blocking read | I/O, caller |
 //! | `peer/dispatch.rs` | one decoded datagram → inbox, pending operation, member table; answers probes, acks messages | I/O |
 //! | `peer/legacy.rs` | the original SimpleP2P's protocol behind one seam, with a switch ([`Config::legacy`]) | I/O |
-//! | `peer/heartbeat.rs` | the timers: heartbeats, the member table's checks, key-file checks | I/O |
-//! | `peer/membership.rs` | the live member table: joins, suspicion, pings, losses (a state machine told the time) | I/O |
+//! | `peer/heartbeat.rs` | the timers: heartbeats, the member table's checks, key-file and interface checks | timers |
+//! | `peer/membership.rs` | the live member table: joins, suspicion, pings, losses (a state machine told the time) | I/O, timers |
 //! | `peer/events.rs` | member events to each subscriber's bounded queue | I/O, caller |
 //! | `peer/ops.rs` | discovery and send as state machines (no sockets, no clock reads) and their driver | caller |
 //! | `peer/pending.rs` | operations in flight: id → its own event channel | both |
-//! | `peer/inbox.rs` | the application queue (or the delivery handler's), dedupe, close | all |
+//! | `peer/inbox.rs` | the application queue, dedupe, close | all |
 //! | `peer/bell.rs` | the file descriptor for event loops, readable while a queue has something | all |
 //! | `peer/members.rs` | the peers the last discovery found, less goodbyes | both |
 //! | `peer/addresses.rs` | which addresses proved they receive there (challenge and proof) | both |
@@ -30,16 +30,17 @@
 //! | `config.rs`, `error.rs` | settings and their one validation; the error type | caller |
 //! | `ffi.rs`, `ffi/signal.rs`, `ffi/poll.rs`, `ffi/ifaddrs.rs` | the C ABI, SIGINT/SIGTERM handling, `poll(2)`, the host's interface list: the only `unsafe` | caller, signal, I/O |
 //!
-//! A peer has one I/O thread (`simplep2p-io`), which runs no application
-//! code, and a delivery thread (`simplep2p-deliver`) only when it has a
-//! delivery handler. One datagram's path: the I/O thread waits in `poll`
+//! A peer has two threads: the I/O thread (`simplep2p-io`) and the timers
+//! (`simplep2p-timers`), which never wait on the application, so a
+//! delivery handler that blocks the first stops no heartbeat. One
+//! datagram's path: the I/O thread waits in `poll`
 //! on both sockets (and a wake-up pair) until a datagram or a timer is
 //! due, reads it with `net::read`, and opens it if the peer has a key;
 //! `dispatch` decodes it once (falling back to `legacy` for the original's
 //! text) and drops what is malformed, our own, off-link, or an answer on
 //! the wrong socket. A probe is answered (within `limit`'s rate) and a
-//! message queued in the inbox and acknowledged (or, with a delivery
-//! handler, acknowledged once the handler has it), whether or not the
+//! message queued in the inbox and acknowledged (or handed to a delivery
+//! handler, on this thread, and acknowledged once it has it), whether or not the
 //! application is calling `recv`; a reply, ack or proof is looked up in
 //! `pending` and passed to the operation that waits for it, whose state
 //! machine in `ops` decides what to send next, and a message goes to an

@@ -128,8 +128,8 @@ impl SendReport {
 }
 
 /// A member of a multicast group: it answers probes, acknowledges messages
-/// and keeps its member table on one I/O thread from [`Peer::start`] until
-/// it is dropped (a delivery handler gets one more thread of its own).
+/// and keeps its member table on its I/O thread, and beats on its timer
+/// thread, from [`Peer::start`] until it is dropped.
 ///
 /// Dropping it multicasts a goodbye, wakes and joins its threads, and
 /// closes its sockets.
@@ -177,6 +177,8 @@ struct Core {
     table: Mutex<Table>,
     hub: Hub,
     pacer: Pacer,
+    /// Since when the I/O thread has been in the delivery handler, deaf.
+    deaf_since: Mutex<Option<Instant>>,
     /// This peer's heartbeat interval; `None`: off.
     heartbeat: Option<Duration>,
     started: Instant,
@@ -198,10 +200,10 @@ pub enum Verdict {
     Leave,
 }
 
-/// The application's delivery handler, called one message at a time on a
-/// thread of its own, never the I/O thread: a handler that blocks (a full
-/// pipe) holds up only the messages behind it, never a heartbeat, an
-/// answer or an ack of a message already handled.
+/// The application's delivery handler, called one message at a time on the
+/// I/O thread, as the message arrives. While it blocks (a full pipe) the
+/// peer reads nothing, but its timers, on their own thread, still send its
+/// heartbeats, and it holds nobody's silence meanwhile against them.
 struct Sink {
     handler: Box<dyn Fn(&Message) -> Verdict + Send + Sync>,
 }
@@ -238,19 +240,20 @@ impl Core {
         bytes
     }
 
-    /// The delivery handler's thread: each message to the handler, then
-    /// its ack (or the leave it asks for), until the peer closes.
-    fn deliver(&self) {
-        let Some(sink) = &self.sink else { return };
-        while let Some((msg, key, ack)) = self.inbox.next_for_handler() {
-            let verdict = (sink.handler)(&msg);
-            self.inbox.finish(key, verdict != Verdict::Leave, &ack, |a| {
-                let _ = self.transport.send(&a.bytes, a.to);
-            });
-            if verdict != Verdict::Ack {
-                self.close();
-            }
+    /// Runs `handler` (the application's, on the I/O thread), marking this
+    /// peer deaf meanwhile: the timers hold no silence heard while it ran
+    /// against anyone, and a member's time comes back when it returns.
+    fn deaf_while<R>(&self, handler: impl FnOnce() -> R) -> R {
+        let start = Instant::now();
+        *lock(&self.deaf_since) = Some(start);
+        let result = handler();
+        *lock(&self.deaf_since) = None;
+        let deaf = start.elapsed();
+        if deaf > membership::PAUSE_GRACE {
+            self.update_table(|table, _, _, _| table.resumed(deaf));
+            self.pacer.poke();
         }
+        result
     }
 
     /// Leaves the group, once: the goodbye goes out under the inbox lock
@@ -260,6 +263,7 @@ impl Core {
         let goodbye = self.encode(0, Body::Goodbye).ok();
         self.inbox.close(|| self.transport.last_multicast(goodbye.as_deref()));
         self.transport.stop();
+        self.pacer.stop();
         self.pending.close();
         self.hub.close();
     }
@@ -298,7 +302,7 @@ impl Core {
 
 impl Peer {
     /// Checks the configuration, opens the sockets, joins the group and
-    /// starts its I/O thread (and, with a delivery handler, that one's).
+    /// starts its I/O and timer threads.
     ///
     /// # Errors
     /// Any error of [`Config::validate`]; [`Error::BadGroup`],
@@ -310,14 +314,14 @@ impl Peer {
     }
 
     /// Starts a peer whose messages go to `handler` instead of to `recv`:
-    /// it runs on a thread of its own, one message at a time in the order
-    /// they came, and a message is acknowledged only when it returns
-    /// [`Verdict::Ack`] or [`Verdict::AckAndLeave`]. Messages wait for it in
-    /// the queue ([`Config::queue_capacity`]; beyond it they are not
-    /// acknowledged, and counted `queue_full`), and copies of a message are
-    /// dropped until it returns. `recv` then only waits for the peer to
-    /// close. This is how the CLI's `recv` acknowledges a message only once
-    /// its line is written.
+    /// it runs on the peer's I/O thread as each message arrives, one at a
+    /// time, and a message is acknowledged only when it returns
+    /// [`Verdict::Ack`] or [`Verdict::AckAndLeave`]. While it runs, the peer
+    /// reads nothing (probes, pings and messages wait in the sockets), but
+    /// its heartbeats go on from the timer thread, and no member is taken
+    /// for lost for the silence meanwhile. `recv` then only waits for the
+    /// peer to close. This is how the CLI's `recv` acknowledges a message
+    /// only once its line is written.
     ///
     /// # Errors
     /// As [`Peer::start`].
@@ -344,10 +348,7 @@ impl Peer {
             addresses: Addresses::default(),
             limiter: Limiter::new(config.answer_rate, config.answer_rate_total),
             on_link: (config.ttl <= 1).then(net::OnLink::new),
-            inbox: Inbox::new(
-                config.queue_capacity,
-                if sink.is_some() { AckWhen::Handled } else { config.ack_when },
-            ),
+            inbox: Inbox::new(config.queue_capacity, config.ack_when),
             bell: LazyBell::default(),
             sink,
             members: Members::default(),
@@ -355,6 +356,7 @@ impl Peer {
             table: Mutex::new(Table::new(config.heartbeat)),
             hub: Hub::new(Arc::clone(&counters)),
             pacer: Pacer::default(),
+            deaf_since: Mutex::new(None),
             heartbeat: config.heartbeat,
             started: Instant::now(),
             counters,
@@ -368,14 +370,12 @@ impl Peer {
         let mut peer = Peer { core, timeouts, threads: Vec::with_capacity(2) };
         // On failure, Drop stops and joins the threads already started.
         peer.threads.push(Transport::spawn_io(&peer.core)?);
-        if peer.core.sink.is_some() {
-            let core = Arc::clone(&peer.core);
-            let deliver = thread::Builder::new()
-                .name("simplep2p-deliver".into())
-                .spawn(move || core.deliver())
-                .map_err(Error::Thread)?;
-            peer.threads.push(deliver);
-        }
+        let core = Arc::clone(&peer.core);
+        let timers = thread::Builder::new()
+            .name("simplep2p-timers".into())
+            .spawn(move || core.run_timers())
+            .map_err(Error::Thread)?;
+        peer.threads.push(timers);
         Ok(peer)
     }
 

@@ -154,9 +154,9 @@ fn oversize_message_is_refused_with_exit_2() {
 #[test]
 fn usage_errors_exit_2_with_one_line_on_stderr() {
     let port = free_port();
+    // (`send` alone sends "hello", as the original's did.)
     for args in [
-        &["send"][..],
-        &["send", "a", "--expect", "0"],
+        &["send", "a", "--expect", "0"][..],
         &["send", "a", "--timeout", "0"],
         &["send", "a", "--stdin"],
         &["bogus"],

@@ -2,12 +2,13 @@
 //!
 //! A message is acknowledged only once its line is written and flushed to
 //! standard output, so a sender's PASS means "printed", not "received and
-//! perhaps lost at exit". The peer's delivery thread writes the line
-//! itself; a reader that stops reading holds up only that thread, never
-//! the peer's answers, heartbeats or close.
+//! perhaps lost at exit". The peer's I/O thread writes the line itself (no
+//! hand-off to another thread on the way); while a full pipe blocks it, the
+//! peer's heartbeats go on from its timer thread.
 
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use argh::FromArgs;
 use simplep2p::{Config, Message, Peer, Verdict};
@@ -54,7 +55,12 @@ pub(super) struct RecvArgs {
     stats: bool,
 }
 
-/// What the delivery thread and the main thread share.
+/// How often the main thread looks for a signal that the I/O thread could
+/// not act on because it was blocked writing to a full pipe. A signal
+/// normally closes the peer at once through that thread.
+const SIGNAL_FALLBACK: Duration = Duration::from_millis(200);
+
+/// What the I/O thread's writes and the main thread share.
 #[derive(Debug, Default)]
 struct Printed {
     lines: u64,
@@ -110,9 +116,11 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
     if count == Some(0) {
         peer.close();
     }
-    // A signal closes the peer through its I/O thread, even while the
-    // delivery thread is stuck writing.
-    peer.wait_closed(None);
+    while !peer.wait_closed(Some(SIGNAL_FALLBACK)) {
+        if signals.terminated() {
+            peer.close(); // the goodbye goes out even if a writer is stuck
+        }
+    }
     // A writer stuck on a full pipe still holds the output: leave it be.
     let free = printed.try_lock().map(|p| !p.closed).ok();
     let code = if free == Some(false) { EXIT_OUTPUT } else { EXIT_OK };
@@ -131,9 +139,9 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
         diag("standard output closed: left the group and acknowledged no more messages");
     }
     drop(signals);
-    // The peer is closed: its goodbye is out. Joining its delivery thread
-    // could wait for ever on a write to a full pipe, so the process exits
-    // without dropping it.
+    // The peer is closed: its goodbye is out. Joining its I/O thread could
+    // wait for ever on a write to a full pipe, so the process exits without
+    // dropping it.
     std::mem::forget(peer);
     Ok(code)
 }

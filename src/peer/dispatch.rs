@@ -15,13 +15,13 @@ use std::time::{Duration, Instant, SystemTime};
 use uuid::Uuid;
 
 use super::addresses::{NoChallenge, Proof};
-use super::inbox::{Ack, Key, Pushed};
+use super::inbox::{Ack, Begin, Key, Pushed};
 use super::membership::{self, Beat, Table};
 use super::pending::Event;
 use super::replay::{Refused, unix_us};
 use super::stats::bump;
 use super::transport::{Handler, Transport, Via};
-use super::{Core, Message, PeerInfo, heartbeat, legacy, lock};
+use super::{Core, Message, PeerInfo, Verdict, heartbeat, legacy, lock};
 use crate::wire::sealed::Nonce;
 use crate::wire::{self, Body, Frame, Timing, WireError};
 
@@ -141,10 +141,6 @@ impl Handler for Core {
 
     fn on_shutdown(&self) {
         self.close();
-    }
-
-    fn on_tick(&self, now: Instant) -> Option<Instant> {
-        Core::on_tick(self, now)
     }
 }
 
@@ -336,19 +332,38 @@ pub(super) fn accept(core: &Core, key: Option<Key>, msg: impl FnOnce() -> Messag
             bump(&core.counters.rate_limited);
         }
     };
-    // With a delivery handler, the message waits for the handler's thread,
-    // which acknowledges it (Peer::start_with_handler).
-    let pushed = core.inbox.push(key, msg, ack, |a, duplicate| {
-        if duplicate {
-            bump(&core.counters.duplicates); // before the ack is out
-            again(a);
-        } else {
-            send(a);
+    let Some(sink) = &core.sink else {
+        let pushed = core.inbox.push(key, msg, ack, |a, duplicate| {
+            if duplicate {
+                bump(&core.counters.duplicates); // before the ack is out
+                again(a);
+            } else {
+                send(a);
+            }
+        });
+        match pushed {
+            Pushed::Full => bump(&core.counters.queue_full),
+            Pushed::Held => bump(&core.counters.duplicates),
+            Pushed::Queued | Pushed::Duplicate | Pushed::Closed => {}
         }
-    });
-    match pushed {
-        Pushed::Full => bump(&core.counters.queue_full),
-        Pushed::Held => bump(&core.counters.duplicates),
-        Pushed::Queued | Pushed::Duplicate | Pushed::Closed => {}
+        return;
+    };
+    let again_counted = |a: &Ack| {
+        bump(&core.counters.duplicates);
+        again(a);
+    };
+    match core.inbox.begin(key, &ack, again_counted) {
+        Begin::Fresh => {
+            // Inline on the I/O thread: no hand-off to another thread per
+            // message. While it runs this peer hears nothing (its timers
+            // still beat), so silence meanwhile is not held against others.
+            let verdict = core.deaf_while(|| (sink.handler)(&msg()));
+            core.inbox.finish(key, verdict != Verdict::Leave, &ack, send);
+            if verdict != Verdict::Ack {
+                core.close();
+            }
+        }
+        Begin::Held => bump(&core.counters.duplicates),
+        Begin::Acked | Begin::Closed => {}
     }
 }

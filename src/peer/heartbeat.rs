@@ -1,12 +1,13 @@
 //! This peer's timers: its heartbeats (a few quickly at start, so one lost
 //! announcement hides nobody, then one per interval), the member table's
-//! suspicions, pings and losses, and the look at its key files. They run on
-//! the I/O thread between reads ([`Core::on_tick`]), which runs no
-//! application code, so nothing but the whole process stopping delays a
-//! heartbeat or a ping.
+//! suspicions, pings and losses, the look at its key files and at the
+//! host's interfaces. They run on a thread of their own
+//! ([`Core::run_timers`]), so a delivery handler that blocks the I/O thread
+//! never stops this peer's heartbeats; while it blocks, this peer is deaf
+//! and suspects nobody.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::keyring::KEY_FILE_CHECK;
@@ -14,6 +15,7 @@ use super::membership::{PAUSE_GRACE, Ping};
 use super::pending::fresh_id;
 use super::{Core, lock};
 use crate::wire::Body;
+use std::sync::PoisonError;
 
 /// When the first heartbeats go out after start: the announcement.
 const ANNOUNCE: [Duration; 4] = [
@@ -35,13 +37,19 @@ struct Due {
     beat: Option<Instant>,
     keys: Option<Instant>,
     interfaces: Option<Instant>,
-    /// When the I/O thread was told to tick next.
+    /// When the timer thread is to run next.
     planned: Option<Instant>,
+    /// Run now, whatever was planned.
+    poked: bool,
+    /// The peer closed: the timer thread ends.
+    stopped: bool,
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct Pacer {
     due: Mutex<Due>,
+    /// Wakes the timer thread: a poke, a nearer deadline, the stop.
+    wake: Condvar,
     /// This peer's heartbeat count: only goes up.
     count: AtomicU64,
 }
@@ -51,9 +59,52 @@ impl Pacer {
     pub fn next_count(&self) -> u64 {
         self.count.fetch_add(1, Ordering::Relaxed) + 1
     }
+
+    /// Runs the timers now.
+    pub fn poke(&self) {
+        lock(&self.due).poked = true;
+        self.wake.notify_one();
+    }
+
+    /// Ends the timer thread.
+    pub fn stop(&self) {
+        lock(&self.due).stopped = true;
+        self.wake.notify_one();
+    }
 }
 
 impl Core {
+    /// The timer thread: runs what is due, then sleeps until the next
+    /// deadline, a poke or the stop.
+    pub(super) fn run_timers(&self) {
+        loop {
+            self.on_tick(Instant::now());
+            let mut due = lock(&self.pacer.due);
+            loop {
+                if due.stopped {
+                    return;
+                }
+                if std::mem::take(&mut due.poked) {
+                    break;
+                }
+                let Some(at) = due.planned else {
+                    due = self.pacer.wake.wait(due).unwrap_or_else(PoisonError::into_inner);
+                    continue;
+                };
+                let left = at.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                due = self
+                    .pacer
+                    .wake
+                    .wait_timeout(due, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        }
+    }
+
     /// Runs every timer due at `now` (calling it early does no harm) and
     /// says when to call it next.
     pub(super) fn on_tick(&self, now: Instant) -> Option<Instant> {
@@ -99,8 +150,14 @@ impl Core {
             }
             due.interfaces = Some(now + INTERFACE_CHECK);
         }
+        // Deaf (the I/O thread in the delivery handler) for a while: no one
+        // is suspected or lost for silence this peer could not hear; the
+        // handler's return pokes the timers.
+        let deaf = lock(&self.deaf_since).is_some_and(|t| now.duration_since(t) > PAUSE_GRACE);
         let mut pings = Vec::new();
-        let wake = {
+        let wake = if deaf {
+            None
+        } else {
             let mut table = lock(&self.table);
             let mut changes = Vec::new();
             table.on_timer(now, || fresh_id().ok(), &mut pings, &mut changes);
@@ -118,13 +175,13 @@ impl Core {
     }
 
     /// The member table changed: if it now needs the clock sooner than the
-    /// I/O thread planned, wake it.
+    /// timer thread planned, wake it.
     pub(super) fn reschedule(&self) {
         let Some(wake) = lock(&self.table).next_wake() else { return };
         let mut due = lock(&self.pacer.due);
         if due.planned.is_none_or(|p| wake < p) {
             due.planned = Some(wake);
-            self.transport.poke();
+            self.pacer.wake.notify_one();
         }
     }
 }

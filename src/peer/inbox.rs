@@ -45,9 +45,6 @@ pub(crate) enum AckWhen {
     Queued,
     /// When the application takes it from `recv`.
     Taken,
-    /// When a delivery handler, on its own thread, says it has it
-    /// ([`Inbox::next_for_handler`], then [`Inbox::finish`]).
-    Handled,
 }
 
 /// What became of one [`Inbox::push`].
@@ -62,6 +59,18 @@ pub(crate) enum Pushed {
     /// The queue is full: neither queued nor acknowledged.
     Full,
     /// The peer is closed: neither queued nor acknowledged.
+    Closed,
+}
+
+/// What a delivery handler may do with a new message ([`Inbox::begin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Begin {
+    /// New: hand it over, then call [`Inbox::finish`].
+    Fresh,
+    /// Seen before and still being handled: drop this copy.
+    Held,
+    /// Seen before and acknowledged: `ack` was sent again.
+    Acked,
     Closed,
 }
 
@@ -89,10 +98,9 @@ struct State {
 }
 
 impl State {
-    fn relight(&mut self, when: AckWhen) {
-        // A handler's queue is not the application's to take.
-        let waiting = !self.queue.is_empty() && when != AckWhen::Handled;
-        self.light.set(waiting || self.closed);
+    fn relight(&mut self) {
+        let on = !self.queue.is_empty() || self.closed;
+        self.light.set(on);
     }
 }
 
@@ -145,7 +153,7 @@ impl Inbox {
             Some(ack)
         };
         state.queue.push_back(Queued { msg: msg(), owed, key });
-        state.relight(self.when);
+        state.relight();
         drop(state);
         self.arrived.notify_one();
         Pushed::Queued
@@ -162,7 +170,7 @@ impl Inbox {
         let mut state = lock(&self.state);
         loop {
             if let Some(Queued { msg, owed, key }) = state.queue.pop_front() {
-                state.relight(self.when);
+                state.relight();
                 if let Some(ack) = owed.filter(|_| !state.closed) {
                     if let Some(k) = key {
                         state.seen.insert(k, true);
@@ -188,25 +196,29 @@ impl Inbox {
         }
     }
 
-    /// For the delivery handler's thread: the next message queued for it,
-    /// with its key and the ack it owes, waiting as long as it takes;
-    /// `None` once the inbox is closed (what is still queued then is
-    /// never acknowledged, as after a goodbye nothing is).
-    pub fn next_for_handler(&self) -> Option<(Message, Option<Key>, Ack)> {
+    /// For a delivery handler: whether this copy is new. A new one is held
+    /// (its copies dropped) until [`Inbox::finish`].
+    pub fn begin(&self, key: Option<Key>, ack: &Ack, send: impl FnOnce(&Ack)) -> Begin {
         let mut state = lock(&self.state);
-        loop {
-            if state.closed {
-                return None;
+        if state.closed {
+            return Begin::Closed;
+        }
+        match key.and_then(|k| state.seen.get(&k)) {
+            Some(true) => {
+                send(ack);
+                Begin::Acked
             }
-            if let Some(Queued { msg, owed: Some(ack), key }) = state.queue.pop_front() {
-                state.relight(self.when);
-                return Some((msg, key, ack));
+            Some(false) => Begin::Held,
+            None => {
+                if let Some(k) = key {
+                    state.seen.insert(k, false);
+                }
+                Begin::Fresh
             }
-            state = self.arrived.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
-    /// For the delivery handler: it has the message (`taken`) or refused it.
+    /// For a delivery handler: it has the message (`taken`) or refused it.
     /// A taken one is acknowledged unless the peer closed meanwhile; a
     /// refused one is forgotten, so that a copy may be offered again.
     pub fn finish(&self, key: Option<Key>, taken: bool, ack: &Ack, send: impl FnOnce(&Ack)) {
@@ -229,7 +241,7 @@ impl Inbox {
             return false;
         }
         state.closed = true;
-        state.relight(self.when);
+        state.relight();
         goodbye();
         drop(state);
         self.arrived.notify_all();
@@ -386,41 +398,24 @@ mod tests {
 
     #[test]
     fn a_handler_holds_copies_until_it_finishes_and_a_refusal_is_forgotten() {
-        let inbox = Inbox::new(4, AckWhen::Handled);
+        let inbox = Inbox::new(4, AckWhen::Queued);
         let key = Some((Uuid::nil(), 1));
-        let push = |sent: &mut Vec<bool>| {
-            inbox.push(key, || msg(b"a"), ack(1), |_, duplicate| sent.push(duplicate))
-        };
-        let mut sent = Vec::new();
-        assert_eq!(push(&mut sent), Pushed::Queued);
-        assert_eq!(push(&mut sent), Pushed::Held);
-        let (m, k, a) = inbox.next_for_handler().unwrap();
-        assert_eq!((m.data.as_slice(), k), (&b"a"[..], key));
-        assert_eq!(push(&mut sent), Pushed::Held, "still being handled");
-        inbox.finish(k, false, &a, |_| panic!("refused"));
-        assert_eq!(push(&mut sent), Pushed::Queued, "a refused one may be offered again");
-        let (_, k, a) = inbox.next_for_handler().unwrap();
-        let mut acked = 0;
-        inbox.finish(k, true, &a, |_| acked += 1);
-        assert_eq!(push(&mut sent), Pushed::Duplicate);
-        assert_eq!((acked, sent), (1, vec![true]));
+        assert_eq!(inbox.begin(key, &ack(1), |_| panic!()), Begin::Fresh);
+        assert_eq!(inbox.begin(key, &ack(1), |_| panic!()), Begin::Held);
+        inbox.finish(key, false, &ack(1), |_| panic!("refused"));
+        assert_eq!(inbox.begin(key, &ack(1), |_| panic!()), Begin::Fresh);
+        let mut sent = 0;
+        inbox.finish(key, true, &ack(1), |_| sent += 1);
+        assert_eq!(inbox.begin(key, &ack(1), |_| sent += 1), Begin::Acked);
+        assert_eq!(sent, 2);
     }
 
     #[test]
-    fn a_handler_queue_never_lights_the_bell_and_ends_at_the_close() {
-        use crate::peer::bell::tests::readable;
-        let inbox = Inbox::new(1, AckWhen::Handled);
-        let bell = Arc::new(Bell::new().unwrap());
-        inbox.attach(&bell);
-        inbox.push(None, || msg(b"a"), ack(1), |_, _| panic!("acked before handled"));
-        assert!(!readable(bell.fd()), "not the application's to take");
-        let full = inbox.push(None, || msg(b"b"), ack(2), |_, _| panic!());
-        assert_eq!(full, Pushed::Full);
-        let (_, key, ack) = inbox.next_for_handler().unwrap();
+    fn a_handler_that_finishes_after_close_does_not_acknowledge() {
+        let inbox = Inbox::new(4, AckWhen::Queued);
+        assert_eq!(inbox.begin(None, &ack(1), |_| {}), Begin::Fresh);
         inbox.close(|| {});
-        inbox.finish(key, true, &ack, |_| panic!("after goodbye"));
-        assert!(inbox.next_for_handler().is_none());
-        assert!(readable(bell.fd()));
+        inbox.finish(None, true, &ack(1), |_| panic!("after goodbye"));
     }
 
     #[test]

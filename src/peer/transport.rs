@@ -3,11 +3,10 @@
 //! Two sockets today: the group socket, bound to group:port and shared with
 //! every peer on the host, and the unicast socket that sends everything and
 //! takes the answers. One I/O thread waits on both (and on a wake-up pair)
-//! in `poll(2)`, so an idle peer uses no CPU, hands each datagram to a
-//! [`Handler`] and runs the peer's timers when they are due. Nothing here
-//! knows what a datagram means, and no application code runs on that
-//! thread: a delivery handler has a thread of its own, so a handler that
-//! blocks never holds up a heartbeat or an answer.
+//! in `poll(2)`, so an idle peer uses no CPU, and hands each datagram to a
+//! [`Handler`]. Nothing here knows what a datagram means. The peer's
+//! timers have a thread of their own (`heartbeat`), so a delivery handler
+//! that blocks this one never stops a heartbeat.
 
 use std::io;
 use std::io::{Read as _, Write as _};
@@ -17,7 +16,6 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
 
 use super::interfaces::{self, Chosen, Family, Selector};
 use super::keyring::Keyring;
@@ -46,7 +44,6 @@ const RECV_BUF: usize = 1
 const BATCH: usize = 16;
 
 /// What the wake-up pair carries: a byte per request.
-const POKE: u8 = b'p';
 const CLOSE: u8 = b'c';
 const STOP: u8 = b's';
 
@@ -75,10 +72,6 @@ pub(crate) trait Handler: Send + Sync + 'static {
     /// A read side was shut down by someone other than [`Transport::stop`]
     /// (a signal handler): the peer is asked to close.
     fn on_shutdown(&self);
-    /// The peer's timers, run by the I/O thread between reads: runs what
-    /// is due at `now`, and says when to be called next (`None`: only when
-    /// poked).
-    fn on_tick(&self, now: Instant) -> Option<Instant>;
 }
 
 /// The sockets of one peer.
@@ -339,12 +332,6 @@ impl Transport {
         }
     }
 
-    /// Wakes the I/O thread so that it runs the timers now (they need the
-    /// clock sooner than it planned).
-    pub fn poke(&self) {
-        self.wake(POKE);
-    }
-
     fn wake(&self, byte: u8) {
         // WouldBlock: the pair is full, so the thread is woken anyway.
         let _ = (&self.wake_tx).write(&[byte]);
@@ -380,15 +367,8 @@ fn io_loop<H: Handler>(handler: &H) {
         transport.unicast_sock.as_fd(),
     ]);
     let mut buf = vec![0u8; RECV_BUF];
-    // The timers run first: a starting peer's first heartbeat goes out now.
-    let mut tick = Some(Instant::now());
     loop {
-        let now = Instant::now();
-        if tick.is_some_and(|t| now >= t) {
-            tick = handler.on_tick(now);
-        }
-        let timeout = tick.map(|t| t.saturating_duration_since(Instant::now()));
-        if poller.wait(timeout).is_err() {
+        if poller.wait(None).is_err() {
             // Only a descriptor closed under us: a bug, and no way to go on.
             bump(&transport.counters.io_errors);
             handler.on_shutdown();
@@ -402,9 +382,6 @@ fn io_loop<H: Handler>(handler: &H) {
             while let Ok(n @ 1..) = (&transport.wake_rx).read(&mut bytes) {
                 if bytes[..n].contains(&CLOSE) {
                     handler.on_shutdown();
-                }
-                if bytes[..n].contains(&POKE) {
-                    tick = Some(Instant::now());
                 }
             }
         }
