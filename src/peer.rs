@@ -243,10 +243,17 @@ impl Core {
     /// Runs `handler` (the application's, on the I/O thread), marking this
     /// peer deaf meanwhile: the timers hold no silence heard while it ran
     /// against anyone, and a member's time comes back when it returns.
-    fn deaf_while<R>(&self, handler: impl FnOnce() -> R) -> R {
+    /// A handler that panics is taken to refuse the message and leave
+    /// (counted in `io_errors`): the peer closes with a goodbye rather than
+    /// live on deaf, beating but never acknowledging.
+    fn deaf_while(&self, handler: impl FnOnce() -> Verdict) -> Verdict {
         let start = Instant::now();
         *lock(&self.deaf_since) = Some(start);
-        let result = handler();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(handler))
+            .unwrap_or_else(|_| {
+                bump(&self.counters.io_errors);
+                Verdict::Leave
+            });
         *lock(&self.deaf_since) = None;
         let deaf = start.elapsed();
         if deaf > membership::PAUSE_GRACE {
@@ -306,7 +313,8 @@ impl Peer {
     ///
     /// # Errors
     /// Any error of [`Config::validate`]; [`Error::BadGroup`],
-    /// [`Error::NoMulticastRoute`], [`Error::BadInterface`],
+    /// [`Error::Interface`] (a name or address not on this host, listing
+    /// those that are, or no interface up), [`Error::BadInterface`],
     /// [`Error::PortInUse`], [`Error::Thread`], or [`Error::Io`] for any
     /// other socket failure.
     pub fn start(config: Config) -> Result<Peer> {
@@ -439,6 +447,11 @@ impl Peer {
     /// each call gets a queue of its own, so several parts of a program
     /// can watch. Holds at most [`EVENT_QUEUE`] unread events; beyond it
     /// they are dropped and the next one read is [`MemberEvent::Lagged`].
+    ///
+    /// It sees what happens from this call on, and a peer meets the others
+    /// within a millisecond of [`Peer::start`]: subscribe first, then read
+    /// [`Peer::members`] for those met before (one met in between shows up
+    /// in both), as `simplep2p watch` does.
     pub fn events(&self) -> Events {
         self.core.hub.subscribe()
     }

@@ -22,10 +22,15 @@ extern "C" fn on_signal(_signal: c_int) {
     let fd = WAKE_FD.load(Ordering::Acquire);
     if fd >= 0 {
         let byte = WAKE_BYTE.load(Ordering::Acquire);
+        // SAFETY: __errno_location is the calling thread's errno, which the
+        // interrupted code may be about to read: kept as it was.
+        let errno = unsafe { *libc::__errno_location() };
         // SAFETY: write(2) is async-signal-safe; `fd` belongs to a peer that
         // the SignalGuard's lifetime keeps open; `byte` lives for the call.
         // The pair is non-blocking: a full one is already readable.
         unsafe { libc::write(fd, std::ptr::from_ref(&byte).cast(), 1) };
+        // SAFETY: as above.
+        unsafe { *libc::__errno_location() = errno };
     }
 }
 
@@ -107,7 +112,7 @@ fn install(signal: c_int, handler: libc::sighandler_t) -> io::Result<()> {
     // the fields set below are plain data.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = handler;
-    // Interrupted reads restart; a read on the shut-down socket then returns.
+    // Interrupted calls restart (poll(2) does not, and returns: harmless).
     action.sa_flags = libc::SA_RESTART;
     // SAFETY: `action` is initialised and outlives the call; the old
     // action is not asked for (null).

@@ -29,14 +29,20 @@ const ANNOUNCE: [Duration; 4] = [
 /// in which one that comes, goes or changes address must be followed.
 pub const INTERFACE_CHECK: Duration = Duration::from_secs(2);
 
-/// When each timer is next due.
+/// When each timer is next due: the timer thread's alone, so that none of
+/// its work (an interface list, a key file) is done under a lock.
 #[derive(Debug, Default)]
-struct Due {
+struct Schedule {
     start: Option<Instant>,
     announced: usize,
     beat: Option<Instant>,
     keys: Option<Instant>,
     interfaces: Option<Instant>,
+}
+
+/// What other threads tell the timer thread.
+#[derive(Debug, Default)]
+struct Due {
     /// When the timer thread is to run next.
     planned: Option<Instant>,
     /// Run now, whatever was planned.
@@ -77,8 +83,9 @@ impl Core {
     /// The timer thread: runs what is due, then sleeps until the next
     /// deadline, a poke or the stop.
     pub(super) fn run_timers(&self) {
+        let mut schedule = Schedule::default();
         loop {
-            self.on_tick(Instant::now());
+            self.on_tick(&mut schedule, Instant::now());
             let mut due = lock(&self.pacer.due);
             loop {
                 if due.stopped {
@@ -106,11 +113,11 @@ impl Core {
     }
 
     /// Runs every timer due at `now` (calling it early does no harm) and
-    /// says when to call it next.
-    pub(super) fn on_tick(&self, now: Instant) -> Option<Instant> {
-        let mut due = lock(&self.pacer.due);
+    /// plans the next run.
+    fn on_tick(&self, due: &mut Schedule, now: Instant) {
         // Woken this late, the whole process was paused.
-        if let Some(late) = due.planned.and_then(|p| now.checked_duration_since(p))
+        let planned = lock(&self.pacer.due).planned;
+        if let Some(late) = planned.and_then(|p| now.checked_duration_since(p))
             && late > PAUSE_GRACE
         {
             lock(&self.table).resumed(late);
@@ -170,8 +177,11 @@ impl Core {
                 let _ = self.transport.send(&bytes, to);
             }
         }
-        due.planned = [due.beat, due.keys, due.interfaces, wake].into_iter().flatten().min();
-        due.planned
+        let mut next = lock(&self.pacer.due);
+        // The table's own deadline read again: a change meanwhile may have
+        // brought it nearer (Core::reschedule).
+        let wake = if deaf { None } else { lock(&self.table).next_wake().or(wake) };
+        next.planned = [due.beat, due.keys, due.interfaces, wake].into_iter().flatten().min();
     }
 
     /// The member table changed: if it now needs the clock sooner than the

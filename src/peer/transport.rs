@@ -167,7 +167,12 @@ impl Transport {
             keys,
             counters,
         };
-        transport.serve(&selection.chosen).map_err(|(name, e)| join_error(&name, e))?;
+        // One interface that cannot be joined (gone this moment) is no reason
+        // to serve none of the others.
+        let joined = transport.serve(&selection.chosen);
+        if let (Err((name, e)), true) = (joined, transport.served().is_empty()) {
+            return Err(join_error(&name, e));
+        }
         if transport.served().is_empty() {
             return Err(Error::Interface(format!(
                 "no interface to serve has an IPv4 address up now: {}",
@@ -262,6 +267,11 @@ impl Transport {
     pub fn send(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
         if self.finished.load(Ordering::Acquire) {
             return Err(io::ErrorKind::NotConnected.into());
+        }
+        // To the group (the original's answers and acks): on every
+        // interface served, never on whichever the last multicast left set.
+        if to == self.group {
+            return self.multicast_even_if_finished(bytes).map_err(|_| io::ErrorKind::Other.into());
         }
         self.send_even_if_finished(bytes, to)
     }
@@ -368,11 +378,25 @@ fn io_loop<H: Handler>(handler: &H) {
     ]);
     let mut buf = vec![0u8; RECV_BUF];
     loop {
-        if poller.wait(None).is_err() {
-            // Only a descriptor closed under us: a bug, and no way to go on.
-            bump(&transport.counters.io_errors);
-            handler.on_shutdown();
+        // Before every wait: a stop asked for by what this thread just did
+        // (a signal's close, a handler's leave) wrote its byte to the pair
+        // and this thread may have read it already.
+        if transport.stopped.load(Ordering::Acquire) {
             return;
+        }
+        match poller.wait(None) {
+            Ok(()) => {}
+            // A descriptor closed under us: a bug, and no way to go on.
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => {
+                bump(&transport.counters.io_errors);
+                handler.on_shutdown();
+                return;
+            }
+            // Out of memory for the moment, say: counted, and tried again.
+            Err(_) => {
+                bump(&transport.counters.io_errors);
+                continue;
+            }
         }
         if transport.stopped.load(Ordering::Acquire) {
             return;
