@@ -18,20 +18,22 @@ demo: release
 	BIN=target/release/simplep2p scripts/demo.sh
 
 # Everything the project checks.
-# Rust tests, then the Python binding's tests, then runtest.sh (the CLI, the
-# C example and the original's Python programs against background peers),
-# then install_c.sh (make install into a temporary prefix, and a C program
-# built outside the repository with pkg-config, shared and static).
+# Rust tests; install_c.sh (make install into a temporary prefix, and a C
+# program built outside the repository with pkg-config, shared and static);
+# python_test.sh (pip installs the package into the virtual environment
+# PYENV and runs the Python tests against it); runtest.sh (the CLI, the C
+# example and the original's Python programs against background peers).
 # Not --all-targets: that runs benches/bench.rs too (harness = false, so its
 # main is the whole benchmark, slow and meaningless in a debug build). `make
 # lint` still compiles it, with clippy --all-targets.
+PYENV := target/pyenv
 test:
 	$(CARGO) test --lib --bins --tests
 	$(CARGO) test --doc
 	$(CARGO) build
-	SIMPLEP2P_LIB=target/debug/libsimplep2p.so python3 -m unittest discover -s tests/python -p 'test_*.py'
-	BIN=target/debug/simplep2p scripts/runtest.sh
 	MAKE="$(MAKE)" scripts/install_c.sh
+	VENV=$(PYENV) scripts/python_test.sh
+	BIN=target/debug/simplep2p PYTHON=$(PYENV)/bin/python scripts/runtest.sh
 	scripts/minimal.sh
 
 # make test's 30%-loss membership run (five peers, 1 s heartbeats: no live

@@ -4,8 +4,7 @@ hello_there, PASS (exit 0) only when every peer answered and there was one."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings", "python"))
-import simplep2p as s  # noqa: E402
+import simplep2p as s
 
 peer_count = s.get_peer_count()
 

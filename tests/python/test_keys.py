@@ -9,8 +9,7 @@ import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
-import simplep2p  # noqa: E402
+import simplep2p  # the installed package (make test installs it in target/pyenv)
 # As a module: a TestCase imported by name would run here a second time.
 import test_peer  # noqa: E402
 

@@ -7,8 +7,7 @@ import os
 import signal
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings", "python"))
-import simplep2p as s  # noqa: E402
+import simplep2p as s
 
 
 def main():

@@ -21,9 +21,11 @@ lost, ...), fed by heartbeats (Peer(heartbeat=seconds), default 1 s, 0 for
 none). For asyncio or select, Peer.fileno() is readable while a message or
 an event waits: take them with recv(timeout=0) and events(timeout=0).
 
-Messages are bytes; a str is sent as UTF-8. The shared library is found
-through SIMPLEP2P_LIB, next to this file, or in the repository's
-target/release or target/debug.
+Messages are bytes; a str is sent as UTF-8. The shared library is the one
+installed inside this package (pip install builds it), or the file
+SIMPLEP2P_LIB names, for a library built by hand; either must be
+libsimplep2p of this module's version, or the import fails with an
+ImportError that says what was found.
 
 Arguments are checked before they reach the library, as the library checks
 its own: a port outside 1..65535, a ttl outside 0..255, a negative expect,
@@ -37,10 +39,14 @@ the C API's longest wait (2**32 - 1 ms, 49.7 days).
 import atexit
 import collections
 import ctypes
+import glob
 import math
 import os
 import sys
 import time
+
+#: The version of this module, which must be the library's (sp2p_version).
+__version__ = "0.1.0"
 
 __all__ = [
     "start",
@@ -84,22 +90,52 @@ _MAX_HEARTBEAT = 3600
 _EVENT_KINDS = {1: "joined", 2: "left", 3: "lost", 4: "suspected", 5: "alive", 6: "updated", 7: "lagged"}
 
 
-def _find_library():
-    names = ["libsimplep2p.so", "libsimplep2p.dylib"]
-    here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.dirname(os.path.dirname(here))
-    candidates = []
-    if os.environ.get("SIMPLEP2P_LIB"):
-        candidates.append(os.environ["SIMPLEP2P_LIB"])
-    for folder in (here, os.path.join(repo, "target", "release"), os.path.join(repo, "target", "debug")):
-        candidates.extend(os.path.join(folder, n) for n in names)
-    for path in candidates:
-        if os.path.exists(path):
-            return ctypes.CDLL(path)
-    raise ImportError(
-        "simplep2p: the shared library was not found (looked for %s). Build it with "
-        "'cargo build --release' in %s, or set SIMPLEP2P_LIB to libsimplep2p.so" % (", ".join(candidates), repo)
-    )
+# What a shared library's file name ends with, on the systems cargo builds for.
+_LIB_SUFFIXES = (".so", ".dylib", ".dll", ".pyd")
+
+
+def _load_library():
+    """The C library and its path: the file SIMPLEP2P_LIB names, else the
+    one inside this package. Anything else is an ImportError saying what
+    was found: never a silent fall-back to another copy."""
+    named = os.environ.get("SIMPLEP2P_LIB")
+    if named:
+        # Absolute: a bare name would make dlopen search the system's paths.
+        path = os.path.abspath(named)
+        if not os.path.isfile(path):
+            raise ImportError(
+                "simplep2p: SIMPLEP2P_LIB=%s: no such file. Point it at a built libsimplep2p.so, "
+                "or unset it to use the library installed with this package" % named
+            )
+        origin = "SIMPLEP2P_LIB=%s" % named
+    else:
+        here = os.path.dirname(os.path.abspath(__file__))
+        found = sorted(p for p in glob.glob(os.path.join(here, "libsimplep2p*")) if p.endswith(_LIB_SUFFIXES))
+        if not found:
+            raise ImportError(
+                "simplep2p: the shared library is not inside the package (%s). Install simplep2p with pip "
+                "(in a checkout of its repository: pip install ./bindings/python, which builds it), "
+                "or set SIMPLEP2P_LIB to a built libsimplep2p.so" % here
+            )
+        path = origin = found[0]
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as e:
+        raise ImportError("simplep2p: %s is not a shared library this system can load: %s" % (origin, e)) from None
+    try:
+        version = lib.sp2p_version
+    except AttributeError:
+        raise ImportError("simplep2p: %s is not libsimplep2p: it has no sp2p_version" % origin) from None
+    version.argtypes = []
+    version.restype = ctypes.c_char_p
+    found_version = (version() or b"?").decode("ascii", "replace")
+    if found_version != __version__:
+        raise ImportError(
+            "simplep2p: %s is libsimplep2p %s, but this module is %s: install the two together "
+            "(pip install), or point SIMPLEP2P_LIB at the library of the module's version"
+            % (origin, found_version, __version__)
+        )
+    return lib, path
 
 
 class _Config(ctypes.Structure):
@@ -146,7 +182,7 @@ class _Event(ctypes.Structure):
     ]
 
 
-_lib = _find_library()
+_lib, _lib_path = _load_library()
 _handle = ctypes.c_void_p
 _options = ctypes.c_void_p
 _lib.sp2p_options_new.argtypes = []
@@ -182,9 +218,6 @@ _lib.sp2p_members.argtypes = [_handle, ctypes.POINTER(_Member), ctypes.c_size_t]
 _lib.sp2p_next_event.argtypes = [_handle, ctypes.c_int32, ctypes.POINTER(_Event)]
 _lib.sp2p_fd.argtypes = [_handle]
 _lib.sp2p_last_error.restype = ctypes.c_char_p
-_lib.sp2p_version.restype = ctypes.c_char_p
-
-__version__ = _lib.sp2p_version().decode()
 
 PeerInfo = collections.namedtuple("PeerInfo", "id address name")
 PeerInfo.__doc__ = "Another peer: its UUID, the address it takes unicast traffic on, its name."
