@@ -1,9 +1,5 @@
-#!/usr/bin/env python3
-"""The original's test/send.py, in Python 3: count the peers, send
-hello_there, PASS (exit 0) only when every peer answered and there was one."""
-import os
+# The original's test/send.py, ported to Python 3 by changing only print.
 import sys
-
 import simplep2p as s
 
 peer_count = s.get_peer_count()
@@ -15,7 +11,7 @@ if peer_count == 0:
 response_count = s.send_message_to_peers("hello_there")
 
 if response_count == peer_count:
-    print("PASS %d/%d" % (response_count, peer_count))
+    print("PASS")
 else:
-    print("FAIL %d/%d" % (response_count, peer_count))
+    print("FAIL")
     sys.exit(1)

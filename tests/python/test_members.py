@@ -2,15 +2,12 @@
 events(), heartbeat= and fileno() for asyncio, against real peers on
 loopback (interface 127.0.0.1, a port from the OS each)."""
 import asyncio
-import os
 import signal
 import socket
-import sys
 import threading
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 import simplep2p  # the installed package (make test installs it in target/pyenv)
 
 # Far longer than anything takes on a busy machine; only a failure waits it out.

@@ -2,12 +2,22 @@
 
 Find the programs on this network segment and exchange messages with them
 over UDP multicast, with no server. A drop-in for the original SimpleP2P
-module (get_peer_count, send_message_to_peers, wait), plus a Peer class.
+module, whose three functions keep their return types:
 
-The module-level functions share one peer per process, configured from the
-environment: SIMPLEP2P_GROUP (default 239.255.0.1), SIMPLEP2P_PORT (default
-30001) and SIMPLEP2P_INTERFACE (default 0.0.0.0, the kernel's choice;
-127.0.0.1 keeps all traffic on this host).
+    get_peer_count() -> int          discover the peers, return how many
+    send_message_to_peers(m) -> int  send m, return how many acknowledged it
+    wait() -> None                   serve until Ctrl-C, printing each message
+
+plus a Peer class for everything else: choose the group, port, interface
+and keys; list peers (peers), send bytes and learn who has them (send),
+take one message (recv), follow the members (members, events), plug into
+select or asyncio (fileno).
+
+The module-level functions share one peer per process (start() returns
+it), made on first use from the environment: SIMPLEP2P_GROUP (default
+239.255.0.1), SIMPLEP2P_PORT (default 30001) and SIMPLEP2P_INTERFACE
+(default 0.0.0.0, the kernel's choice; 127.0.0.1 keeps all traffic on this
+host).
 
 Group keys: Peer(key_file=...) or Peer(key=...) seals every datagram, so
 that only peers holding the key find, answer or hear this one; keygen()
@@ -15,44 +25,44 @@ makes a key. With neither, every peer (the module's too) uses the key file
 named by SIMPLEP2P_KEY_FILE, if it is set and not empty, as the C library
 and the CLI do.
 
-Live membership: every Peer keeps a table of the members it hears
-(members()) and a queue of what happens to them (events(): joined, left,
-lost, ...), fed by heartbeats (Peer(heartbeat=seconds), default 1 s, 0 for
-none). For asyncio or select, Peer.fileno() is readable while a message or
-an event waits: take them with recv(timeout=0) and events(timeout=0).
+Arguments are checked before anything is opened or sent. A value of the
+wrong type raises TypeError, one out of range ValueError, each naming the
+argument and, for a range, saying it (port 1..65535, ttl 0..255, expect 0
+or more, a timeout 0 to 49.7 days). Both are also SimpleP2PError with code
+-2, as the library's own refusals are. For every timeout and count, None
+means "no limit": recv() and events() wait for ever, peers() and send() for
+the C API's longest wait (2**32 - 1 ms, 49.7 days); peers(expect=None)
+waits for no particular number. A timeout of 0 only looks.
 
-Messages are bytes; a str is sent as UTF-8. The shared library is the one
-installed inside this package (pip install builds it), or the file
-SIMPLEP2P_LIB names, for a library built by hand; either must be
-libsimplep2p of this module's version, or the import fails with an
-ImportError that says what was found.
+Messages are bytes; a str is sent as UTF-8.
 
-Arguments are checked before they reach the library, as the library checks
-its own: a port outside 1..65535, a ttl outside 0..255, a negative expect,
-or a timeout that is negative, not a number, or over the C API's 49.7 days
-raises SimpleP2PError with code -2 (SP2P_ERR_ARG), as a bad group, name or
-interface does, with a message that says the range. A timeout of None
-means "no limit" everywhere: recv waits for ever, peers() and send() for
-the C API's longest wait (2**32 - 1 ms, 49.7 days).
+The shared library is the one installed inside this package (pip install
+builds it), or the file SIMPLEP2P_LIB names, for a library built by hand;
+either must be libsimplep2p of this module's version, or the import fails
+with an ImportError that says what was found.
 """
 
 import atexit
-import collections
+import contextlib
 import ctypes
 import glob
 import math
+import numbers
 import os
+import signal
 import sys
+import threading
 import time
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Union
 
 #: The version of this module, which must be the library's (sp2p_version).
 __version__ = "0.1.0"
 
 __all__ = [
-    "start",
     "get_peer_count",
     "send_message_to_peers",
     "wait",
+    "start",
     "Peer",
     "PeerInfo",
     "Message",
@@ -60,11 +70,15 @@ __all__ = [
     "Member",
     "Event",
     "SimpleP2PError",
+    "ArgumentTypeError",
+    "ArgumentValueError",
     "keygen",
+    "MAX_MESSAGE",
     "ERR_KEY",
     "ERR_NO_CRYPTO",
 ]
 
+#: Largest message, in bytes.
 MAX_MESSAGE = 16384
 # Longest a blocking call waits inside the library before Python gets a
 # chance to raise KeyboardInterrupt.
@@ -88,8 +102,6 @@ _MIN_HEARTBEAT = 0.01
 _MAX_HEARTBEAT = 3600
 # sp2p_event.kind to Event.kind.
 _EVENT_KINDS = {1: "joined", 2: "left", 3: "lost", 4: "suspected", 5: "alive", 6: "updated", 7: "lagged"}
-
-
 # What a shared library's file name ends with, on the systems cargo builds for.
 _LIB_SUFFIXES = (".so", ".dylib", ".dll", ".pyd")
 
@@ -217,52 +229,214 @@ _lib.sp2p_recv.argtypes = [_handle, ctypes.c_int32, ctypes.c_char_p, ctypes.c_si
 _lib.sp2p_members.argtypes = [_handle, ctypes.POINTER(_Member), ctypes.c_size_t]
 _lib.sp2p_next_event.argtypes = [_handle, ctypes.c_int32, ctypes.POINTER(_Event)]
 _lib.sp2p_fd.argtypes = [_handle]
+_lib.sp2p_last_error.argtypes = []
 _lib.sp2p_last_error.restype = ctypes.c_char_p
 
-PeerInfo = collections.namedtuple("PeerInfo", "id address name")
-PeerInfo.__doc__ = "Another peer: its UUID, the address it takes unicast traffic on, its name."
-Message = collections.namedtuple("Message", "sender address name data")
-Message.__doc__ = "A message: the sender's UUID, address and name, and the bytes it sent."
-SendResult = collections.namedtuple("SendResult", "acked missing")
-SendResult.__doc__ = "What became of a send: the peers that acknowledged it, and those that did not."
-Member = collections.namedtuple("Member", "id address name first_heard last_heard heartbeat suspected")
-Member.__doc__ = """A member of the live table: its UUID (str), the address it takes unicast
-traffic on (str, "ip:port"), its name (str), when this peer first and last
-heard it (float, Unix seconds as time.time() gives), how often it says it
-beats (float seconds, or None if it sends no heartbeats and so is never
-lost), and whether it is suspected (bool: silent, and being pinged)."""
-Event = collections.namedtuple("Event", "kind member time lagged")
-Event.__doc__ = """Something that happened to the group. kind is "joined", "left", "lost",
-"suspected", "alive" (a suspected member answered), "updated" (its name or
-address changed) or "lagged"; member is the Member it is about (None for
-"lagged"); time is when this peer saw it (float, Unix seconds); lagged is,
-for "lagged", how many events were dropped because they were read too
-slowly (re-read members() then), else 0."""
+
+def _field_docs(cls, **docs):
+    """Replaces the "Alias for field number N" that help() shows."""
+    for field, doc in docs.items():
+        getattr(cls, field).__doc__ = doc
+    return cls
+
+
+class PeerInfo(NamedTuple):
+    """Another peer, as discovery found it."""
+
+    id: str
+    address: str
+    name: str
+
+
+_field_docs(
+    PeerInfo,
+    id="its UUID (str), new every time it starts",
+    address='where it takes unicast traffic (str, "ip:port")',
+    name='the name it gave itself (str, "" for none)',
+)
+
+
+class Message(NamedTuple):
+    """A message another peer sent to this one."""
+
+    sender: str
+    address: str
+    name: str
+    data: bytes
+
+
+_field_docs(
+    Message,
+    sender="the sender's UUID (str)",
+    address='the address it was sent from (str, "ip:port")',
+    name='the sender\'s name (str, "" for none)',
+    data="the exact bytes it sent (a str was sent as UTF-8)",
+)
+
+
+class SendResult(NamedTuple):
+    """What became of a send()."""
+
+    acked: List[PeerInfo]
+    missing: List[PeerInfo]
+
+
+_field_docs(
+    SendResult,
+    acked="the peers that acknowledged it (list of PeerInfo)",
+    missing="the peers sent to that did not, within the timeout (list of PeerInfo)",
+)
+
+
+class Member(NamedTuple):
+    """A member of the live table (Peer.members(), Event.member)."""
+
+    id: str
+    address: str
+    name: str
+    first_heard: float
+    last_heard: float
+    heartbeat: Optional[float]
+    suspected: bool
+
+
+_field_docs(
+    Member,
+    id="its UUID (str)",
+    address='where it takes unicast traffic (str, "ip:port")',
+    name='its name (str, "" for none)',
+    first_heard="when this peer first heard it (float, Unix seconds as time.time() gives)",
+    last_heard="when this peer last heard it (float, Unix seconds)",
+    heartbeat="how often it says it beats (float seconds), or None if it sends no heartbeats and so is never lost",
+    suspected="True while it is silent and being pinged",
+)
+
+
+class Event(NamedTuple):
+    """Something that happened to the group (Peer.events())."""
+
+    kind: str
+    member: Optional[Member]
+    time: float
+    lagged: int
+
+
+_field_docs(
+    Event,
+    kind='"joined", "left" (said goodbye), "lost" (silent and unanswering for three of its '
+    'heartbeat intervals), "suspected" (missed a heartbeat, being pinged), "alive" (a suspected '
+    'member answered), "updated" (its name or address changed) or "lagged"',
+    member='the Member it is about (None for "lagged")',
+    time="when this peer saw it (float, Unix seconds)",
+    lagged='for "lagged", how many events were dropped because they were read too slowly '
+    "(read members() again); else 0",
+)
 
 
 class SimpleP2PError(Exception):
     """A simplep2p failure; .code is the library's negative error code
-    (-2 for a bad argument, -7 for a closed peer, ERR_KEY (-9) for a key or
-    key file that cannot be used, ERR_NO_CRYPTO (-10) for a library built
-    without keys)."""
+    (-2 for a bad argument, -3 for a network set-up failure, -4 for a
+    message over MAX_MESSAGE, -7 for a closed peer, ERR_KEY (-9) for a key
+    or key file that cannot be used, ERR_NO_CRYPTO (-10) for a library
+    built without keys)."""
 
-    def __init__(self, code, message):
+    def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
 
 
-class _BadValue(SimpleP2PError, ValueError):
-    """A bad argument (code -2) that is also a ValueError."""
+class ArgumentValueError(SimpleP2PError, ValueError):
+    """An argument out of range, named in the message with the range: a
+    ValueError, and a SimpleP2PError with code -2."""
 
     def __init__(self, message):
         super().__init__(_ERR_ARG, message)
 
 
-class _BadType(SimpleP2PError, TypeError):
-    """A bad argument (code -2) that is also a TypeError."""
+class ArgumentTypeError(SimpleP2PError, TypeError):
+    """An argument of the wrong type, named in the message: a TypeError,
+    and a SimpleP2PError with code -2."""
 
     def __init__(self, message):
         super().__init__(_ERR_ARG, message)
+
+
+def _check(result):
+    if result < 0:
+        raise SimpleP2PError(result, _lib.sp2p_last_error().decode("utf-8", "replace"))
+    return result
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _int_in(name, value, low, high):
+    """`value` as an int if it is a whole number in low..high: checked here,
+    before ctypes can wrap it into range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError("%s must be a whole number from %d to %d, not %s" % (name, low, high, type(value).__name__))
+    if not low <= value <= high:
+        raise ArgumentValueError("%s %r is out of range: pass a whole number from %d to %d" % (name, value, low, high))
+    return int(value)
+
+
+def _ms(timeout, name="timeout"):
+    """A timeout in seconds (None: no limit) as the C API's milliseconds,
+    rounded up so that a short positive timeout is not 0."""
+    if timeout is None:
+        return _MAX_MS
+    if not _is_number(timeout):
+        raise ArgumentTypeError("%s must be a number of seconds, or None for no limit, not %s" % (name, type(timeout).__name__))
+    if not 0 <= timeout <= _MAX_MS / 1000:  # NaN fails this too
+        says = "%s %r is out of range: pass seconds from 0 to %.3f, or None for no limit"
+        raise ArgumentValueError(says % (name, timeout, _MAX_MS / 1000))
+    return min(math.ceil(timeout * 1000), _MAX_MS)
+
+
+def _deadline(timeout):
+    """When a wait of `timeout` seconds (checked; None: no limit) ends, by
+    time.monotonic(); None for never."""
+    _ms(timeout)
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def _text_arg(name, value):
+    """An optional text argument (None: the default) as bytes for C."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ArgumentTypeError("%s must be a str or None, not %s" % (name, type(value).__name__))
+    if "\0" in value:
+        raise ArgumentValueError("%s contains a NUL character, which C would cut it at" % name)
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ArgumentValueError("%s is not text that UTF-8 can encode (a lone surrogate?)" % name) from None
+
+
+def _payload(name, data):
+    """A message as bytes: a str as UTF-8, bytes-like objects as they are."""
+    if isinstance(data, str):
+        try:
+            return data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ArgumentValueError("%s is not text that UTF-8 can encode (a lone surrogate?): pass bytes" % name) from None
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise ArgumentTypeError("%s must be str or bytes, not %s" % (name, type(data).__name__))
+
+
+def _heartbeat_ms(heartbeat):
+    """Peer(heartbeat=) in seconds as the C API's milliseconds; 0 or False: off."""
+    says = "pass seconds from %g to %d, or 0 for none" % (_MIN_HEARTBEAT, _MAX_HEARTBEAT)
+    if heartbeat is False:
+        return 0
+    if not _is_number(heartbeat):
+        raise ArgumentTypeError("heartbeat must be a number: %s (not %s)" % (says, type(heartbeat).__name__))
+    if not (heartbeat == 0 or _MIN_HEARTBEAT <= heartbeat <= _MAX_HEARTBEAT):  # NaN fails too
+        raise ArgumentValueError("heartbeat %r is out of range: %s" % (heartbeat, says))
+    return round(heartbeat * 1000)
 
 
 def _one_or_two(name, value, single):
@@ -272,7 +446,7 @@ def _one_or_two(name, value, single):
         return [value]
     if isinstance(value, (list, tuple)):
         if not 1 <= len(value) <= 2:
-            raise _BadValue("%s holds %d items: pass one or two (current and next)" % (name, len(value)))
+            raise ArgumentValueError("%s holds %d items: pass one or two (current and next)" % (name, len(value)))
         return list(value)
     return None
 
@@ -290,7 +464,7 @@ def _key_paths(key_file):
     paths = _one_or_two("key_file", key_file, _is_path)
     if paths is None or not all(_is_path(p) for p in paths):
         bad = key_file if paths is None else next(p for p in paths if not _is_path(p))
-        raise _BadType(
+        raise ArgumentTypeError(
             "key_file must be a path (str, bytes or os.PathLike) or a list of one or two, not %s"
             % type(bad).__name__
         )
@@ -304,7 +478,7 @@ def _key_bytes(key):
     keys = _one_or_two("key", key, _is_key)
     if keys is None or not all(_is_key(k) for k in keys):
         bad = key if keys is None else next(k for k in keys if not _is_key(k))
-        raise _BadType(
+        raise ArgumentTypeError(
             "key must be 64 hex digits (str, as keygen() returns) or 32 bytes, or a list of one or two, not %s"
             % type(bad).__name__
         )
@@ -313,48 +487,21 @@ def _key_bytes(key):
         if isinstance(k, str):
             digits = k.strip()
             if len(digits) != _KEY_HEX or any(c not in "0123456789abcdefABCDEF" for c in digits):
-                raise _BadValue("key is not 64 hex digits: pass one as keygen() returns it, or its 32 bytes")
+                raise ArgumentValueError("key is not 64 hex digits: pass one as keygen() returns it, or its 32 bytes")
             out.append(bytes.fromhex(digits))
         elif len(k) != _KEY_BYTES:
-            raise _BadValue("key of %d bytes: a key is 32 bytes, or 64 hex digits as a str" % len(k))
+            raise ArgumentValueError("key of %d bytes: a key is 32 bytes, or 64 hex digits as a str" % len(k))
         else:
             out.append(bytes(k))
     return out
 
 
-def keygen():
+def keygen() -> str:
     """A fresh random key: 64 hex digits, the line a key file holds. Keep it
     secret; write it to a file only its owner can read (mode 0600)."""
     out = ctypes.create_string_buffer(_KEY_HEX + 1)
     _check(_lib.sp2p_keygen(out))
     return out.value.decode("ascii")
-
-
-def _int_in(name, value, low, high):
-    """`value` if it is a whole number in low..high, else SimpleP2PError -2:
-    checked here, before ctypes can wrap it into range."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        says = "%s %r is out of range: pass a whole number from %d to %d" % (name, value, low, high)
-        raise SimpleP2PError(_ERR_ARG, says)
-    return value
-
-
-def _ms(timeout):
-    """A timeout in seconds (None: no limit) as the C API's milliseconds,
-    rounded up so that a short positive timeout is not 0."""
-    if timeout is None:
-        return _MAX_MS
-    number = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
-    if not number or not 0 <= timeout <= _MAX_MS / 1000:  # NaN fails this too
-        says = "timeout %r is out of range: pass seconds from 0 to %.3f, or None" % (timeout, _MAX_MS / 1000)
-        raise SimpleP2PError(_ERR_ARG, says)
-    return min(math.ceil(timeout * 1000), _MAX_MS)
-
-
-def _check(result):
-    if result < 0:
-        raise SimpleP2PError(result, _lib.sp2p_last_error().decode("utf-8", "replace"))
-    return result
 
 
 def _text(field):
@@ -383,25 +530,7 @@ def _event(raw):
     return Event(kind, member, raw.time_ms / 1000, raw.lagged)
 
 
-def _heartbeat_ms(heartbeat):
-    """Peer(heartbeat=) in seconds as the C API's milliseconds; 0 or False: off."""
-    if heartbeat is False:
-        return 0
-    number = isinstance(heartbeat, (int, float)) and not isinstance(heartbeat, bool)
-    if not number or not (heartbeat == 0 or _MIN_HEARTBEAT <= heartbeat <= _MAX_HEARTBEAT):  # NaN fails too
-        says = "heartbeat %r is out of range: pass seconds from %g to %d, or 0 for none" % (
-            heartbeat,
-            _MIN_HEARTBEAT,
-            _MAX_HEARTBEAT,
-        )
-        raise SimpleP2PError(_ERR_ARG, says)
-    return round(heartbeat * 1000)
-
-
-def _bytes(data):
-    if isinstance(data, str):
-        return data.encode("utf-8")
-    return bytes(data)
+_PathLike = Union[str, bytes, "os.PathLike[str]"]
 
 
 class Peer:
@@ -413,23 +542,25 @@ class Peer:
 
     def __init__(
         self,
-        group=None,
-        port=None,
-        interface=None,
-        ttl=None,
-        name=None,
-        ack_on_recv=False,
-        key_file=None,
-        key=None,
-        heartbeat=None,
-    ):
-        """Join `group` (default 239.255.0.1) on `port` (default 30001) via
-        `interface` (default 0.0.0.0; 127.0.0.1 stays on this host), with
-        multicast `ttl` 0..255 (default 1; 0 stays on this host).
+        group: Optional[str] = None,
+        port: Optional[int] = None,
+        interface: Optional[str] = None,
+        ttl: Optional[int] = None,
+        name: Optional[str] = None,
+        ack_on_recv: bool = False,
+        key_file: Union[None, _PathLike, Sequence[_PathLike]] = None,
+        key: Union[None, str, bytes, Sequence[Union[str, bytes]]] = None,
+        heartbeat: Union[None, float, bool] = None,
+    ) -> None:
+        """Join `group` (default 239.255.0.1) on `port` (1..65535, default
+        30001) via `interface` (an address, default 0.0.0.0; 127.0.0.1
+        stays on this host), with multicast `ttl` 0..255 (default 1; 0
+        stays on this host), as `name` (at most 64 bytes of UTF-8; default
+        none).
 
-        With `ack_on_recv`, a message is acknowledged only when recv()
-        takes it, so that a sender's count means "their programs have it";
-        by default, as soon as it is queued here.
+        With `ack_on_recv` (a bool), a message is acknowledged only when
+        recv() takes it, so that a sender's count means "their programs
+        have it"; by default, as soon as it is queued here.
 
         With a group key, every datagram is sealed and only peers holding
         the key find, answer or hear this one. `key_file` is a key file's
@@ -439,39 +570,43 @@ class Peer:
         most two keys in all (current and next); key_file's come first, and
         the first seals. With neither, SIMPLEP2P_KEY_FILE names the key
         file, if set. A key file that cannot be used raises SimpleP2PError
-        with code ERR_KEY, saying why; a bad `key_file` or `key` argument
-        raises one with code -2 that is also a TypeError or ValueError.
+        with code ERR_KEY, saying why.
 
         `heartbeat` is how often this peer tells the group it is alive, in
-        seconds, 0.01 to 3600; None (not given) means the default, 1 s (not
-        "no limit", as for timeouts); 0 or False turns heartbeats off, for
+        seconds, 0.01 to 3600; None (not given) means the default, 1 s (it
+        is a rate, not a limit); 0 or False turns heartbeats off, for
         minimal systems: then nobody learns of this peer from heartbeats,
         and it is never reported lost, only seen to leave.
+
+        A bad argument raises TypeError or ValueError naming it (both also
+        SimpleP2PError with code -2) before anything is opened; a group
+        that is not multicast, or a port held, SimpleP2PError -3.
         """
         self._handle = None  # so that __del__ works if opening fails
+        # Every argument is checked before the library sees any.
+        group_c = _text_arg("group", group)
+        interface_c = _text_arg("interface", interface)
+        name_c = _text_arg("name", name)
+        # Zero means "the default" only in C's struct; here, as in Rust and
+        # the CLI, port 0 is refused (peers meet on a fixed port).
+        if port is not None and not isinstance(port, bool) and isinstance(port, numbers.Integral) and port == 0:
+            raise ArgumentValueError("port 0 is not allowed: peers meet on a fixed port, pass one between 1 and 65535")
+        port_c = 0 if port is None else _int_in("port", port, 1, 65535)
+        ttl_c = None if ttl is None else _int_in("ttl", ttl, 0, 255)
+        if not isinstance(ack_on_recv, bool):
+            raise ArgumentTypeError("ack_on_recv must be True or False, not %s" % type(ack_on_recv).__name__)
         heartbeat_ms = None if heartbeat is None else _heartbeat_ms(heartbeat)
         paths = [] if key_file is None else _key_paths(key_file)
         keys = [] if key is None else _key_bytes(key)
-        # Zero means "the default" only in C's struct; here, as in Rust and
-        # the CLI, port 0 is refused (peers meet on a fixed port).
-        if port is not None and port == 0:
-            raise SimpleP2PError(
-                _ERR_ARG, "port 0 is not allowed: peers meet on a fixed port, pass one between 1 and 65535"
-            )
-        config = _Config(
-            group.encode() if group else None,
-            0 if port is None else _int_in("port", port, 1, 65535),
-            interface.encode() if interface else None,
-            0,  # the TTL goes in the options, where 0 means TTL 0
-            name.encode("utf-8") if name else None,
-        )
+
+        config = _Config(group_c, port_c, interface_c, 0, name_c)  # the TTL goes in the options
         options = _lib.sp2p_options_new()
         if not options:
             _check(-8)
         try:
             _check(_lib.sp2p_options_set_ack_on_recv(options, 1 if ack_on_recv else 0))
-            if ttl is not None:
-                _check(_lib.sp2p_options_set_ttl(options, _int_in("ttl", ttl, 0, 255)))
+            if ttl_c is not None:
+                _check(_lib.sp2p_options_set_ttl(options, ttl_c))
             if heartbeat_ms is not None:
                 _check(_lib.sp2p_options_set_heartbeat_ms(options, heartbeat_ms))
             for path in paths:
@@ -483,9 +618,8 @@ class Peer:
         finally:
             _lib.sp2p_options_free(options)
         self._handle = handle
-        self._discovered = False
 
-    def close(self):
+    def close(self) -> None:
         """Leave the group (other peers are told) and free the peer. Safe
         while another thread is in recv(), peers() or send() on this peer:
         that call raises SimpleP2PError -7 promptly, and an events()
@@ -495,10 +629,10 @@ class Peer:
         if handle:
             _lib.sp2p_close(handle)
 
-    def __enter__(self):
+    def __enter__(self) -> "Peer":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()
 
     def __del__(self):
@@ -513,7 +647,7 @@ class Peer:
             raise SimpleP2PError(_ERR_CLOSED, "the peer is closed")
         return handle
 
-    def stats(self):
+    def stats(self) -> dict:
         """The peer's counters as a dict of name to count. Under a key,
         auth_failed counts datagrams that did not open (another key, none,
         or a forgery), replayed and stale those refused as replays, and
@@ -530,50 +664,45 @@ class Peer:
             out[name.decode()] = value.value
             index += 1
 
-    def peers(self, expect=None, timeout=1.0):
+    def peers(self, expect: Optional[int] = None, timeout: Optional[float] = 1.0) -> List[PeerInfo]:
         """Discover the other peers and return them as a list of PeerInfo.
 
         Returns as soon as `expect` peers have answered or `timeout` seconds
         have passed; with no `expect` (None or 0), once none new has
-        answered for 50 ms (or the timeout). They become the targets of
-        send(). Ctrl-C is seen only once it returns.
+        answered for 50 ms (or the timeout, if none answers at all). A
+        timeout of None is no limit (at most 49.7 days, the C API's).
+        They become the targets of send(). Ctrl-C is seen only once it
+        returns.
         """
-        expect = 0 if expect is None else _int_in("expect", expect, 0, 2**31 - 1)
+        expect_c = 0 if expect is None else _int_in("expect", expect, 0, 2**31 - 1)
         timeout_ms = _ms(timeout)
         handle = self._live()
-        _check(_lib.sp2p_discover(handle, expect, timeout_ms))
-        self._discovered = True
-        return self._known()
+        _check(_lib.sp2p_discover(handle, expect_c, timeout_ms))
+        return self._list(_lib.sp2p_peers)
 
-    def _known(self):
-        handle = self._live()
-        total = _check(_lib.sp2p_peers(handle, None, 0))
-        out = (_PeerInfo * max(total, 1))()
-        count = _check(_lib.sp2p_peers(handle, out, total))
-        return [_info(out[i]) for i in range(min(count, total))]
-
-    def send(self, data, timeout=1.0):
-        """Send `data` (bytes, or str as UTF-8) to the peers of the last
-        peers() call (discovering first if there was none) and wait at most
-        `timeout` seconds until each acknowledges it. Returns a SendResult.
-        Ctrl-C is seen only once it returns.
+    def send(self, data: Union[str, bytes, bytearray, memoryview], timeout: Optional[float] = 1.0) -> SendResult:
+        """Send `data` (bytes, or str as UTF-8; at most MAX_MESSAGE bytes) to
+        the peers of the last peers() call (discovering first if there was
+        none) and wait at most `timeout` seconds (None: no limit, at most
+        49.7 days) until each acknowledges it. Returns a SendResult. Ctrl-C
+        is seen only once it returns.
         """
+        payload = _payload("data", data)
         timeout_ms = _ms(timeout)
         handle = self._live()
-        payload = _bytes(data)
         _check(_lib.sp2p_send(handle, payload, len(payload), timeout_ms, None))
-        return SendResult(self._report(_lib.sp2p_acked), self._report(_lib.sp2p_missing))
+        # What the library says of this send, not what peers() said: a send
+        # with no peers known discovers its own targets.
+        return SendResult(self._list(_lib.sp2p_acked), self._list(_lib.sp2p_missing))
 
-    def _report(self, call):
-        # What the library says of the last send, not what peers() said:
-        # a send with no peers known discovers its own targets.
+    def _list(self, call):
         handle = self._live()
         total = _check(call(handle, None, 0))
         out = (_PeerInfo * max(total, 1))()
         count = _check(call(handle, out, total))
         return [_info(out[i]) for i in range(min(count, total))]
 
-    def members(self):
+    def members(self) -> List[Member]:
         """The live table as a list of Member: every member heard lately
         (by heartbeat, discovery or traffic) from a proven address, not
         lost and not gone. A snapshot; events() says what changes."""
@@ -585,7 +714,7 @@ class Peer:
             if count <= total:  # else one joined between the calls: again
                 return [_member(out[i]) for i in range(count)]
 
-    def events(self, timeout=None):
+    def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """An iterator over member events (Event): each is yielded as it
         happens. It ends once `timeout` seconds have passed since this call
         (None: no limit; 0: yield those already waiting, then end), or when
@@ -597,10 +726,8 @@ class Peer:
         so none is missed between calls; several iterators share it (each
         event goes to one). Up to 1024 unread events are kept; beyond that
         they are dropped and the next is an Event of kind "lagged"."""
-        if timeout is not None:
-            _ms(timeout)  # checked as everywhere; the slices below do the waiting
+        deadline = _deadline(timeout)  # checked now, not at the first next()
         self._live()
-        deadline = None if timeout is None else time.monotonic() + timeout
         return self._events(deadline)
 
     def _events(self, deadline):
@@ -609,12 +736,8 @@ class Peer:
             handle = self._handle
             if not handle:
                 return
-            slice_ms = _SLICE_MS
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                slice_ms = max(0, min(slice_ms, math.ceil(left * 1000)))
             # Short slices: Python raises KeyboardInterrupt between them.
-            got = _lib.sp2p_next_event(handle, slice_ms, ctypes.byref(raw))
+            got = _lib.sp2p_next_event(handle, _slice_ms(deadline), ctypes.byref(raw))
             if got == _ERR_CLOSED:
                 return
             if _check(got):
@@ -622,7 +745,7 @@ class Peer:
             elif deadline is not None and time.monotonic() >= deadline:
                 return
 
-    def fileno(self):
+    def fileno(self) -> int:
         """A file descriptor for select, selectors or asyncio
         (loop.add_reader): readable exactly while a message waits for recv()
         or an event for events(). When it is, take them with
@@ -633,24 +756,18 @@ class Peer:
         read or close it, and remove it from your loop before close()."""
         return _check(_lib.sp2p_fd(self._live()))
 
-    def recv(self, timeout=None):
+    def recv(self, timeout: Optional[float] = None) -> Optional[Message]:
         """Wait for the next message and return it as a Message; None if
         `timeout` seconds pass first (None: wait for ever; 0: only look).
         Ctrl-C raises KeyboardInterrupt within 100 ms and leaves the peer
         usable. Several threads may wait at once; each message goes to one."""
-        if timeout is not None:
-            _ms(timeout)  # checked as everywhere; the slices below do the waiting
+        deadline = _deadline(timeout)
         handle = self._live()
-        deadline = None if timeout is None else time.monotonic() + timeout
         buf = ctypes.create_string_buffer(MAX_MESSAGE)
         meta = _Message()
         while True:
-            slice_ms = _SLICE_MS
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                slice_ms = max(0, min(slice_ms, math.ceil(left * 1000)))
             # Short slices: Python raises KeyboardInterrupt between them.
-            got = _check(_lib.sp2p_recv(handle, slice_ms, buf, len(buf), ctypes.byref(meta)))
+            got = _check(_lib.sp2p_recv(handle, _slice_ms(deadline), buf, len(buf), ctypes.byref(meta)))
             if got:
                 data = buf.raw[: meta.len]
                 return Message(_text(meta.sender), _text(meta.address), _text(meta.name), data)
@@ -658,18 +775,77 @@ class Peer:
                 return None
 
 
-_default = None
+def _slice_ms(deadline):
+    """How long the next wait inside the library may be: one slice, or
+    what is left before `deadline` (None: no deadline)."""
+    if deadline is None:
+        return _SLICE_MS
+    left = deadline - time.monotonic()
+    return max(0, min(_SLICE_MS, math.ceil(left * 1000)))
+
+
+# Hidden characters, as the CLI prints them: never raw, so that one message
+# is one line for every reader (see the README's "The command").
+def _hidden(o):
+    return (
+        o < 0x20
+        or 0x7F <= o <= 0x9F
+        or o in (0x2028, 0x2029, 0x061C, 0x200E, 0x200F, 0xFEFF)
+        or 0x202A <= o <= 0x202E
+        or 0x2066 <= o <= 0x2069
+        or 0x200B <= o <= 0x200D
+        or 0x2060 <= o <= 0x2064
+    )
+
+
+_NAMED_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _line(data):
+    """`data` as one line of text, escaped as the CLI's recv prints it:
+    backslash, newline, tab and CR as \\\\, \\n, \\t, \\r; bytes that are
+    not UTF-8 and hidden characters as \\xNN per byte."""
+    out = []
+    for c in data.decode("utf-8", "surrogateescape"):
+        o = ord(c)
+        if c in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[c])
+        elif 0xDC80 <= o <= 0xDCFF:  # a byte that is not UTF-8
+            out.append("\\x%02x" % (o - 0xDC00))
+        elif _hidden(o):
+            out.extend("\\x%02x" % b for b in c.encode("utf-8"))
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+_default: Optional[Peer] = None
+# Held while the module's peer is made, so that threads calling start() at
+# once share one peer instead of each making its own.
+_default_lock = threading.Lock()
+
+
+def _env_port():
+    raw = os.environ.get("SIMPLEP2P_PORT")
+    if not raw:
+        return None
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ArgumentValueError("SIMPLEP2P_PORT=%r is not a port: set a whole number from 1 to 65535" % raw) from None
+    return _int_in("SIMPLEP2P_PORT", port, 1, 65535)
 
 
 def _default_peer():
     global _default
-    if _default is None:
-        _default = Peer(
-            group=os.environ.get("SIMPLEP2P_GROUP"),
-            port=int(os.environ["SIMPLEP2P_PORT"]) if os.environ.get("SIMPLEP2P_PORT") else None,
-            interface=os.environ.get("SIMPLEP2P_INTERFACE"),
-        )
-    return _default
+    with _default_lock:
+        if _default is None:
+            _default = Peer(
+                group=os.environ.get("SIMPLEP2P_GROUP") or None,
+                port=_env_port(),
+                interface=os.environ.get("SIMPLEP2P_INTERFACE") or None,
+            )
+        return _default
 
 
 @atexit.register
@@ -679,34 +855,96 @@ def _leave():
         _default.close()
 
 
-def start():
+def start() -> Peer:
     """join the group now (the other functions do it on first use)
 
-    Returns the module's peer."""
+    Returns the module's peer, the one get_peer_count(),
+    send_message_to_peers() and wait() use: one per process, however many
+    threads call this at once. Closing it ends a wait() and leaves every
+    later call failing with SimpleP2PError -7."""
     return _default_peer()
 
 
-def get_peer_count():
+def get_peer_count() -> int:
+    """get a count of available peers
 
-    """get a count of available peers"""
+    Discovers the peers (until none new answers for 50 ms, at most 1 s)
+    and returns how many answered; they are the ones
+    send_message_to_peers() sends to."""
     return len(_default_peer().peers())
 
 
-def send_message_to_peers(message):
+def send_message_to_peers(message: Union[str, bytes]) -> int:
     """send a message to all available peers
 
-    Returns how many peers acknowledged it."""
-    return len(_default_peer().send(message).acked)
+    `message` is a str (sent as UTF-8) or bytes, at most MAX_MESSAGE bytes;
+    anything else raises TypeError. Sends it to the peers the last
+    get_peer_count() found (discovering first if it was never called),
+    waits at most 1 s for their acknowledgements and returns how many
+    acknowledged it."""
+    payload = _payload("message", message)  # before the group is joined
+    return len(_default_peer().send(payload).acked)
 
 
-def wait():
+@contextlib.contextmanager
+def _ctrl_c_interrupts():
+    """For its duration, SIGINT raises KeyboardInterrupt even where it was
+    ignored (a job a script started in the background), as the original's
+    wait() made it; a program's own handler is left alone. Only the main
+    thread can change handlers; elsewhere nothing changes."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        current = signal.getsignal(signal.SIGINT)
+        if current in (signal.SIG_IGN, signal.SIG_DFL):
+            previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def wait() -> None:
     """wait for a message from a peer
 
-    Returns it as a Message(sender, address, name, data)."""
-    return _default_peer().recv()
+    Serves as the original's wait() did: joins the group (unless start()
+    or another call already did), then answers discovery and takes
+    messages until Ctrl-C, printing each on a line of its own to standard
+    output, flushed: the message's text, escaped as the CLI's recv escapes
+    it (a newline as \\n, bytes that are not UTF-8 as \\xNN), so that one
+    message is always one line. Each message is acknowledged as it
+    arrives, as the original did.
+
+    Returns only by raising KeyboardInterrupt (Ctrl-C, or SIGINT: for the
+    duration of the call it interrupts even a program that ignored it, as
+    the original's did), or None if the module's peer is closed meanwhile
+    (start().close() from another thread). To take one message and carry
+    on, use Peer.recv()."""
+    # Ctrl-C first: once the peer answers, it can be stopped.
+    with _ctrl_c_interrupts():
+        peer = _default_peer()
+        while True:
+            try:
+                message = peer.recv()
+            except SimpleP2PError as e:
+                if e.code == _ERR_CLOSED:
+                    return None
+                raise
+            _print_line(_line(message.data))
 
 
-if __name__ == "__main__":
-    import pydoc
-
-    print(pydoc.render_doc(sys.modules[__name__], renderer=pydoc.plaintext))
+def _print_line(line):
+    """`line` and a newline on standard output, flushed: as UTF-8 bytes
+    where it takes bytes, whatever its encoding (the escapes leave only
+    characters that came from UTF-8 in the message)."""
+    out = sys.stdout
+    if out is None:  # pythonw, or closed by the program
+        return
+    buffer = getattr(out, "buffer", None)
+    if buffer is None:
+        out.write(line + "\n")
+        out.flush()
+        return
+    out.flush()  # what the program printed before stays before
+    buffer.write(line.encode("utf-8") + b"\n")
+    buffer.flush()
