@@ -70,6 +70,14 @@ class ArgumentTest(unittest.TestCase):
             self.refused(ValueError, argument, lambda: loopback_peer(self.port, **kw))
         self.refused(ValueError, "group", lambda: simplep2p.Peer(group="239.255.0.1\0", interface="127.0.0.1"))
 
+    def test_values_the_library_refuses_are_value_errors_too(self):
+        for kw, argument in [
+            (dict(group="not-an-address", interface="127.0.0.1"), "group"),
+            (dict(group="", interface="127.0.0.1"), "group"),
+            (dict(interface="127.0.0.1", name="n" * 65), "name"),
+        ]:
+            self.refused(ValueError, argument, lambda: simplep2p.Peer(port=self.port, **kw))
+
     def test_a_message_that_is_not_text_or_bytes_is_a_type_error_not_nul_bytes(self):
         # send(5) once sent five NUL bytes (bytes(5)).
         with loopback_peer(self.port) as a:

@@ -363,7 +363,10 @@ class ArgumentTypeError(SimpleP2PError, TypeError):
 
 def _check(result):
     if result < 0:
-        raise SimpleP2PError(result, _lib.sp2p_last_error().decode("utf-8", "replace"))
+        message = _lib.sp2p_last_error().decode("utf-8", "replace")
+        if result == _ERR_ARG:  # the library refused an argument's value, and named it
+            raise ArgumentValueError(message)
+        raise SimpleP2PError(result, message)
     return result
 
 
