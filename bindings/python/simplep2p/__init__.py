@@ -29,7 +29,8 @@ Arguments are checked before anything is opened or sent. A value of the
 wrong type raises TypeError, one out of range ValueError, each naming the
 argument and, for a range, saying it (port 1..65535, ttl 0..255, expect 0
 or more, a timeout 0 to 49.7 days). Both are also SimpleP2PError with code
--2, as the library's own refusals are. For every timeout and count, None
+-2; a value the library itself refuses (a group that is not an address) is
+a ValueError too. For every timeout and count, None
 means "no limit": recv() and events() wait for ever, peers() and send() for
 the C API's longest wait (2**32 - 1 ms, 49.7 days); peers(expect=None)
 waits for no particular number. A timeout of 0 only looks.
