@@ -5,7 +5,7 @@
  *
  *   example [interface] [port] [expect] [message]
  *
- * Build: cc -Ibindings/c bindings/c/example.c -Ltarget/release -lsimplep2p
+ * Build, after make install: cc example.c $(pkg-config --cflags --libs simplep2p)
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,11 @@
 /*
  * simplep2p: find the programs on a local network and exchange messages
  * with them over UDP multicast, with no server. The C ABI of the Rust
- * library; link with -lsimplep2p (target/release/libsimplep2p.so or .a).
+ * library. After `make install PREFIX=...`, build with
+ *   cc app.c $(pkg-config --cflags --libs simplep2p)
+ * (PKG_CONFIG_PATH=PREFIX/lib/pkgconfig outside the usual prefixes). The
+ * shared library's SONAME is libsimplep2p.so.0: it changes only when a
+ * change to this header breaks programs built against it.
  *
  * Conventions:
  *  - Functions return a count (>= 0) or SP2P_OK on success, and a negative

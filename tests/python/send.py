@@ -1,11 +1,6 @@
-#!/usr/bin/env python3
-"""The original's test/send.py, in Python 3: count the peers, send
-hello_there, PASS (exit 0) only when every peer answered and there was one."""
-import os
+# The original's test/send.py, ported to Python 3 by changing only print.
 import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bindings", "python"))
-import simplep2p as s  # noqa: E402
+import simplep2p as s
 
 peer_count = s.get_peer_count()
 
@@ -16,7 +11,7 @@ if peer_count == 0:
 response_count = s.send_message_to_peers("hello_there")
 
 if response_count == peer_count:
-    print("PASS %d/%d" % (response_count, peer_count))
+    print("PASS")
 else:
-    print("FAIL %d/%d" % (response_count, peer_count))
+    print("FAIL")
     sys.exit(1)

@@ -2,17 +2,15 @@
 on loopback (interface 127.0.0.1, a port from the OS for each test)."""
 import os
 import shutil
-import subprocess
-import sys
+import signal
 import tempfile
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
-import simplep2p  # noqa: E402
+import simplep2p  # the installed package (make test installs it in target/pyenv)
+
 # As a module: a TestCase imported by name would run here a second time.
-import test_peer  # noqa: E402
+import test_peer
 
 free_port, loopback_peer = test_peer.free_port, test_peer.loopback_peer
 
@@ -137,11 +135,8 @@ class KeyFileEnvTest(unittest.TestCase):
         env = dict(
             os.environ, SIMPLEP2P_INTERFACE="127.0.0.1", SIMPLEP2P_PORT=str(self.port), SIMPLEP2P_KEY_FILE=path
         )
-        proc = subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "wait.py")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        self.addCleanup(test_peer.ScriptsTest.reap, proc)
-        self.assertEqual(proc.stderr.readline().strip(), b"ready")
+        # Found by a peer with the key: so it has it.
+        [proc] = test_peer.start_scripts(self, env, "wait.py", 1, key=key)
         # Without the key it is invisible; with it, it hears.
         with loopback_peer(self.port, key=simplep2p.keygen()) as stranger:
             self.assertEqual(stranger.peers(expect=1, timeout=0.3), [])
@@ -149,8 +144,8 @@ class KeyFileEnvTest(unittest.TestCase):
             self.assertEqual(len(me.peers(expect=1, timeout=10)), 1)
             self.assertEqual(len(me.send("keyed_hello", timeout=10).acked), 1)
         # The ack says "queued"; the line follows when wait() takes it.
-        self.assertEqual(proc.stdout.readline(), b"keyed_hello\n")
-        proc.terminate()
+        self.assertEqual(test_peer.read_lines(proc, 1), [b"keyed_hello\n"])
+        proc.send_signal(signal.SIGINT)
         printed, _ = proc.communicate(timeout=HANG)
         self.assertEqual(printed, b"")
 

@@ -2,17 +2,13 @@
 events(), heartbeat= and fileno() for asyncio, against real peers on
 loopback (interface 127.0.0.1, a port from the OS each)."""
 import asyncio
-import os
 import signal
 import socket
-import sys
 import threading
 import time
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
-import simplep2p  # noqa: E402
+import simplep2p  # the installed package (make test installs it in target/pyenv)
 
 # Far longer than anything takes on a busy machine; only a failure waits it out.
 HANG = 30
