@@ -31,7 +31,7 @@ cmp -s "$OUT" "$tmp/again.1" || fail "two runs of man.sh made different pages"
 # Render as a reader's man does, warnings on; groff alone if there is no man.
 if command -v man >/dev/null; then
     how="MANWIDTH=80 man --warnings -l"
-    MANWIDTH=80 MAN_KEEP_FORMATTING= man --warnings -l "$OUT" >"$tmp/page.txt" 2>"$tmp/warnings" ||
+    MANWIDTH=80 env -u MAN_KEEP_FORMATTING man --warnings -l "$OUT" >"$tmp/page.txt" 2>"$tmp/warnings" ||
         fail "man -l $OUT exited $?: $(cat "$tmp/warnings")"
 elif command -v groff >/dev/null; then
     how="groff -man -Tutf8 -ww"

@@ -142,6 +142,7 @@ parse() {
 sed 's/^/V	/' "$tmp/version"
 parse - "$tmp/top" >"$tmp/top.rec"
 cat "$tmp/top.rec"
+# shellcheck disable=SC2013 # command names are single words: parse checks
 for c in $(awk -F '\t' '$1 == "C" { print $3 }' "$tmp/top.rec"); do
     "$bin" "$c" --help >"$tmp/cmd" || { echo "helptext.sh: $bin $c --help failed" >&2; exit 1; }
     parse "$c" "$tmp/cmd"
