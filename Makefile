@@ -27,6 +27,7 @@ test:
 	$(CARGO) test --lib --bins --tests
 	$(CARGO) test --doc
 	$(CARGO) build
+	scripts/check-man.sh target/debug/simplep2p && scripts/check-completions.sh target/debug/simplep2p
 	SIMPLEP2P_LIB=target/debug/libsimplep2p.so python3 -m unittest discover -s tests/python -p 'test_*.py'
 	BIN=target/debug/simplep2p scripts/runtest.sh
 	scripts/minimal.sh
@@ -43,6 +44,18 @@ soak:
 # couple of minutes; not part of make test).
 bench:
 	$(CARGO) bench --bench bench
+
+# The man page and the bash and zsh completions, made from the release
+# binary's --help at build time, so they cannot drift from it (make test
+# checks them): target/man/simplep2p.1, target/completions/simplep2p.bash and
+# target/completions/_simplep2p. Read the page with
+# `man ./target/man/simplep2p.1`.
+.PHONY: man completions
+man: release
+	scripts/man.sh target/release/simplep2p target/man/simplep2p.1
+
+completions: release
+	scripts/completions.sh target/release/simplep2p target/completions
 
 lint:
 	$(CARGO) fmt --check
