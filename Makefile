@@ -23,7 +23,8 @@ demo: release
 	BIN=target/release/simplep2p scripts/demo.sh
 
 # Everything the project checks.
-# Rust tests; install_c.sh (make install into a temporary prefix, and a C
+# Rust tests; the man page and completions made from --help (check-man.sh,
+# check-completions.sh); install_c.sh (make install into a temporary prefix, and a C
 # program built outside the repository with pkg-config, shared and static);
 # python_test.sh (pip installs the package into the virtual environment
 # PYENV and runs the Python tests against it); runtest.sh (the CLI, the C
@@ -36,6 +37,8 @@ test:
 	$(CARGO) test --lib --bins --tests
 	$(CARGO) test --doc
 	$(CARGO) build
+	scripts/check-man.sh target/debug/simplep2p
+	scripts/check-completions.sh target/debug/simplep2p
 	MAKE="$(MAKE)" scripts/install_c.sh
 	VENV=$(PYENV) scripts/python_test.sh
 	BIN=target/debug/simplep2p PYTHON=$(PYENV)/bin/python scripts/runtest.sh
@@ -53,6 +56,18 @@ soak:
 # couple of minutes; not part of make test).
 bench:
 	$(CARGO) bench --bench bench
+
+# The man page and the bash and zsh completions, made from the release
+# binary's --help at build time, so they cannot drift from it (make test
+# checks them): target/man/simplep2p.1, target/completions/simplep2p.bash and
+# target/completions/_simplep2p. Read the page with
+# `man ./target/man/simplep2p.1`.
+.PHONY: man completions
+man: release
+	scripts/man.sh target/release/simplep2p target/man/simplep2p.1
+
+completions: release
+	scripts/completions.sh target/release/simplep2p target/completions
 
 lint:
 	$(CARGO) fmt --check
@@ -75,8 +90,8 @@ staticlib:
 
 # make install [PREFIX=/usr/local] [DESTDIR=staging]: the CLI, the shared
 # library as libsimplep2p.so.VERSION with its SONAME and development
-# symlinks, the static library (debug info stripped), the header and
-# simplep2p.pc. Linux only (the SONAME is read back from the library).
+# symlinks, the static library (debug info stripped), the header,
+# simplep2p.pc, the man page and the bash and zsh completions. Linux only (the SONAME is read back from the library).
 # For a PREFIX other than /usr, the .pc file adds an rpath to LIBDIR, so a
 # program built with `pkg-config --cflags --libs simplep2p` runs without
 # LD_LIBRARY_PATH or ldconfig; RPATH= leaves it out.
@@ -85,11 +100,14 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 RPATH ?= $(if $(filter /usr,$(PREFIX)),,-Wl$(comma)-rpath$(comma)$${libdir})
 comma := ,
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
-install: release staticlib
+install: release staticlib man completions
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(PKGCONFIGDIR)"
 	install -m 755 target/release/simplep2p "$(DESTDIR)$(BINDIR)/simplep2p"
 	soname=$$(objdump -p target/release/libsimplep2p.so | awk '$$1 == "SONAME" { print $$2 }'); \
@@ -103,11 +121,16 @@ install: release staticlib
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		-e 's|@VERSION@|$(VERSION)|' -e 's|@RPATH@|$(RPATH)|' -e '/^# Written by/d' \
 		bindings/c/simplep2p.pc.in >"$(DESTDIR)$(PKGCONFIGDIR)/simplep2p.pc"
+	install -d "$(DESTDIR)$(MANDIR)/man1" "$(DESTDIR)$(BASHCOMPDIR)" "$(DESTDIR)$(ZSHCOMPDIR)"
+	install -m 644 target/man/simplep2p.1 "$(DESTDIR)$(MANDIR)/man1/simplep2p.1"
+	install -m 644 target/completions/simplep2p.bash "$(DESTDIR)$(BASHCOMPDIR)/simplep2p"
+	install -m 644 target/completions/_simplep2p "$(DESTDIR)$(ZSHCOMPDIR)/_simplep2p"
 
 uninstall:
 	rm -f "$(DESTDIR)$(BINDIR)/simplep2p" "$(DESTDIR)$(LIBDIR)"/libsimplep2p.so* \
 		"$(DESTDIR)$(LIBDIR)/libsimplep2p.a" "$(DESTDIR)$(INCLUDEDIR)/simplep2p.h" \
-		"$(DESTDIR)$(PKGCONFIGDIR)/simplep2p.pc"
+		"$(DESTDIR)$(PKGCONFIGDIR)/simplep2p.pc" "$(DESTDIR)$(MANDIR)/man1/simplep2p.1" \
+		"$(DESTDIR)$(BASHCOMPDIR)/simplep2p" "$(DESTDIR)$(ZSHCOMPDIR)/_simplep2p"
 
 clean:
 	$(CARGO) clean

@@ -43,6 +43,14 @@ check "its SONAME is libsimplep2p.so.0 (is $soname)" test "$soname" = libsimplep
 size=$(stat -c %s "$lib/libsimplep2p.a")
 check "the static library is at most 5 MB ($size bytes)" test "$size" -le 5000000
 check "the header and the CLI are installed" test -f "$PREFIX/include/simplep2p.h" -a -x "$BIN"
+check "the man page and the bash and zsh completions are installed" \
+    test -f "$PREFIX/share/man/man1/simplep2p.1" \
+    -a -f "$PREFIX/share/bash-completion/completions/simplep2p" \
+    -a -f "$PREFIX/share/zsh/site-functions/_simplep2p"
+if command -v man >/dev/null; then
+    check "man finds the installed page by name" \
+        has_line 'simplep2p' "$(MANPATH=$PREFIX/share/man man -P cat simplep2p 2>/dev/null | head -5)"
+fi
 
 # Outside the repository, with nothing of it on any path but the prefix.
 app=$WORK/app
