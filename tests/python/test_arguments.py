@@ -32,6 +32,23 @@ class ArgumentTest(unittest.TestCase):
         if says:
             self.assertIn(says, str(raised.exception))
 
+    def test_interfaces_by_name_are_served_and_checked(self):
+        # Only loopback is ever named: nothing leaves this host.
+        with simplep2p.Peer(port=self.port, interfaces=["lo"]) as a:
+            with simplep2p.Peer(port=self.port, interface="lo") as b:
+                self.assertEqual(len(a.peers(expect=1, timeout=5.0)), 1)
+                self.assertEqual(len(a.send(b"over lo", timeout=5.0).acked), 1)
+                self.assertEqual(b.recv(timeout=5.0).data, b"over lo")
+        self.refused(TypeError, "interfaces", lambda: simplep2p.Peer(port=self.port, interfaces="lo"))
+        self.refused(TypeError, "exclude_interfaces[0]",
+                     lambda: simplep2p.Peer(port=self.port, interfaces=["lo"], exclude_interfaces=[5]))
+        self.refused(ValueError, "neither an interface name nor an address",
+                     lambda: simplep2p.Peer(port=self.port, interfaces=["lo/1"]))
+        with self.assertRaises(simplep2p.SimpleP2PError) as gone:
+            simplep2p.Peer(port=self.port, interfaces=["lo"], exclude_interfaces=["lo"])
+        self.assertEqual(gone.exception.code, -3)
+        self.assertIn("excluded", str(gone.exception))
+
     def test_a_port_out_of_range_is_a_value_error_naming_port_not_a_wrapped_port(self):
         # 70000 once wrapped to 4464, and -1 was accepted.
         for port in (70000, 65536, -1, 0):

@@ -207,6 +207,8 @@ _lib.sp2p_options_set_ttl.argtypes = [_options, ctypes.c_uint32]
 _lib.sp2p_options_set_heartbeat_ms.argtypes = [_options, ctypes.c_uint32]
 _lib.sp2p_options_add_key_file.argtypes = [_options, ctypes.c_char_p]
 _lib.sp2p_options_add_key.argtypes = [_options, ctypes.c_char_p]
+_lib.sp2p_options_add_interface.argtypes = [_options, ctypes.c_char_p]
+_lib.sp2p_options_exclude_interface.argtypes = [_options, ctypes.c_char_p]
 _lib.sp2p_keygen.argtypes = [ctypes.c_char_p]
 _lib.sp2p_stat_name.argtypes = [ctypes.c_size_t]
 _lib.sp2p_stat_name.restype = ctypes.c_char_p
@@ -419,6 +421,15 @@ def _text_arg(name, value):
         raise ArgumentValueError("%s is not text that UTF-8 can encode (a lone surrogate?)" % name) from None
 
 
+def _text_list(name, values):
+    """An optional list of text arguments (None: none) as bytes for C."""
+    if values is None:
+        return []
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ArgumentTypeError("%s must be a list of str or None, not %s" % (name, type(values).__name__))
+    return [_text_arg("%s[%d]" % (name, i), v) for i, v in enumerate(values)]
+
+
 def _payload(name, data):
     """A message as bytes: a str as UTF-8, bytes-like objects as they are."""
     if isinstance(data, str):
@@ -555,12 +566,21 @@ class Peer:
         key_file: Union[None, _PathLike, Sequence[_PathLike]] = None,
         key: Union[None, str, bytes, Sequence[Union[str, bytes]]] = None,
         heartbeat: Union[None, float, bool] = None,
+        interfaces: Optional[Sequence[str]] = None,
+        exclude_interfaces: Optional[Sequence[str]] = None,
     ) -> None:
         """Join `group` (default 239.255.0.1) on `port` (1..65535, default
-        30001) via `interface` (an address, default 0.0.0.0; 127.0.0.1
-        stays on this host), with multicast `ttl` 0..255 (default 1; 0
-        stays on this host), as `name` (at most 64 bytes of UTF-8; default
-        none).
+        30001) via `interface` (a name such as "eth0" or an address it
+        holds; 127.0.0.1 stays on this host), with multicast `ttl` 0..255
+        (default 1; 0 stays on this host), as `name` (at most 64 bytes of
+        UTF-8; default none).
+
+        By default every interface that is up with multicast and an IPv4
+        address is served (not a bridge port; loopback only if nothing
+        else), followed as interfaces come and go. `interfaces` (a list of
+        names or addresses) serves those too, after `interface`;
+        `exclude_interfaces` never serves those. A name or address not on
+        this host raises SimpleP2PError -3 listing those that are.
 
         With `ack_on_recv` (a bool), a message is acknowledged only when
         recv() takes it, so that a sender's count means "their programs
@@ -601,6 +621,8 @@ class Peer:
             raise ArgumentTypeError("ack_on_recv must be True or False, not %s" % type(ack_on_recv).__name__)
         heartbeat_ms = None if heartbeat is None else _heartbeat_ms(heartbeat)
         paths = [] if key_file is None else _key_paths(key_file)
+        wanted = _text_list("interfaces", interfaces)
+        unwanted = _text_list("exclude_interfaces", exclude_interfaces)
         keys = [] if key is None else _key_bytes(key)
 
         config = _Config(group_c, port_c, interface_c, 0, name_c)  # the TTL goes in the options
@@ -617,6 +639,10 @@ class Peer:
                 _check(_lib.sp2p_options_add_key_file(options, path))
             for raw in keys:
                 _check(_lib.sp2p_options_add_key(options, raw))
+            for each in wanted:
+                _check(_lib.sp2p_options_add_interface(options, each))
+            for each in unwanted:
+                _check(_lib.sp2p_options_exclude_interface(options, each))
             handle = _handle()
             _check(_lib.sp2p_open_with(ctypes.byref(config), options, ctypes.byref(handle)))
         finally:
