@@ -71,6 +71,15 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
+// Built and tested on Linux only: IP_MULTICAST_ALL, /proc/net/route,
+// /sys/class/net, errno's location and getifaddrs are used as Linux has
+// them. Elsewhere the build stops here rather than half-working.
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "simplep2p supports Linux only so far (it relies on IP_MULTICAST_ALL, /proc/net/route and \
+     /sys/class/net); build it on Linux"
+);
+
 mod config;
 mod error;
 mod ffi;
