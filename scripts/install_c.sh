@@ -12,21 +12,6 @@ MAKE=${MAKE:-make}
 BIN=unset # the installed CLI, once make install has put it in place (below)
 . scripts/lib.sh
 
-passed=0
-failed=0
-check() { # check NAME COMMAND...: counts a pass when the command succeeds
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok   $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name"
-    fi
-}
-has_line() { grep -qE "$1" <<<"$2"; }
-
 PREFIX=$WORK/prefix
 if ! $MAKE -s install PREFIX="$PREFIX" >"$WORK/install.log" 2>&1; then
     cat "$WORK/install.log" >&2

@@ -54,3 +54,22 @@ stop_peers() {
     wait "${PIDS[@]}" 2>/dev/null || true # killed peers exit 143
     PIDS=()
 }
+
+# check NAME COMMAND...: counts a pass (in $passed) when the command
+# succeeds, else a failure (in $failed), and says which.
+passed=0
+failed=0
+check() {
+    local name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "ok   $name"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name"
+    fi
+}
+
+# has_line REGEX TEXT: whether a line of TEXT matches.
+has_line() { grep -qE "$1" <<<"$2"; }

@@ -6,21 +6,6 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-target/debug/simplep2p}
 . scripts/lib.sh
 
-passed=0
-failed=0
-check() { # check NAME COMMAND...: counts a pass when the command succeeds
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok   $name"
-    else
-        failed=$((failed + 1))
-        echo "FAIL $name"
-    fi
-}
-
-has_line() { grep -qE "$1" <<<"$2"; }
 
 start_peers 5 || exit 1
 
