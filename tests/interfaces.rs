@@ -43,7 +43,8 @@ fn run(host: &Host<'_>, port: u16, args: &[&str]) -> Output {
 fn peers(host: &Host<'_>, port: u16, global: &[&str], args: &[&str]) -> Vec<String> {
     let out = run(host, port, &[global, &["peers", "--json"], args].concat());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut addrs: Vec<String> = stdout
+    let listed = stdout.split_once("\"peers\":").map_or("", |(_, p)| p);
+    let mut addrs: Vec<String> = listed
         .split("\"address\":\"")
         .skip(1)
         .filter_map(|rest| Some(rest[..rest.find(':')?].to_string()))
@@ -77,6 +78,12 @@ fn a_host_on_two_segments_serves_both_by_default() {
     // It finds the two on each segment, each at its own address.
     let found = peers(&h0, PORT, &[], &["--expect", "4"]);
     assert_eq!(found, ["10.77.1.2", "10.77.1.3", "10.77.2.2", "10.77.2.3"]);
+    // --json names the interfaces served, with their addresses.
+    let out = run(&h0, PORT, &["peers", "--json", "--expect", "4"]);
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains(r#"{"name":"eth0","index":"#), "{json}");
+    assert!(json.contains(r#""address":"10.77.1.1"},{"name":"eth1","index":"#), "{json}");
+    assert!(json.contains(r#""address":"10.77.2.1"}],"peers":"#), "{json}");
     // A message reaches all four.
     let out = run(&h0, PORT, &["send", "hello", "--expect", "4"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("PASS 4/4"));

@@ -114,6 +114,19 @@ pub(super) fn interfaces(served: &[simplep2p::InterfaceInfo]) -> String {
     }
 }
 
+/// The interfaces a peer serves, for `--json`:
+/// `[{"name":"lo","index":1,"address":"127.0.0.1"}]`.
+pub(super) fn interfaces_json(served: &[simplep2p::InterfaceInfo]) -> String {
+    let each: Vec<String> = served
+        .iter()
+        .map(|i| {
+            let name = json_string(&i.name);
+            format!("{{\"name\":{name},\"index\":{},\"address\":\"{}\"}}", i.index, i.addr)
+        })
+        .collect();
+    format!("[{}]", each.join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

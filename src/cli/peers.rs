@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use argh::FromArgs;
 use simplep2p::{Config, Peer, PeerInfo};
 
-use super::output::{peer_json, peer_line};
+use super::output::{interfaces_json, peer_json, peer_line};
 use super::{
     EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, explain_shortfall,
     legacy_with_key, print_result,
@@ -64,9 +64,10 @@ pub(super) fn peers(config: Config, cmd: &PeersArgs) -> Result<i32, Failure> {
     let text = if cmd.json {
         let list: Vec<String> = found.iter().map(peer_json).collect();
         format!(
-            "{{\"count\":{},\"elapsed_ms\":{:.3},\"peers\":[{}]}}\n",
+            "{{\"count\":{},\"elapsed_ms\":{:.3},\"interfaces\":{},\"peers\":[{}]}}\n",
             found.len(),
             elapsed.as_secs_f64() * 1e3,
+            interfaces_json(&peer.interfaces()),
             list.join(",")
         )
     } else {

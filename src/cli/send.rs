@@ -8,7 +8,7 @@ use argh::FromArgs;
 use simplep2p::wire;
 use simplep2p::{Config, Peer, PeerInfo, SendReport, Uuid};
 
-use super::output::{escape, peer_json, peer_line};
+use super::output::{escape, interfaces_json, peer_json, peer_line};
 use super::{
     EXIT_FAIL, EXIT_OK, Failure, check_expect, check_quiet, check_timeout, explain_shortfall,
     legacy_with_key, print_result, usage,
@@ -172,7 +172,7 @@ pub(super) fn send(config: Config, cmd: &SendArgs) -> Result<i32, Failure> {
         explain_shortfall(&peer, keyed);
     }
     let text = if cmd.json {
-        send_json(pass, &outcome, cmd.expect, elapsed)
+        send_json(pass, &outcome, cmd.expect, elapsed, &interfaces_json(&peer.interfaces()))
     } else {
         send_text(pass, &outcome, cmd.expect, elapsed)
     };
@@ -308,7 +308,13 @@ fn send_text(pass: bool, outcome: &Outcome, expect: Option<usize>, elapsed: Dura
     text
 }
 
-fn send_json(pass: bool, outcome: &Outcome, expect: Option<usize>, elapsed: Duration) -> String {
+fn send_json(
+    pass: bool,
+    outcome: &Outcome,
+    expect: Option<usize>,
+    elapsed: Duration,
+    interfaces: &str,
+) -> String {
     let list = |peers: &[PeerInfo]| peers.iter().map(peer_json).collect::<Vec<_>>();
     let mut missing = list(&outcome.missing);
     missing.extend(
@@ -318,7 +324,7 @@ fn send_json(pass: bool, outcome: &Outcome, expect: Option<usize>, elapsed: Dura
             .map(|id| format!("{{\"id\":\"{id}\",\"address\":null,\"name\":null}}")),
     );
     format!(
-        "{{\"result\":\"{}\",\"acknowledged\":{},\"peers\":{},\"expected\":{},\"elapsed_ms\":{:.3},\"acked\":[{}],\"missing\":[{}]}}\n",
+        "{{\"result\":\"{}\",\"acknowledged\":{},\"peers\":{},\"expected\":{},\"elapsed_ms\":{:.3},\"interfaces\":{interfaces},\"acked\":[{}],\"missing\":[{}]}}\n",
         if pass { "PASS" } else { "FAIL" },
         outcome.acked.len(),
         outcome.targets(),
@@ -358,7 +364,7 @@ mod tests {
             text,
             "FAIL 1/2 peers acknowledged in 2.0 ms\nmissing 00000000-0000-0000-0000-000000000000\n"
         );
-        let json = send_json(false, &outcome, None, Duration::from_millis(2));
+        let json = send_json(false, &outcome, None, Duration::from_millis(2), "[]");
         assert!(json.contains("\"peers\":2,"), "{json}");
         assert!(
             json.ends_with("\"missing\":[{\"id\":\"00000000-0000-0000-0000-000000000000\",\"address\":null,\"name\":null}]}\n"),

@@ -155,6 +155,19 @@ fn print(peer: &Peer, events: &Events, mut lines: Lines, ready: &Ready) -> io::R
     let s = if members.len() == 1 { "" } else { "s" };
     let (head, n, tail) = (&ready.head, members.len(), ready.tail);
     diag(format_args!("{head}; {n} member{s} listed, events follow{tail}"));
+    if lines.json {
+        // The ready line's facts, for a program: after the list, before
+        // the events.
+        let interfaces = super::output::interfaces_json(&peer.interfaces());
+        writeln!(
+            out,
+            "{{\"event\":\"ready\",\"id\":\"{}\",\"group\":\"{}\",\"interfaces\":{interfaces},\"unicast\":\"{}\"}}",
+            peer.id(),
+            peer.group(),
+            peer.local_addr()
+        )?;
+        out.flush()?;
+    }
     while let Some(event) = events.next_timeout(None) {
         let text = match event {
             MemberEvent::Lagged(n) => {
