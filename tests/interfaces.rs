@@ -209,3 +209,30 @@ fn the_original_interoperates_on_default_settings() {
     let _ = r0.kill();
     let _ = r0.wait();
 }
+
+#[test]
+fn two_hosts_on_the_same_two_segments_see_each_other_once_at_a_steady_address() {
+    const PORT: u16 = 47_725;
+    let Some(lab) = Lab::new("iftwice") else { return };
+    let (a, b) = (lab.segment("a"), lab.segment("b"));
+    let (h0, h1) = (lab.host_with("h0", Stack::V4Only), lab.host_with("h1", Stack::V4Only));
+    lab.attach(&h0, &a, Some("10.77.1.1/24"), None);
+    lab.attach(&h0, &b, Some("10.77.2.1/24"), None);
+    lab.attach(&h1, &a, Some("10.77.1.2/24"), None);
+    lab.attach(&h1, &b, Some("10.77.2.2/24"), None);
+    // h0 beats every 100 ms over both segments; h1 hears each beat twice.
+    let (mut r0, ready) = recv(&h0, PORT, &["--heartbeat", "100"]);
+    let id = &ready["simplep2p: ready: peer ".len()..][..36];
+    let port = PORT.to_string();
+    let mut watch = h1.spawn(BIN, ["--port", &port, "watch", "--json", "--timeout", "300"]);
+    // A window of twenty of its beats, each over both segments: what is
+    // looked for is the absence of an event, so it takes the whole window.
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = std::process::Command::new("kill").args(["-TERM", &watch.id().to_string()]).status();
+    let out = watch.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let about: Vec<&str> = stdout.lines().filter(|l| l.contains(id)).collect();
+    assert_eq!(about.len(), 1, "h0 once, listed or joined, and never updated: {stdout}");
+    let _ = r0.kill();
+    let _ = r0.wait();
+}

@@ -105,6 +105,10 @@ struct Entry {
     next_slot: usize,
     /// Being pinged: silent past its suspicion deadline.
     asking: bool,
+    /// When its address was last heard from. A member heard at two
+    /// addresses (a host on two segments shared with this one) keeps the
+    /// first while it is alive, so its address does not flap.
+    addr_heard: Instant,
 }
 
 #[derive(Debug)]
@@ -212,6 +216,11 @@ impl Table {
     ) -> Beat {
         if let Some(e) = self.entries.get_mut(&who) {
             if count <= e.count {
+                // The same beat over another segment, arrived second: its
+                // address still works.
+                if addr == e.member.addr {
+                    e.addr_heard = e.addr_heard.max(now);
+                }
                 return Beat::Stale;
             }
             if addr != e.member.addr && !proven {
@@ -311,6 +320,7 @@ impl Table {
             pings: [0; PINGS_KEPT],
             next_slot: 0,
             asking: false,
+            addr_heard: now,
         };
         self.entries.insert(who, entry);
         true
@@ -443,6 +453,13 @@ impl Table {
 }
 
 /// Heard from `e` at `now`: no longer suspected, maybe renamed or moved.
+/// How long a member's address may be silent, while it is heard at another,
+/// before the other becomes its address: two of its intervals (this
+/// peer's default for one that announced none).
+fn address_kept(member: &Member) -> Duration {
+    member.heartbeat.unwrap_or(crate::DEFAULT_HEARTBEAT).saturating_mul(2)
+}
+
 fn refresh(
     e: &mut Entry,
     addr: SocketAddr,
@@ -454,8 +471,12 @@ fn refresh(
     e.heard = e.heard.max(now);
     e.member.last_heard = wall;
     let mut updated = false;
-    if e.member.addr != addr {
+    if e.member.addr == addr {
+        e.addr_heard = e.addr_heard.max(now);
+    } else if now.saturating_duration_since(e.addr_heard) > address_kept(&e.member) {
+        // Its address has been silent while another was heard: it moved.
         e.member.addr = addr;
+        e.addr_heard = now;
         updated = true;
     }
     if let Some(name) = name
@@ -564,6 +585,52 @@ mod tests {
         assert!(w.table.proven(who, addr(1), w.at(ms(1)), w.wall, &mut w.changes));
         assert_eq!(w.kinds(), [Change::Joined]);
         assert_eq!(w.table.snapshot()[0].name, "m");
+    }
+
+    #[test]
+    fn a_member_heard_at_two_addresses_keeps_the_first_until_it_falls_silent() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        w.beat(ms(0), who, 1, true);
+        assert_eq!(w.kinds(), [Change::Joined]);
+        // Every beat comes over both segments, the other copy first now and
+        // then: no flapping between the two.
+        for n in 2..10u64 {
+            let t = ms(n * 1000);
+            let second = addr(2);
+            w.table.heartbeat(
+                who,
+                second,
+                "m",
+                n,
+                Some(SEC),
+                true,
+                w.at(t),
+                w.wall,
+                &mut w.changes,
+            );
+            w.beat(t, who, n, true);
+        }
+        assert!(w.kinds().is_empty(), "no Updated while the first address is heard");
+        assert_eq!(w.table.snapshot()[0].addr, addr(1));
+        // The first falls silent (that segment went): after two intervals
+        // the other is its address.
+        for n in 10..13u64 {
+            let t = ms(n * 1000);
+            w.table.heartbeat(
+                who,
+                addr(2),
+                "m",
+                n,
+                Some(SEC),
+                true,
+                w.at(t),
+                w.wall,
+                &mut w.changes,
+            );
+        }
+        assert_eq!(w.kinds(), [Change::Updated]);
+        assert_eq!(w.table.snapshot()[0].addr, addr(2));
     }
 
     #[test]
