@@ -224,7 +224,7 @@ fn two_hosts_on_the_same_two_segments_see_each_other_once_at_a_steady_address() 
     let (mut r0, ready) = recv(&h0, PORT, &["--heartbeat", "100"]);
     let id = &ready["simplep2p: ready: peer ".len()..][..36];
     let port = PORT.to_string();
-    let mut watch = h1.spawn(BIN, ["--port", &port, "watch", "--json", "--timeout", "300"]);
+    let watch = h1.spawn(BIN, ["--port", &port, "watch", "--json", "--timeout", "300"]);
     // A window of twenty of its beats, each over both segments: what is
     // looked for is the absence of an event, so it takes the whole window.
     std::thread::sleep(Duration::from_secs(2));
