@@ -532,6 +532,12 @@ mod tests {
         fn at(&self, t: Duration) -> Instant {
             self.t0 + t
         }
+        /// A proven heartbeat from `from`, at `t`.
+        fn beat_from(&mut self, from: SocketAddr, t: Duration, who: Uuid, count: u64) -> Beat {
+            let now = self.at(t);
+            let c = &mut self.changes;
+            self.table.heartbeat(who, from, "m", count, Some(SEC), true, now, self.wall, c)
+        }
         fn beat(&mut self, t: Duration, who: Uuid, count: u64, proven: bool) -> Beat {
             let now = self.at(t);
             self.table.heartbeat(
@@ -596,38 +602,15 @@ mod tests {
         // Every beat comes over both segments, the other copy first now and
         // then: no flapping between the two.
         for n in 2..10u64 {
-            let t = ms(n * 1000);
-            let second = addr(2);
-            w.table.heartbeat(
-                who,
-                second,
-                "m",
-                n,
-                Some(SEC),
-                true,
-                w.at(t),
-                w.wall,
-                &mut w.changes,
-            );
-            w.beat(t, who, n, true);
+            w.beat_from(addr(2), ms(n * 1000), who, n);
+            w.beat(ms(n * 1000), who, n, true);
         }
         assert!(w.kinds().is_empty(), "no Updated while the first address is heard");
         assert_eq!(w.table.snapshot()[0].addr, addr(1));
         // The first falls silent (that segment went): after two intervals
         // the other is its address.
         for n in 10..13u64 {
-            let t = ms(n * 1000);
-            w.table.heartbeat(
-                who,
-                addr(2),
-                "m",
-                n,
-                Some(SEC),
-                true,
-                w.at(t),
-                w.wall,
-                &mut w.changes,
-            );
+            w.beat_from(addr(2), ms(n * 1000), who, n);
         }
         assert_eq!(w.kinds(), [Change::Updated]);
         assert_eq!(w.table.snapshot()[0].addr, addr(2));

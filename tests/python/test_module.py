@@ -88,47 +88,37 @@ class ModuleTest(unittest.TestCase):
     def test_wait_stops_on_ctrl_c_even_where_sigint_was_ignored(self):
         # A script's background job starts with SIGINT ignored; the
         # original's wait() took Ctrl-C all the same, and so does this one.
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import signal, simplep2p as s\n"
-                "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                "try:\n"
-                "    s.wait()\n"
-                "except KeyboardInterrupt:\n"
-                "    print('KeyboardInterrupt; SIGINT ignored again:', signal.getsignal(signal.SIGINT) == signal.SIG_IGN)\n",
-            ],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+        out, err, code = self.ctrl_c_to_waiting(
+            "import signal, simplep2p as s\n"
+            "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "try:\n"
+            "    s.wait()\n"
+            "except KeyboardInterrupt:\n"
+            "    print('KeyboardInterrupt; SIGINT ignored again:', signal.getsignal(signal.SIGINT) == signal.SIG_IGN)\n"
         )
-        self.addCleanup(test_peer.reap, proc)
-        with loopback_peer(self.port) as probe:
-            self.assertEqual(len(probe.peers(expect=1, timeout=HANG)), 1)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=HANG)
-        self.assertEqual((proc.returncode, out), (0, b"KeyboardInterrupt; SIGINT ignored again: True\n"), err)
+        self.assertEqual((code, out), (0, b"KeyboardInterrupt; SIGINT ignored again: True\n"), err)
 
     def test_wait_leaves_a_programs_own_sigint_handler_alone(self):
+        out, err, code = self.ctrl_c_to_waiting(
+            "import signal, simplep2p as s\n"
+            "signal.signal(signal.SIGINT, lambda *_: (print('mine', flush=True), s.start().close()))\n"
+            "print('wait returned', s.wait())\n"
+        )
+        self.assertEqual((code, out), (0, b"mine\nwait returned None\n"), err)
+
+    def ctrl_c_to_waiting(self, script):
+        """Runs `script` (whose module peer waits) in a Python of its own,
+        sends it SIGINT once it is found, and returns its stdout, stderr
+        and exit code."""
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import signal, simplep2p as s\n"
-                "signal.signal(signal.SIGINT, lambda *_: (print('mine', flush=True), s.start().close()))\n"
-                "print('wait returned', s.wait())\n",
-            ],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            [sys.executable, "-c", script], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         self.addCleanup(test_peer.reap, proc)
         with loopback_peer(self.port) as probe:
             self.assertEqual(len(probe.peers(expect=1, timeout=HANG)), 1)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=HANG)
-        self.assertEqual((proc.returncode, out), (0, b"mine\nwait returned None\n"), err)
+        return out, err, proc.returncode
 
     def test_wait_prints_each_message_on_one_line_escaped_as_the_cli_does(self):
         # Whatever standard output's encoding, the line is the message's UTF-8.
