@@ -257,7 +257,7 @@ impl Core {
         *lock(&self.deaf_since) = None;
         let deaf = start.elapsed();
         if deaf > membership::PAUSE_GRACE {
-            self.update_table(|table, _, _, _| table.resumed(deaf));
+            lock(&self.table).resumed(deaf);
             self.pacer.poke();
         }
         result

@@ -162,25 +162,22 @@ impl Core {
         // handler's return pokes the timers.
         let deaf = lock(&self.deaf_since).is_some_and(|t| now.duration_since(t) > PAUSE_GRACE);
         let mut pings = Vec::new();
-        let wake = if deaf {
-            None
-        } else {
+        if !deaf {
             let mut table = lock(&self.table);
             let mut changes = Vec::new();
             table.on_timer(now, || fresh_id().ok(), &mut pings, &mut changes);
             // Published under the table's lock: see Core::update_table.
             self.hub.publish(&mut changes);
-            table.next_wake()
-        };
+        }
         for Ping { to, token } in pings {
             if let Some(bytes) = self.encode_or_count(&self.frame(token, Body::Ping)) {
                 let _ = self.transport.send(&bytes, to);
             }
         }
         let mut next = lock(&self.pacer.due);
-        // The table's own deadline read again: a change meanwhile may have
-        // brought it nearer (Core::reschedule).
-        let wake = if deaf { None } else { lock(&self.table).next_wake().or(wake) };
+        // The table's deadline read now, under the lock Core::reschedule
+        // takes, so that a change meanwhile that brought it nearer counts.
+        let wake = if deaf { None } else { lock(&self.table).next_wake() };
         next.planned = [due.beat, due.keys, due.interfaces, wake].into_iter().flatten().min();
     }
 

@@ -43,7 +43,9 @@ const RECV_BUF: usize = 1
 /// Datagrams read from one socket before the other is looked at.
 const BATCH: usize = 16;
 
-/// What the wake-up pair carries: a byte per request.
+/// What the wake-up pair carries: a byte per request. Any byte wakes the
+/// thread; CLOSE also asks it to close the peer (STOP's work is done by
+/// the `stopped` flag, which the thread reads after every wake).
 const CLOSE: u8 = b'c';
 const STOP: u8 = b's';
 
@@ -69,8 +71,8 @@ pub(crate) trait Handler: Send + Sync + 'static {
     /// One datagram from `src`, opened if the peer has a key (`sealed`
     /// is then its nonce); must never panic on any input.
     fn on_datagram(&self, buf: &[u8], src: SocketAddr, via: Via, sealed: Option<Nonce>);
-    /// A read side was shut down by someone other than [`Transport::stop`]
-    /// (a signal handler): the peer is asked to close.
+    /// A signal handler (through the [`Closer`]) or a broken descriptor
+    /// asks the peer to close.
     fn on_shutdown(&self);
 }
 
@@ -365,8 +367,8 @@ impl Transport {
     }
 }
 
-/// The I/O thread: wait for a datagram, a wake-up or the next timer; hand
-/// over what came; until the transport stops.
+/// The I/O thread: wait for a datagram or a wake-up; hand over what came;
+/// until the transport stops.
 fn io_loop<H: Handler>(handler: &H) {
     const WAKE: usize = 0;
     let transport = handler.transport();
