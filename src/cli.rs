@@ -13,12 +13,15 @@ mod watch;
 
 use std::ffi::OsString;
 use std::io::{self, Write};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use argh::FromArgs;
-use simplep2p::{Config, DEFAULT_GROUP, DEFAULT_PORT, KEY_FILE_ENV, MAX_KEYS, REPLAY_WINDOW};
+use simplep2p::{
+    Config, DEFAULT_GROUP, DEFAULT_GROUP6, DEFAULT_PORT, Family, KEY_FILE_ENV, MAX_KEYS,
+    REPLAY_WINDOW,
+};
 
 use self::keygen::KeygenArgs;
 use self::output::{escape, shown};
@@ -39,8 +42,9 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_OUTPUT: i32 = 3;
 
 /// The options of every command, which may come before or after its name.
-const GLOBAL_OPTIONS: [&str; 8] = [
+const GLOBAL_OPTIONS: [&str; 9] = [
     "--group",
+    "--group6",
     "--port",
     "--interface",
     "--exclude-interface",
@@ -50,7 +54,7 @@ const GLOBAL_OPTIONS: [&str; 8] = [
     "--heartbeat",
 ];
 /// Global switches (no value), moved to the front the same way.
-const GLOBAL_SWITCHES: [&str; 1] = ["--no-legacy"];
+const GLOBAL_SWITCHES: [&str; 3] = ["--no-legacy", "--ipv4-only", "--ipv6-only"];
 /// What asks for help before a command's name (`simplep2p help send`).
 const HELP: [&str; 3] = ["-h", "--help", "help"];
 
@@ -79,19 +83,36 @@ direct ping meanwhile either, is lost: 'simplep2p watch' prints it, about
 3 s after a crash at the default. A recv with --heartbeat 0 is never
 reported lost, only seen to leave.")]
 struct Args {
-    /// multicast group to join (default 239.255.0.1)
+    /// IPv4 multicast group to join (default 239.255.0.1)
     #[argh(option, default = "DEFAULT_GROUP")]
     group: Ipv4Addr,
+
+    /// IPv6 multicast group to join, of link-local scope (default
+    /// ff02::114)
+    #[argh(option, default = "DEFAULT_GROUP6")]
+    group6: Ipv6Addr,
+
+    /// serve IPv4 only. Default: IPv4 and IPv6, each on every interface
+    /// with an address of it (IPv6: a link-local one); a peer heard over
+    /// both is one peer. Loopback is IPv4 only
+    #[argh(switch)]
+    ipv4_only: bool,
+
+    /// serve IPv6 only (not on loopback, where Linux has no IPv6
+    /// multicast)
+    #[argh(switch)]
+    ipv6_only: bool,
 
     /// UDP port of the group (default 30001)
     #[argh(option, default = "DEFAULT_PORT")]
     port: u16,
 
     /// an interface to serve, by name (eth0, lo) or by an address it holds
-    /// (then used there); may be given several times. 127.0.0.1 keeps all
-    /// traffic on this host. Default: every interface that is up with
-    /// multicast and an IPv4 address, not a bridge port (loopback only if
-    /// there is nothing else), followed as they come and go
+    /// (then used there: 10.0.0.5, fe80::1%eth0); may be given several
+    /// times. 127.0.0.1 keeps all traffic on this host. Default: every
+    /// interface that is up with multicast and an address, not a bridge
+    /// port (loopback only if there is nothing else), followed as they come
+    /// and go
     #[argh(option)]
     interface: Vec<String>,
 
@@ -178,11 +199,28 @@ pub fn run(argv: Vec<OsString>) -> i32 {
     })
 }
 
+/// The address families `--ipv4-only` and `--ipv6-only` leave.
+fn family(args: &Args) -> Result<Family, Failure> {
+    match (args.ipv4_only, args.ipv6_only) {
+        (false, false) => Ok(Family::Both),
+        (true, false) => Ok(Family::V4Only),
+        (false, true) => Ok(Family::V6Only),
+        (true, true) => Err(Failure {
+            message:
+                "--ipv4-only and --ipv6-only exclude each other: give one, or neither for both"
+                    .into(),
+            code: EXIT_USAGE,
+        }),
+    }
+}
+
 /// The peer's configuration from the global options, checked, with its key
 /// files read once so that a bad one is refused before any socket opens.
 fn configure(args: &Args) -> Result<Config, Failure> {
     let mut config = Config::default()
         .group(args.group)
+        .group6(args.group6)
+        .family(family(args)?)
         .port(args.port)
         .interfaces(args.interface.iter().cloned())
         .exclude_interfaces(args.exclude_interface.iter().cloned())

@@ -1,11 +1,11 @@
 //! How a [`Peer`](crate::Peer) is set up: every default in one place.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::peer::{AckWhen, Key, KeySource, MAX_INTERFACES, Rate, Selector};
+use crate::peer::{AckWhen, Family, Key, KeySource, MAX_INTERFACES, Rate, Selector};
 use crate::wire;
 
 /// Settings for [`Peer::start`](crate::Peer::start). Build with the setters:
@@ -18,6 +18,8 @@ use crate::wire;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) group: Ipv4Addr,
+    pub(crate) group6: Ipv6Addr,
+    pub(crate) family: Family,
     pub(crate) port: u16,
     /// Which interfaces to serve, by name or address, as given; empty:
     /// the default rule (see [`Config::interfaces`]).
@@ -41,6 +43,10 @@ pub struct Config {
 
 /// The original SimpleP2P's group, so both can share a network.
 pub const DEFAULT_GROUP: Ipv4Addr = Ipv4Addr::new(239, 255, 0, 1);
+/// The IPv6 group: link-local scope, so it never leaves the segment,
+/// and `ff0X::114`, which IANA lists for private experiments, as
+/// 239.255.0.0/16 is for IPv4.
+pub const DEFAULT_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x114);
 /// The original SimpleP2P's port.
 pub const DEFAULT_PORT: u16 = 30001;
 /// How often a peer beats unless told otherwise ([`Config::heartbeat`]).
@@ -58,6 +64,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             group: DEFAULT_GROUP,
+            group6: DEFAULT_GROUP6,
+            family: Family::Both,
             port: DEFAULT_PORT,
             interfaces: Vec::new(),
             exclude: Vec::new(),
@@ -82,6 +90,24 @@ impl Config {
     /// The multicast group. Defaults to 239.255.0.1.
     pub fn group(mut self, group: Ipv4Addr) -> Self {
         self.group = group;
+        self
+    }
+
+    /// The IPv6 multicast group, of link-local scope (`ff02::/16`, or
+    /// any `ffX2::` group). Defaults to ff02::114. Peers meet on both
+    /// groups, at the same port, unless [`Config::family`] says one.
+    pub fn group6(mut self, group: Ipv6Addr) -> Self {
+        self.group6 = group;
+        self
+    }
+
+    /// Which address families to serve. Defaults to both: each interface
+    /// chosen is served over IPv4 if it has an IPv4 address and over IPv6
+    /// if it has a link-local one, and a peer heard over both is one
+    /// member. Loopback is IPv4 only (Linux routes no IPv6 multicast
+    /// there).
+    pub fn family(mut self, family: Family) -> Self {
+        self.family = family;
         self
     }
 
@@ -312,6 +338,9 @@ impl Config {
         if !self.group.is_multicast() {
             return Err(Error::BadGroup(self.group));
         }
+        if !is_link_scope_multicast(self.group6) {
+            return Err(Error::BadGroup6(self.group6));
+        }
         if self.has_key() && self.legacy == Some(true) {
             return Err(Error::LegacyWithKey);
         }
@@ -342,6 +371,14 @@ impl Config {
     }
 }
 
+/// A multicast address of link-local scope (`ffX2::/16`): sent with the
+/// interface's index as its scope id, so the kernel needs no per-send
+/// socket option to pick the interface, and never routed off the link.
+fn is_link_scope_multicast(group: Ipv6Addr) -> bool {
+    let first = group.segments()[0];
+    first >> 8 == 0xff && first & 0xf == 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +395,9 @@ mod tests {
         assert!(err(ok.clone().name("x".repeat(65))).contains("64 bytes"));
         assert!(err(ok.clone().queue_capacity(0)).contains("65536"));
         assert!(err(ok.clone().queue_capacity(MAX_QUEUE_CAPACITY + 1)).contains("65536"));
-        assert!(err(ok.group(Ipv4Addr::LOCALHOST)).contains("224.0.0.0/4"));
+        assert!(err(ok.clone().group(Ipv4Addr::LOCALHOST)).contains("224.0.0.0/4"));
+        assert!(ok.clone().group6("ff12::1".parse().unwrap()).validate().is_ok());
+        assert!(err(ok.clone().group6("ff05::114".parse().unwrap())).contains("ff02::/16"));
+        assert!(err(ok.group6(Ipv6Addr::LOCALHOST)).contains("ff02::/16"));
     }
 }

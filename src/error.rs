@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use crate::wire;
@@ -15,6 +15,9 @@ pub enum Error {
     /// The group is not an IPv4 multicast address (224.0.0.0/4).
     /// Retrying does not help: pass another group.
     BadGroup(Ipv4Addr),
+    /// The IPv6 group is not a multicast address of link-local scope.
+    /// Retrying does not help: pass another group.
+    BadGroup6(Ipv6Addr),
     /// The kernel has no route for multicast on the chosen interface.
     /// Retrying does not help: name an interface, e.g. 127.0.0.1.
     NoMulticastRoute,
@@ -98,6 +101,10 @@ impl fmt::Display for Error {
             Error::BadGroup(g) => write!(
                 f,
                 "group {g} is not an IPv4 multicast address: pass one in 224.0.0.0/4, e.g. 239.255.0.1"
+            ),
+            Error::BadGroup6(g) => write!(
+                f,
+                "IPv6 group {g} is not a link-local multicast address: pass one in ff02::/16, e.g. ff02::114"
             ),
             Error::NoMulticastRoute => f.write_str(
                 "no route for multicast: pass --interface 127.0.0.1 to stay on this host, or add a multicast route",

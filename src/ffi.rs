@@ -256,6 +256,7 @@ fn fail(code: c_int, message: impl Into<String>) -> Failure {
 fn code_of(e: &Error) -> c_int {
     match e {
         Error::BadGroup(_)
+        | Error::BadGroup6(_)
         | Error::NoMulticastRoute
         | Error::BadInterface(_)
         | Error::Interface(_)

@@ -87,15 +87,16 @@ mod peer;
 pub mod wire;
 
 pub use config::{
-    Config, DEFAULT_GROUP, DEFAULT_HEARTBEAT, DEFAULT_PORT, KEY_FILE_ENV, MAX_HEARTBEAT,
-    MAX_QUEUE_CAPACITY, MIN_HEARTBEAT,
+    Config, DEFAULT_GROUP, DEFAULT_GROUP6, DEFAULT_HEARTBEAT, DEFAULT_PORT, KEY_FILE_ENV,
+    MAX_HEARTBEAT, MAX_QUEUE_CAPACITY, MIN_HEARTBEAT,
 };
 pub use error::{Error, KeyProblem, Result};
 pub use ffi::{SignalGuard, close_on_termination, hold_termination_signals};
 pub use peer::{
-    DEDUPE_WINDOW, EVENT_QUEUE, Events, InterfaceInfo, KEY_FILE_CHECK, Key, MAX_INTERFACES,
-    MAX_KEYS, MAX_MEMBERS, MAX_PEERS, MAX_REPLAY_ENTRIES, Member, MemberEvent, Message, Peer,
-    PeerInfo, REPLAY_WINDOW, Rate, SendReport, Stats, Verdict, check_message, read_key_file,
+    DEDUPE_WINDOW, EVENT_QUEUE, Events, Family, InterfaceInfo, KEY_FILE_CHECK, Key, MAX_INTERFACES,
+    MAX_KEYS, MAX_MEMBER_ADDRS, MAX_MEMBERS, MAX_PEERS, MAX_REPLAY_ENTRIES, Member, MemberEvent,
+    Message, Peer, PeerInfo, REPLAY_WINDOW, Rate, SendReport, Stats, Verdict, check_message,
+    read_key_file,
 };
 pub use uuid::Uuid;
 

@@ -41,8 +41,8 @@ use self::heartbeat::Pacer;
 pub(crate) use self::inbox::AckWhen;
 pub use self::inbox::DEDUPE_WINDOW;
 use self::inbox::Inbox;
-pub use self::interfaces::MAX_INTERFACES;
 pub(crate) use self::interfaces::Selector;
+pub use self::interfaces::{Family, MAX_INTERFACES};
 pub use self::keyring::KEY_FILE_CHECK;
 use self::keyring::Keyring;
 pub(crate) use self::keys::KeySource;
@@ -51,7 +51,7 @@ use self::limit::Limiter;
 pub use self::limit::Rate;
 use self::members::Members;
 use self::membership::Table;
-pub use self::membership::{MAX_MEMBERS, Member};
+pub use self::membership::{MAX_MEMBER_ADDRS, MAX_MEMBERS, Member};
 pub use self::ops::MAX_PEERS;
 use self::ops::{Action, Discovery, Reach, SendOp};
 use self::pending::{Pending, Route, fresh_id};
@@ -397,15 +397,26 @@ impl Peer {
         &self.core.name
     }
 
-    /// The group address and port this peer joined.
+    /// The IPv4 group address and port ([`Config::group`]), whether or
+    /// not IPv4 is served; see [`Peer::groups`].
     pub fn group(&self) -> SocketAddr {
         self.core.transport.group()
+    }
+
+    /// The groups this peer meets on now: the IPv4 group if some
+    /// interface serves IPv4, the IPv6 group (`[ff02::114]:30001` by
+    /// default) if some serves IPv6 ([`Config::family`], and which
+    /// interfaces have addresses of which family).
+    pub fn groups(&self) -> Vec<SocketAddr> {
+        self.core.transport.groups()
     }
 
     /// Where this peer takes unicast traffic: the address it was given,
     /// or that of the one interface it serves; serving several, 0.0.0.0
     /// and the port (each peer reaches it at its address on that peer's
-    /// own segment).
+    /// own segment). IPv4's when it serves IPv4; IPv6's (`[::]:port`)
+    /// when it serves only IPv6. Both are at the same port when it was
+    /// free in both families.
     pub fn local_addr(&self) -> SocketAddr {
         self.core.transport.local_addr()
     }

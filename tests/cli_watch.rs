@@ -169,7 +169,7 @@ fn json_lines_carry_event_id_address_name_and_time() {
     // After the list, the ready line's facts, for programs.
     let ready = watch.expect("{\"event\":\"ready\"");
     assert_eq!(field(&ready, "id"), watch.uuid);
-    let served = r#""interfaces":[{"name":"lo","index":1,"address":"127.0.0.1"}]"#;
+    let served = r#""interfaces":[{"name":"lo","index":1,"addresses":["127.0.0.1"]}]"#;
     assert!(ready.contains(served), "{ready}");
     let later = RecvProcess::start(port, &["--name", "hall"]);
     let joined = watch.expect(&format!("{{\"event\":\"joined\",\"id\":\"{}\"", later.uuid));

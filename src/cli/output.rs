@@ -103,10 +103,23 @@ pub(super) fn json_string(s: &str) -> String {
     out
 }
 
+/// The groups a peer meets on, for its ready line: "239.255.0.1:30001
+/// and [ff02::114]:30001".
+pub(super) fn groups(groups: &[std::net::SocketAddr]) -> String {
+    groups.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ")
+}
+
+/// The addresses a peer uses on one interface, IPv4's first.
+fn addresses(i: &simplep2p::InterfaceInfo) -> Vec<String> {
+    let v4 = i.ipv4.map(|a| a.to_string());
+    v4.into_iter().chain(i.ipv6.map(|a| a.to_string())).collect()
+}
+
 /// The interfaces a peer serves, for its ready line: "interface lo
-/// (127.0.0.1)", "interfaces eth0 (10.77.1.1), eth1 (10.77.2.1)".
+/// (127.0.0.1)", "interfaces eth0 (10.77.1.1, fe80::1), eth1 (10.77.2.1)".
 pub(super) fn interfaces(served: &[simplep2p::InterfaceInfo]) -> String {
-    let each: Vec<String> = served.iter().map(|i| format!("{} ({})", i.name, i.addr)).collect();
+    let each: Vec<String> =
+        served.iter().map(|i| format!("{} ({})", i.name, addresses(i).join(", "))).collect();
     match each.len() {
         0 => "no interface up yet".to_owned(),
         1 => format!("interface {}", each[0]),
@@ -115,13 +128,14 @@ pub(super) fn interfaces(served: &[simplep2p::InterfaceInfo]) -> String {
 }
 
 /// The interfaces a peer serves, for `--json`:
-/// `[{"name":"lo","index":1,"address":"127.0.0.1"}]`.
+/// `[{"name":"eth0","index":2,"addresses":["10.77.1.1","fe80::1"]}]`.
 pub(super) fn interfaces_json(served: &[simplep2p::InterfaceInfo]) -> String {
     let each: Vec<String> = served
         .iter()
         .map(|i| {
             let name = json_string(&i.name);
-            format!("{{\"name\":{name},\"index\":{},\"address\":\"{}\"}}", i.index, i.addr)
+            let addrs: Vec<String> = addresses(i).iter().map(|a| format!("\"{a}\"")).collect();
+            format!("{{\"name\":{name},\"index\":{},\"addresses\":[{}]}}", i.index, addrs.join(","))
         })
         .collect();
     format!("[{}]", each.join(","))

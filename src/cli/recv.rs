@@ -110,7 +110,7 @@ pub(super) fn recv(config: Config, cmd: &RecvArgs) -> Result<i32, Failure> {
         // after the last "unicast ": both stay where they are.
         "ready: peer {}{name} on group {}, {interfaces}{sealed}, unicast {}",
         peer.id(),
-        peer.group(),
+        super::output::groups(&peer.groups()),
         peer.local_addr()
     ));
     if count == Some(0) {

@@ -103,7 +103,7 @@ pub(super) fn watch(config: Config, cmd: &WatchArgs, heartbeats: bool) -> Result
         head: format!(
             // Tests read the uuid after "as peer ".
             "ready: watching group {}, {interfaces}{sealed}, as peer {} unicast {}",
-            peer.group(),
+            super::output::groups(&peer.groups()),
             peer.id(),
             peer.local_addr()
         ),
@@ -159,11 +159,13 @@ fn print(peer: &Peer, events: &Events, mut lines: Lines, ready: &Ready) -> io::R
         // The ready line's facts, for a program: after the list, before
         // the events.
         let interfaces = super::output::interfaces_json(&peer.interfaces());
+        let groups = peer.groups();
         writeln!(
             out,
-            "{{\"event\":\"ready\",\"id\":\"{}\",\"group\":\"{}\",\"interfaces\":{interfaces},\"unicast\":\"{}\"}}",
+            "{{\"event\":\"ready\",\"id\":\"{}\",\"group\":\"{}\",\"groups\":[{}],\"interfaces\":{interfaces},\"unicast\":\"{}\"}}",
             peer.id(),
-            peer.group(),
+            groups.first().copied().unwrap_or(peer.group()),
+            groups.iter().map(|g| format!("\"{g}\"")).collect::<Vec<_>>().join(","),
             peer.local_addr()
         )?;
         out.flush()?;
@@ -265,6 +267,7 @@ mod tests {
         Member {
             id: Uuid::from_bytes([n; 16]),
             addr: ([127, 0, 0, 1], 4000 + u16::from(n)).into(),
+            addrs: vec![([127, 0, 0, 1], 4000 + u16::from(n)).into()],
             name: name.into(),
             first_heard: SystemTime::UNIX_EPOCH,
             last_heard: SystemTime::UNIX_EPOCH,

@@ -104,7 +104,10 @@ impl Handler for Core {
             }
             Body::Goodbye => {
                 let in_table = self.update_table(|t, _, _, c| t.left(frame.sender, src, c));
-                if !self.members.remove(frame.sender, src) || !in_table {
+                // From any address it proved, as a dual-stack peer's goodbye
+                // comes over each family.
+                let proven = self.addresses.is_proven(src, frame.sender);
+                if !self.members.remove(frame.sender, src, proven) || !in_table {
                     bump(&self.counters.forged);
                 }
                 // Operations check the address against their own targets.
@@ -177,8 +180,8 @@ impl Core {
 }
 
 fn answer_probe(core: &Core, probe: &Frame<'_>, probe_len: usize, src: SocketAddr) {
-    let reply = core
-        .frame(probe.id, Body::ProbeReply { addr: core.transport.local_addr(), name: &core.name });
+    let addr = core.transport.local_addr_for(src);
+    let reply = core.frame(probe.id, Body::ProbeReply { addr, name: &core.name });
     // No amplification: a reply never outgrows the probe that asked.
     if reply.encoded_len() > probe_len {
         return bump(&core.counters.probes_refused);
@@ -266,6 +269,13 @@ fn on_heartbeat(
     match beat {
         Beat::Counted => {}
         Beat::Stale => bump(&core.counters.stale_heartbeats),
+        // The other family's copy, say: worth one challenge, so that the
+        // member's addresses list it once proven.
+        Beat::StaleUnproven => {
+            bump(&core.counters.stale_heartbeats);
+            core.addresses.heard(src, len, now);
+            let _ = challenge(core, src, frame.sender, now);
+        }
         Beat::Full => bump(&core.counters.members_full),
         Beat::Unproven => {
             core.addresses.heard(src, len, now);

@@ -266,6 +266,7 @@ mod tests {
         Member {
             id: Uuid::from_u128(n),
             addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            addrs: vec![SocketAddr::from(([127, 0, 0, 1], 1))],
             name: String::new(),
             first_heard: SystemTime::UNIX_EPOCH,
             last_heard: SystemTime::UNIX_EPOCH,

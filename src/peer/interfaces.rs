@@ -9,9 +9,10 @@
 //! - IPv4: any but 0.0.0.0. A link-local 169.254/16 counts: a LAN without
 //!   DHCP has nothing else, and multicast works there all the same.
 //! - IPv6: link-local (fe80::/10) only, since a link-scope ff02:: group is
-//!   what peers meet on and its answers go to link-local sources; loopback
-//!   has none and uses ::1. Global and ULA addresses are listed but not
-//!   used unless the user names one.
+//!   what peers meet on and its answers go to link-local sources. Global
+//!   and ULA addresses are listed but not used unless the user names one.
+//!   Loopback has none: Linux routes no IPv6 multicast over `lo` (a send
+//!   fails with "network unreachable"), so a peer on loopback is IPv4 only.
 //!
 //! Not seen: whether an IPv6 address is still tentative (duplicate address
 //! detection, about a second after a link comes up); getifaddrs does not
@@ -85,11 +86,8 @@ impl Interface {
         } else {
             Vec::new()
         };
-        let v6 = if family.v6() {
-            let counts = |a: &Ipv6Addr| {
-                if self.flags.loopback { a.is_loopback() } else { a.is_unicast_link_local() }
-            };
-            self.v6.iter().copied().filter(|(a, _)| counts(a)).collect()
+        let v6 = if family.v6() && !self.flags.loopback {
+            self.v6.iter().copied().filter(|(a, _)| a.is_unicast_link_local()).collect()
         } else {
             Vec::new()
         };
@@ -207,21 +205,27 @@ fn master(name: &str, index: u32) -> Option<String> {
     Some(target.file_name()?.to_string_lossy().into_owned())
 }
 
-/// The address families to serve.
+/// The address families a peer serves ([`Config::family`]).
+///
+/// [`Config::family`]: crate::Config::family
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Family {
+pub enum Family {
+    /// IPv4 and IPv6, each where an interface has an address of it: the
+    /// default.
     #[default]
     Both,
+    /// IPv4 only (`--ipv4-only`).
     V4Only,
+    /// IPv6 only (`--ipv6-only`).
     V6Only,
 }
 
 impl Family {
-    fn v4(self) -> bool {
+    pub(crate) fn v4(self) -> bool {
         self != Family::V6Only
     }
 
-    fn v6(self) -> bool {
+    pub(crate) fn v6(self) -> bool {
         self != Family::V4Only
     }
 }
@@ -768,7 +772,10 @@ mod tests {
         assert_eq!(names(&selection), ["lo"]);
         assert!(selection.loopback_fallback);
         assert_eq!(selection.chosen[0].v4, [Ipv4Addr::LOCALHOST]);
-        assert_eq!(selection.chosen[0].v6, [(Ipv6Addr::LOCALHOST, 0)]);
+        // No IPv6 multicast over Linux's lo.
+        assert!(selection.chosen[0].v6.is_empty());
+        let e = error(&[lo(), eth0.clone()], &[], &[], Family::V6Only);
+        assert!(e.starts_with("no interface is up with an address multicast can use"), "{e}");
         eth0.flags.up = true;
         let selection = select(&[lo(), eth0], &[], &[], Family::Both).unwrap();
         assert_eq!(names(&selection), ["eth0"]);

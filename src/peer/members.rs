@@ -20,11 +20,12 @@ impl Members {
         *lock(&self.known) = found;
     }
 
-    /// Forgets a peer that said goodbye from its own address. False when
-    /// the peer is known at another address: the goodbye is a forgery.
-    pub fn remove(&self, who: Uuid, from: SocketAddr) -> bool {
+    /// Forgets a peer that said goodbye from its own address, or from
+    /// another it `proven` it receives at. False when the peer is known at
+    /// another address only: the goodbye is a forgery.
+    pub fn remove(&self, who: Uuid, from: SocketAddr, proven: bool) -> bool {
         let mut known = lock(&self.known);
-        if known.iter().any(|p| p.id == who && p.addr != from) {
+        if !proven && known.iter().any(|p| p.id == who && p.addr != from) {
             return false;
         }
         known.retain(|p| p.id != who);

@@ -27,6 +27,9 @@ pub const MAX_MEMBERS: usize = 4096;
 const MAX_CANDIDATES: usize = 256;
 /// Pings remembered per member, so that a late pong still counts.
 const PINGS_KEPT: usize = 8;
+/// Addresses kept per member ([`Member::addrs`]): IPv4 and IPv6 on each
+/// of two segments.
+pub const MAX_MEMBER_ADDRS: usize = 4;
 /// The heartbeat intervals a member may announce; outside, clamped.
 const MIN_INTERVAL: Duration = Duration::from_millis(10);
 const MAX_INTERVAL: Duration = Duration::from_secs(3600);
@@ -38,6 +41,12 @@ pub struct Member {
     pub id: Uuid,
     /// Where it takes unicast traffic (proven: it echoed a token sent there).
     pub addr: SocketAddr,
+    /// Every address it was heard at lately and proved it receives at,
+    /// `addr` first: a peer on several segments shared with this one, or
+    /// heard over IPv4 and IPv6, has one per segment and family. At most
+    /// [`MAX_MEMBER_ADDRS`]; an address silent for two of its intervals is
+    /// dropped. A change to this list alone raises no event.
+    pub addrs: Vec<SocketAddr>,
     /// Its name, possibly empty.
     pub name: String,
     /// When this peer first heard it.
@@ -87,6 +96,10 @@ pub(crate) enum Beat {
     Counted,
     /// Its count was not above the last one's: a copy or a replay, ignored.
     Stale,
+    /// A copy from an address of its sender's not proven yet (the same
+    /// beat over the other family, say): the caller challenges it, and
+    /// [`Table::proven`] adds it to the member's addresses.
+    StaleUnproven,
     /// From an address not proven for its sender: the caller challenges it,
     /// and [`Table::proven`] admits it once the proof is back.
     Unproven,
@@ -109,6 +122,8 @@ struct Entry {
     /// addresses (a host on two segments shared with this one) keeps the
     /// first while it is alive, so its address does not flap.
     addr_heard: Instant,
+    /// Its other proven addresses, and when each was last heard.
+    others: Vec<(SocketAddr, Instant)>,
 }
 
 #[derive(Debug)]
@@ -216,10 +231,15 @@ impl Table {
     ) -> Beat {
         if let Some(e) = self.entries.get_mut(&who) {
             if count <= e.count {
-                // The same beat over another segment, arrived second: its
-                // address still works.
+                // The same beat over another segment or family, arrived
+                // second: that address still works.
                 if addr == e.member.addr {
                     e.addr_heard = e.addr_heard.max(now);
+                } else if proven {
+                    note_other(e, addr, now);
+                } else {
+                    self.remember(who, addr, name, count, heartbeat, now);
+                    return Beat::StaleUnproven;
                 }
                 return Beat::Stale;
             }
@@ -310,6 +330,7 @@ impl Table {
             last_heard: wall,
             heartbeat,
             suspected: false,
+            addrs: vec![addr],
         };
         changes.push((Change::Joined, member.clone()));
         let entry = Entry {
@@ -321,17 +342,18 @@ impl Table {
             next_slot: 0,
             asking: false,
             addr_heard: now,
+            others: Vec::new(),
         };
         self.entries.insert(who, entry);
         true
     }
 
-    /// A goodbye from `who` at `from`: it leaves, if that is its address.
-    /// False (a forgery) when it is known at another.
+    /// A goodbye from `who` at `from`: it leaves, if that is one of its
+    /// addresses. False (a forgery) when it is known at others only.
     pub fn left(&mut self, who: Uuid, from: SocketAddr, changes: &mut Changes) -> bool {
         self.candidates.remove(&who);
         match self.entries.get(&who) {
-            Some(e) if e.member.addr != from => false,
+            Some(e) if !e.member.addrs.contains(&from) => false,
             Some(_) => {
                 if let Some(e) = self.entries.remove(&who) {
                     self.depart(who, u64::MAX);
@@ -460,6 +482,32 @@ fn address_kept(member: &Member) -> Duration {
     member.heartbeat.unwrap_or(crate::DEFAULT_HEARTBEAT).saturating_mul(2)
 }
 
+/// `addr`, proven for `e`'s member but not its address, was heard `now`.
+fn note_other(e: &mut Entry, addr: SocketAddr, now: Instant) {
+    let full = e.others.len() + 1 >= MAX_MEMBER_ADDRS;
+    match e.others.iter_mut().find(|(a, _)| *a == addr) {
+        Some((_, at)) => *at = (*at).max(now),
+        None if !full => e.others.push((addr, now)),
+        None => {
+            // Full: the one heard least lately makes room.
+            if let Some(oldest) = e.others.iter_mut().min_by_key(|(_, at)| *at) {
+                *oldest = (addr, now);
+            }
+        }
+    }
+    list_addrs(e, now);
+}
+
+/// Drops the other addresses silent too long and lists the rest in
+/// `Member::addrs`, in the order first heard.
+fn list_addrs(e: &mut Entry, now: Instant) {
+    let kept = address_kept(&e.member);
+    e.others.retain(|(_, at)| now.saturating_duration_since(*at) <= kept);
+    e.member.addrs.clear();
+    e.member.addrs.push(e.member.addr);
+    e.member.addrs.extend(e.others.iter().map(|(a, _)| *a));
+}
+
 fn refresh(
     e: &mut Entry,
     addr: SocketAddr,
@@ -475,10 +523,16 @@ fn refresh(
         e.addr_heard = e.addr_heard.max(now);
     } else if now.saturating_duration_since(e.addr_heard) > address_kept(&e.member) {
         // Its address has been silent while another was heard: it moved.
+        let old = (e.member.addr, e.addr_heard);
+        e.others.retain(|(a, _)| *a != addr);
+        e.others.push(old);
         e.member.addr = addr;
         e.addr_heard = now;
         updated = true;
+    } else {
+        note_other(e, addr, now);
     }
+    list_addrs(e, now);
     if let Some(name) = name
         && e.member.name != name
     {
@@ -614,6 +668,54 @@ mod tests {
         }
         assert_eq!(w.kinds(), [Change::Updated]);
         assert_eq!(w.table.snapshot()[0].addr, addr(2));
+    }
+
+    #[test]
+    fn a_dual_stack_member_is_one_member_listing_both_addresses_once_proven() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        let v6: SocketAddr = "[fe80::1%2]:4000".parse().unwrap();
+        w.beat(ms(0), who, 1, true);
+        // The same beat over IPv6, from an address not proven yet: a
+        // challenge, then the proof lists it; still one member, no event.
+        let now = w.at(ms(1));
+        let c = &mut w.changes;
+        let copy = w.table.heartbeat(who, v6, "m", 1, Some(SEC), false, now, w.wall, c);
+        assert_eq!(copy, Beat::StaleUnproven);
+        assert!(w.table.proven(who, v6, w.at(ms(2)), w.wall, &mut w.changes));
+        assert_eq!(w.kinds(), [Change::Joined]);
+        let member = &w.table.snapshot()[0];
+        assert_eq!((member.addr, member.addrs.clone()), (addr(1), vec![addr(1), v6]));
+        // Its IPv6 copies keep the address listed; once they stop, it goes
+        // after two intervals.
+        for n in 2..4u64 {
+            w.beat(ms(n * 1000), who, n, true);
+            assert_eq!(w.beat_from(v6, ms(n * 1000 + 1), who, n), Beat::Stale);
+        }
+        assert_eq!(w.table.snapshot()[0].addrs, [addr(1), v6]);
+        for n in 4..7u64 {
+            w.beat(ms(n * 1000), who, n, true);
+        }
+        assert_eq!(w.table.snapshot()[0].addrs, [addr(1)]);
+        // A goodbye over either family it proved is its own.
+        w.beat_from(v6, ms(7000), who, 7);
+        assert!(w.table.left(who, v6, &mut w.changes));
+        assert!(w.kinds().ends_with(&[Change::Left]));
+    }
+
+    #[test]
+    fn the_addresses_listed_are_capped() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        w.beat(ms(0), who, 1, true);
+        for port in 2..10 {
+            w.beat_from(addr(port), ms(u64::from(port)), who, 1);
+        }
+        let addrs = &w.table.snapshot()[0].addrs;
+        assert_eq!(addrs.len(), MAX_MEMBER_ADDRS);
+        // Its address first; the newest in place of the one heard least lately.
+        assert_eq!(addrs[0], addr(1));
+        assert!(addrs.contains(&addr(9)) && !addrs.contains(&addr(2)), "{addrs:?}");
     }
 
     #[test]

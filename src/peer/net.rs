@@ -2,7 +2,7 @@
 //! can act on, and the read the I/O thread makes.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockRef, Socket, Type};
 
@@ -56,6 +56,42 @@ pub(crate) fn unicast_socket(config: &Config, bind: Option<Ipv4Addr>) -> Result<
     // A peer hears its own datagrams and drops them by UUID; loop must be on
     // so that peers on the same host hear each other.
     sock.set_multicast_loop_v4(true).map_err(io("enable multicast loopback"))?;
+    Ok(sock.into())
+}
+
+/// The IPv6 group socket of one interface: bound to `[group%index]:port`,
+/// which ties it to that interface (the kernel requires a scope id to bind
+/// a link-scope address), shared with every peer on the host, and joined
+/// there. One per interface, because Linux's IPV6_MULTICAST_ALL, unlike
+/// IPv4's, does not look at the interface a group was joined on: a socket
+/// bound to `[group]:port` without a scope would hear interfaces this peer
+/// does not serve.
+pub(crate) fn group6_socket(group: Ipv6Addr, port: u16, index: u32) -> io::Result<UdpSocket> {
+    let sock = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    sock.set_only_v6(true)?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&SocketAddrV6::new(group, port, 0, index).into())?;
+    sock.join_multicast_v6(&group, index)?;
+    Ok(sock.into())
+}
+
+/// The IPv6 unicast socket, as [`unicast_socket`] for IPv4: bound to the
+/// one address given (with its scope), else to `[::]`, at `port` if that
+/// is free (so a peer has one port in both families) or any. Multicast
+/// leaves it towards `[group%index]`, the scope id choosing the interface.
+pub(crate) fn unicast6_socket(
+    config: &Config,
+    bind: Option<(Ipv6Addr, u32)>,
+    port: u16,
+) -> io::Result<UdpSocket> {
+    let sock = Socket::new(Domain::IPV6, Type::DGRAM, Some(Protocol::UDP))?;
+    sock.set_only_v6(true)?;
+    let (ip, scope) = bind.unwrap_or((Ipv6Addr::UNSPECIFIED, 0));
+    if sock.bind(&SocketAddrV6::new(ip, port, 0, scope).into()).is_err() {
+        sock.bind(&SocketAddrV6::new(ip, 0, 0, scope).into())?;
+    }
+    sock.set_multicast_hops_v6(config.ttl)?;
+    sock.set_multicast_loop_v6(true)?;
     Ok(sock.into())
 }
 

@@ -1,19 +1,20 @@
 //! Every socket a peer owns, and the threads that read them.
 //!
-//! Two sockets today: the group socket, bound to group:port and shared with
-//! every peer on the host, and the unicast socket that sends everything and
-//! takes the answers. One I/O thread waits on both (and on a wake-up pair)
-//! in `poll(2)`, so an idle peer uses no CPU, and hands each datagram to a
-//! [`Handler`]. Nothing here knows what a datagram means. The peer's
+//! Per family: group sockets, bound to group:port and shared with every
+//! peer on the host (IPv4: one, joined on each interface served; IPv6: one
+//! per interface), and a unicast socket that sends everything and takes
+//! the answers. One I/O thread waits on all of them (and on a wake-up
+//! pair) in `poll(2)`, so an idle peer uses no CPU, and hands each
+//! datagram to a [`Handler`]. Nothing here knows what a datagram means. The peer's
 //! timers have a thread of their own (`heartbeat`), so a delivery handler
 //! that blocks this one never stops a heartbeat.
 
 use std::io;
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsFd as _, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
@@ -48,6 +49,8 @@ const BATCH: usize = 16;
 /// the `stopped` flag, which the thread reads after every wake).
 const CLOSE: u8 = b'c';
 const STOP: u8 = b's';
+/// The IPv6 group sockets changed: wait on the new set.
+const WAKE: u8 = b'w';
 
 thread_local! {
     /// Where a datagram is sealed before it is sent: one per sending
@@ -79,19 +82,32 @@ pub(crate) trait Handler: Send + Sync + 'static {
 /// The sockets of one peer.
 #[derive(Debug)]
 pub(crate) struct Transport {
+    /// The IPv4 group and port; IPv4's sockets are `None` when only IPv6 is
+    /// served.
     group: SocketAddr,
-    group_sock: UdpSocket,
-    unicast_sock: UdpSocket,
-    /// The address the unicast socket is bound to, when the user gave one.
+    group_sock: Option<UdpSocket>,
+    unicast_sock: Option<UdpSocket>,
+    /// The IPv6 group (the same port); `unicast6` is `None` when only
+    /// IPv4 is served, or the host has no IPv6. The IPv6 group sockets,
+    /// one per interface, are in `served`.
+    group6: Ipv6Addr,
+    unicast6: Option<UdpSocket>,
+    /// The address each unicast socket is bound to, when the user gave one.
     bound: Option<Ipv4Addr>,
+    bound6: Option<Ipv6Addr>,
     port: u16,
+    port6: u16,
+    family: Family,
     /// What the user asked to serve and not to serve.
     want: Vec<Selector>,
     exclude: Vec<Selector>,
-    /// The interfaces served now: joined on the group socket, and where
-    /// each multicast goes out. Locked for each multicast (one socket
-    /// option per interface, then the send).
+    /// The interfaces served now: joined on the group sockets, and where
+    /// each multicast goes out. Locked for each multicast (IPv4: one
+    /// socket option per interface, then the send).
     served: Mutex<Vec<Served>>,
+    /// Bumped when the IPv6 group sockets change, for the I/O thread to
+    /// wait on the new set.
+    sockets_changed: AtomicU64,
     /// Set by [`Transport::stop`] before it wakes the I/O thread.
     stopped: AtomicBool,
     /// A byte written to `wake_tx` wakes the I/O thread, which reads it
@@ -111,13 +127,23 @@ pub(crate) struct Transport {
 pub struct InterfaceInfo {
     /// Its name, e.g. `eth0`.
     pub name: String,
-    /// Its index (`if_nametoindex`).
+    /// Its index (`if_nametoindex`), the scope id of its link-local
+    /// addresses.
     pub index: u32,
-    /// The address this peer uses there.
-    pub addr: Ipv4Addr,
+    /// The IPv4 address this peer uses there, if it serves IPv4 there.
+    pub ipv4: Option<Ipv4Addr>,
+    /// The IPv6 address (link-local, unless one was named) this peer uses
+    /// there, if it serves IPv6 there.
+    pub ipv6: Option<Ipv6Addr>,
 }
 
-type Served = InterfaceInfo;
+#[derive(Debug)]
+struct Served {
+    info: InterfaceInfo,
+    /// The interface's IPv6 group socket, while it serves IPv6; shared
+    /// with the I/O thread, which waits on it.
+    group6: Option<Arc<UdpSocket>>,
+}
 
 /// A request to close a peer that a signal handler can make: `byte`
 /// written to `fd` (`write(2)` is async-signal-safe) wakes the I/O thread,
@@ -136,18 +162,47 @@ impl Transport {
         counters: Arc<Counters>,
     ) -> Result<Transport> {
         let (want, exclude) = config.selectors()?;
+        let family = config.family;
         let all = interfaces::enumerate().map_err(crate::error::io("list the interfaces"))?;
-        let selection = interfaces::select(&all, &want, &exclude, Family::V4Only)
+        let selection = interfaces::select(&all, &want, &exclude, family)
             .map_err(|e| Error::Interface(e.to_string()))?;
-        let group_sock = net::group_socket(config)?;
-        // One address given: bound to it, as the original did.
-        let bound = match &want[..] {
-            [Selector::V4(addr)] => Some(*addr),
+        let (group_sock, unicast_sock, bound) = if family.v4() {
+            // One address given: bound to it, as the original did.
+            let bound = match &want[..] {
+                [Selector::V4(addr)] => Some(*addr),
+                _ => None,
+            };
+            (Some(net::group_socket(config)?), Some(net::unicast_socket(config, bound)?), bound)
+        } else {
+            (None, None, None)
+        };
+        let port = match &unicast_sock {
+            Some(sock) => {
+                sock.local_addr().map_err(crate::error::io("read the socket address"))?.port()
+            }
+            None => 0,
+        };
+        // One IPv6 address given: bound to it, within its interface.
+        let bind6 = match (&want[..], &selection.chosen[..]) {
+            ([Selector::V6(..)], [only]) => only.v6.first().copied(),
             _ => None,
         };
-        let unicast_sock = net::unicast_socket(config, bound)?;
-        let port =
-            unicast_sock.local_addr().map_err(crate::error::io("read the socket address"))?.port();
+        let unicast6 = if family.v6() {
+            match net::unicast6_socket(config, bind6, port) {
+                Ok(sock) => Some(sock),
+                // No IPv6 in this kernel: serve IPv4, as asked by default.
+                Err(_) if family == Family::Both && bind6.is_none() => None,
+                Err(e) => return Err(Error::Io { op: "open the IPv6 unicast socket", source: e }),
+            }
+        } else {
+            None
+        };
+        let port6 = match &unicast6 {
+            Some(sock) => {
+                sock.local_addr().map_err(crate::error::io("read the socket address"))?.port()
+            }
+            None => 0,
+        };
         let (wake_rx, wake_tx) =
             UnixStream::pair().map_err(crate::error::io("make a wake-up pair"))?;
         for end in [&wake_rx, &wake_tx] {
@@ -157,11 +212,17 @@ impl Transport {
             group: SocketAddr::from((config.group, config.port)),
             group_sock,
             unicast_sock,
+            group6: config.group6,
+            unicast6,
             bound,
+            bound6: bind6.map(|(ip, _)| ip),
             port,
+            port6,
+            family,
             want,
             exclude,
             served: Mutex::new(Vec::new()),
+            sockets_changed: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             wake_rx,
             wake_tx,
@@ -176,49 +237,92 @@ impl Transport {
             return Err(join_error(&name, e));
         }
         if transport.served().is_empty() {
+            let what = match family {
+                Family::Both => "an IPv4 or IPv6 link-local address",
+                Family::V4Only => "an IPv4 address",
+                Family::V6Only => "an IPv6 link-local address (loopback has none)",
+            };
             return Err(Error::Interface(format!(
-                "no interface to serve has an IPv4 address up now: {}",
-                interfaces::hint(&all, Family::V4Only)
+                "no interface to serve has {what} up now: {}",
+                interfaces::hint(&all, family)
             )));
         }
         Ok(transport)
     }
 
-    /// Serves exactly `chosen` (those with an IPv4 address) from now on:
-    /// joins the group on the new ones and leaves it on those gone.
+    /// Serves exactly `chosen` (those with an address of a family served)
+    /// from now on: joins the groups on the new ones and leaves them on
+    /// those gone.
     ///
     /// # Errors
     /// The first interface that could not be joined, and why; the others
     /// are served all the same.
     fn serve(&self, chosen: &[Chosen]) -> std::result::Result<(), (String, io::Error)> {
-        let next: Vec<Served> = chosen
-            .iter()
-            .filter_map(|c| {
-                let addr = *c.v4.first()?;
-                Some(Served { name: c.name.clone(), index: c.index, addr })
-            })
-            .collect();
         let mut served = lock(&self.served);
         let mut failed = None;
-        for gone in served.iter().filter(|s| !next.iter().any(|n| n.index == s.index)) {
-            let _ = net::join(&self.group_sock, self.group_ip(), gone.index, false);
-        }
-        let mut kept = Vec::with_capacity(next.len());
-        for n in next {
-            if !served.iter().any(|s| s.index == n.index)
-                && let Err(e) = net::join(&self.group_sock, self.group_ip(), n.index, true)
+        let mut fail = |name: &str, e: io::Error| {
+            bump(&self.counters.io_errors);
+            failed.get_or_insert((name.to_owned(), e));
+        };
+        let group_ip = self.group_ip();
+        let mut next = Vec::with_capacity(chosen.len());
+        let mut changed = false;
+        for c in chosen {
+            let before = served.iter().position(|s| s.info.index == c.index);
+            let old = before.map(|at| &served[at]);
+            let mut ipv4 = c.v4.first().copied().filter(|_| self.group_sock.is_some());
+            if let (Some(sock), Some(_), None) =
+                (&self.group_sock, ipv4, old.and_then(|o| o.info.ipv4))
+                && let Err(e) = net::join(sock, group_ip, c.index, true)
             {
-                bump(&self.counters.io_errors);
-                failed.get_or_insert((n.name.clone(), e));
-                continue;
+                fail(&c.name, e);
+                ipv4 = None;
             }
-            kept.push(n);
+            let ipv6 = c.v6.first().map(|(ip, _)| *ip).filter(|_| self.unicast6.is_some());
+            let group6 = match (ipv6, old.and_then(|o| o.group6.clone())) {
+                (None, _) => None,
+                (Some(_), Some(kept)) => Some(kept),
+                (Some(_), None) => {
+                    match net::group6_socket(self.group6, self.group.port(), c.index) {
+                        Ok(sock) => Some(Arc::new(sock)),
+                        Err(e) => {
+                            fail(&c.name, e);
+                            None
+                        }
+                    }
+                }
+            };
+            changed |= group6.is_some() != old.is_some_and(|o| o.group6.is_some());
+            let info = InterfaceInfo {
+                name: c.name.clone(),
+                index: c.index,
+                ipv4,
+                ipv6: group6.as_ref().and(ipv6),
+            };
+            if info.ipv4.is_some() || info.ipv6.is_some() {
+                next.push(Served { info, group6 });
+            }
         }
-        // One interface: its multicast address is set once, not per send.
-        if let [only] = kept.as_slice() {
-            let _ = net::multicast_from(&self.unicast_sock, only.addr);
+        for gone in served.iter() {
+            let kept = next.iter().find(|n| n.info.index == gone.info.index);
+            if let (Some(sock), Some(_), None) =
+                (&self.group_sock, gone.info.ipv4, kept.and_then(|k| k.info.ipv4))
+            {
+                let _ = net::join(sock, group_ip, gone.info.index, false);
+            }
+            changed |= gone.group6.is_some() && kept.is_none_or(|k| k.group6.is_none());
         }
-        *served = kept;
+        // One IPv4 interface: its multicast address is set once, not per send.
+        let v4: Vec<Ipv4Addr> = next.iter().filter_map(|s| s.info.ipv4).collect();
+        if let ([only], Some(sock)) = (v4.as_slice(), &self.unicast_sock) {
+            let _ = net::multicast_from(sock, *only);
+        }
+        *served = next;
+        drop(served);
+        if changed {
+            self.sockets_changed.fetch_add(1, Ordering::AcqRel);
+            self.wake(WAKE);
+        }
         failed.map_or(Ok(()), Err)
     }
 
@@ -229,7 +333,7 @@ impl Transport {
             bump(&self.counters.io_errors);
             return false;
         };
-        let selection = interfaces::reselect(&all, &self.want, &self.exclude, Family::V4Only);
+        let selection = interfaces::reselect(&all, &self.want, &self.exclude, self.family);
         let before = self.served();
         let _ = self.serve(&selection.chosen);
         before != self.served()
@@ -237,7 +341,12 @@ impl Transport {
 
     /// The interfaces served now.
     pub fn served(&self) -> Vec<InterfaceInfo> {
-        lock(&self.served).clone()
+        lock(&self.served).iter().map(|s| s.info.clone()).collect()
+    }
+
+    /// The IPv6 group sockets now, for the I/O thread.
+    fn group6_sockets(&self) -> Vec<Arc<UdpSocket>> {
+        lock(&self.served).iter().filter_map(|s| s.group6.clone()).collect()
     }
 
     fn group_ip(&self) -> Ipv4Addr {
@@ -247,21 +356,54 @@ impl Transport {
         }
     }
 
-    /// The group address and port.
+    /// The IPv4 group and port.
     pub fn group(&self) -> SocketAddr {
         self.group
+    }
+
+    /// The groups this peer meets on now: IPv4's if some interface serves
+    /// IPv4, IPv6's if some serves IPv6.
+    pub fn groups(&self) -> Vec<SocketAddr> {
+        let served = lock(&self.served);
+        let mut groups = Vec::new();
+        if served.iter().any(|s| s.info.ipv4.is_some()) {
+            groups.push(self.group);
+        }
+        if served.iter().any(|s| s.info.ipv6.is_some()) {
+            groups.push(SocketAddr::from((self.group6, self.group.port())));
+        }
+        groups
     }
 
     /// Where this peer takes unicast traffic: the address it was given,
     /// or that of the one interface it serves; with several, 0.0.0.0 (each
     /// peer sees the address on its own segment, where our datagrams come
-    /// from).
+    /// from). IPv4's when it serves IPv4, else IPv6's.
     pub fn local_addr(&self) -> SocketAddr {
-        let ip = self.bound.or_else(|| match lock(&self.served).as_slice() {
-            [only] => Some(only.addr),
-            _ => None,
+        if self.unicast_sock.is_none() && self.unicast6.is_some() {
+            let ip = self.bound6.unwrap_or(Ipv6Addr::UNSPECIFIED);
+            return SocketAddr::from((ip, self.port6));
+        }
+        let ip = self.bound.or_else(|| {
+            let served = lock(&self.served);
+            match served.iter().filter_map(|s| s.info.ipv4).collect::<Vec<_>>()[..] {
+                [only] => Some(only),
+                _ => None,
+            }
         });
         SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), self.port))
+    }
+
+    /// Where this peer takes unicast traffic in `to`'s family, as a probe
+    /// reply states it: no scope id, which means nothing to another host.
+    pub fn local_addr_for(&self, to: SocketAddr) -> SocketAddr {
+        match to {
+            SocketAddr::V4(_) if self.unicast_sock.is_some() => self.local_addr(),
+            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.port)),
+            SocketAddr::V6(_) => {
+                SocketAddr::from((self.bound6.unwrap_or(Ipv6Addr::UNSPECIFIED), self.port6))
+            }
+        }
     }
 
     /// Sends one datagram to one address, counting it. A stopped transport
@@ -270,20 +412,30 @@ impl Transport {
         if self.finished.load(Ordering::Acquire) {
             return Err(io::ErrorKind::NotConnected.into());
         }
-        // To the group (the original's answers and acks): on every
+        // To the IPv4 group (the original's answers and acks): on every
         // interface served, never on whichever the last multicast left set.
         if to == self.group {
-            return self.multicast_even_if_finished(bytes).map_err(|_| io::ErrorKind::Other.into());
+            return self.multicast4(bytes).map_err(|_| io::ErrorKind::Other.into());
         }
         self.send_even_if_finished(bytes, to)
     }
 
     fn send_even_if_finished(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+        let sock = match to {
+            SocketAddr::V4(_) => self.unicast_sock.as_ref(),
+            SocketAddr::V6(_) => self.unicast6.as_ref(),
+        };
+        let Some(sock) = sock else {
+            // A family this peer does not serve: nothing can have come from
+            // there, so only a caller's mistake gets here.
+            bump(&self.counters.io_errors);
+            return Err(io::ErrorKind::AddrNotAvailable.into());
+        };
         let res = match &self.keys {
-            None => self.unicast_sock.send_to(bytes, to).map(drop),
+            None => sock.send_to(bytes, to).map(drop),
             Some(keys) => SEALED.with_borrow_mut(|out| {
                 keys.seal(bytes, out);
-                self.unicast_sock.send_to(out, to).map(drop)
+                sock.send_to(out, to).map(drop)
             }),
         };
         match &res {
@@ -293,29 +445,44 @@ impl Transport {
         res
     }
 
-    /// Sends one datagram to the group on every interface served, with the
-    /// error a user can act on if it went out on none.
+    /// Sends one datagram to the groups on every interface served, with
+    /// the error a user can act on if it went out on none.
     pub fn multicast(&self, bytes: &[u8]) -> Result<()> {
         if self.finished.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
-        self.multicast_even_if_finished(bytes)
+        self.multicast_even_if_finished(bytes, true)
     }
 
-    fn multicast_even_if_finished(&self, bytes: &[u8]) -> Result<()> {
+    fn multicast4(&self, bytes: &[u8]) -> Result<()> {
+        self.multicast_even_if_finished(bytes, false)
+    }
+
+    /// To IPv4's group on each interface that serves IPv4, and, with `v6`,
+    /// to IPv6's on each that serves IPv6: each copy sealed on its own, so
+    /// that a receiver that hears both does not take one for a replay.
+    fn multicast_even_if_finished(&self, bytes: &[u8], v6: bool) -> Result<()> {
         let served = lock(&self.served);
         let mut result = Err(Error::Interface(
             "no interface to serve is up now: wait for one, or check --interface".into(),
         ));
+        let mut sent = |r: io::Result<()>| match r {
+            Ok(()) => result = Ok(()),
+            Err(e) if result.is_err() => result = Err(net::send_error(e)),
+            Err(_) => {}
+        };
+        let v4_count = served.iter().filter(|s| s.info.ipv4.is_some()).count();
         for s in served.iter() {
-            if served.len() > 1 && net::multicast_from(&self.unicast_sock, s.addr).is_err() {
-                bump(&self.counters.io_errors);
-                continue;
+            if let (Some(ip), Some(sock)) = (s.info.ipv4, &self.unicast_sock) {
+                if v4_count > 1 && net::multicast_from(sock, ip).is_err() {
+                    bump(&self.counters.io_errors);
+                } else {
+                    sent(self.send_even_if_finished(bytes, self.group));
+                }
             }
-            match self.send_even_if_finished(bytes, self.group) {
-                Ok(()) => result = Ok(()),
-                Err(e) if result.is_err() => result = Err(net::send_error(e)),
-                Err(_) => {}
+            if v6 && s.info.ipv6.is_some() {
+                let to = SocketAddrV6::new(self.group6, self.group.port(), 0, s.info.index);
+                sent(self.send_even_if_finished(bytes, to.into()));
             }
         }
         result
@@ -328,7 +495,7 @@ impl Transport {
         if !self.finished.swap(true, Ordering::AcqRel)
             && let Some(bytes) = bytes
         {
-            let _ = self.multicast_even_if_finished(bytes);
+            let _ = self.multicast_even_if_finished(bytes, true);
         }
     }
 
@@ -370,14 +537,20 @@ impl Transport {
 /// The I/O thread: wait for a datagram or a wake-up; hand over what came;
 /// until the transport stops.
 fn io_loop<H: Handler>(handler: &H) {
-    const WAKE: usize = 0;
     let transport = handler.transport();
-    let socks = [(&transport.group_sock, Via::Group), (&transport.unicast_sock, Via::Unicast)];
-    let mut poller = Poller::new(&[
-        transport.wake_rx.as_fd(),
-        transport.group_sock.as_fd(),
-        transport.unicast_sock.as_fd(),
-    ]);
+    let fixed: Vec<(&UdpSocket, Via)> = [
+        (transport.group_sock.as_ref(), Via::Group),
+        (transport.unicast_sock.as_ref(), Via::Unicast),
+        (transport.unicast6.as_ref(), Via::Unicast),
+    ]
+    .into_iter()
+    .filter_map(|(sock, via)| Some((sock?, via)))
+    .collect();
+    // The IPv6 group sockets come and go with interfaces: the set is read
+    // again, and the poller rebuilt, when `sockets_changed` moves.
+    let mut seen = None;
+    let mut group6: Vec<Arc<UdpSocket>> = Vec::new();
+    let mut poller = Poller::new(&[]);
     let mut buf = vec![0u8; RECV_BUF];
     loop {
         // Before every wait: a stop asked for by what this thread just did
@@ -385,6 +558,15 @@ fn io_loop<H: Handler>(handler: &H) {
         // and this thread may have read it already.
         if transport.stopped.load(Ordering::Acquire) {
             return;
+        }
+        let now = transport.sockets_changed.load(Ordering::Acquire);
+        if seen != Some(now) {
+            seen = Some(now);
+            group6 = transport.group6_sockets();
+            let mut fds = vec![transport.wake_rx.as_fd()];
+            fds.extend(fixed.iter().map(|(sock, _)| sock.as_fd()));
+            fds.extend(group6.iter().map(|sock| sock.as_fd()));
+            poller = Poller::new(&fds);
         }
         match poller.wait(None) {
             Ok(()) => {}
@@ -403,7 +585,7 @@ fn io_loop<H: Handler>(handler: &H) {
         if transport.stopped.load(Ordering::Acquire) {
             return;
         }
-        if poller.ready(WAKE) {
+        if poller.ready(0) {
             let mut bytes = [0u8; 64];
             while let Ok(n @ 1..) = (&transport.wake_rx).read(&mut bytes) {
                 if bytes[..n].contains(&CLOSE) {
@@ -411,33 +593,36 @@ fn io_loop<H: Handler>(handler: &H) {
                 }
             }
         }
-        for (i, (sock, via)) in socks.iter().enumerate() {
-            if !poller.ready(WAKE + 1 + i) {
-                continue;
+        let socks = fixed.iter().copied().chain(group6.iter().map(|s| (&**s, Via::Group)));
+        for (i, (sock, via)) in socks.enumerate() {
+            if poller.ready(1 + i) {
+                read_batch(handler, sock, via, &mut buf);
             }
-            // A few at a time from each, so neither waits on the other.
-            for _ in 0..BATCH {
-                match net::read(sock, &mut buf) {
-                    Read::Datagram(n, src) => {
-                        bump(&transport.counters.datagrams_in);
-                        // Nothing looks at a datagram that does not open.
-                        let buf = &mut buf[..n];
-                        match &transport.keys {
-                            Some(keys) => match keys.open(buf) {
-                                Some((open, nonce)) => {
-                                    handler.on_datagram(open, src, *via, Some(nonce));
-                                }
-                                None => bump(&transport.counters.auth_failed),
-                            },
-                            // Sealed for a group this peer has no key to.
-                            None if sealed::is_sealed(buf) => bump(&transport.counters.auth_failed),
-                            None => handler.on_datagram(buf, src, *via, None),
-                        }
-                    }
-                    Read::Failed => bump(&transport.counters.io_errors),
-                    Read::Empty => break,
+        }
+    }
+}
+
+/// A few datagrams from one socket, so that no socket waits on another.
+fn read_batch<H: Handler>(handler: &H, sock: &UdpSocket, via: Via, buf: &mut [u8]) {
+    let transport = handler.transport();
+    for _ in 0..BATCH {
+        match net::read(sock, buf) {
+            Read::Datagram(n, src) => {
+                bump(&transport.counters.datagrams_in);
+                // Nothing looks at a datagram that does not open.
+                let buf = &mut buf[..n];
+                match &transport.keys {
+                    Some(keys) => match keys.open(buf) {
+                        Some((open, nonce)) => handler.on_datagram(open, src, via, Some(nonce)),
+                        None => bump(&transport.counters.auth_failed),
+                    },
+                    // Sealed for a group this peer has no key to.
+                    None if sealed::is_sealed(buf) => bump(&transport.counters.auth_failed),
+                    None => handler.on_datagram(buf, src, via, None),
                 }
             }
+            Read::Failed => bump(&transport.counters.io_errors),
+            Read::Empty => break,
         }
     }
 }
