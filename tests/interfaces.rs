@@ -82,8 +82,8 @@ fn a_host_on_two_segments_serves_both_by_default() {
     let out = run(&h0, PORT, &["peers", "--json", "--expect", "4"]);
     let json = String::from_utf8_lossy(&out.stdout);
     assert!(json.contains(r#"{"name":"eth0","index":"#), "{json}");
-    assert!(json.contains(r#""address":"10.77.1.1"},{"name":"eth1","index":"#), "{json}");
-    assert!(json.contains(r#""address":"10.77.2.1"}],"peers":"#), "{json}");
+    assert!(json.contains(r#""addresses":["10.77.1.1"]},{"name":"eth1","index":"#), "{json}");
+    assert!(json.contains(r#""addresses":["10.77.2.1"]}],"peers":"#), "{json}");
     // A message reaches all four.
     let out = run(&h0, PORT, &["send", "hello", "--expect", "4"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("PASS 4/4"));

@@ -40,9 +40,10 @@ then as they happen:
   updated    its name or address changed
   lagged N   N events were missed because the output was read too slowly;
              'member' lines for everyone in the group now follow
-With --json, one object per line: event, id, address, name and time (Unix
-milliseconds when this peer saw it); lagged has dropped instead of the
-member's fields.")]
+With --json, one object per line: event, id, address, addresses (every
+address it proved and was heard at lately: one per segment and family),
+name and time (Unix milliseconds when this peer saw it); lagged has
+dropped instead of the member's fields.")]
 #[argh(note = "Heartbeats: each recv multicasts one every --heartbeat MS (default
 1000). A member started with --heartbeat 0 sends none, so it is never
 suspected or lost, only seen to leave. 'watch --heartbeat 0' turns off
@@ -241,9 +242,10 @@ impl Lines {
     fn line(&self, event: &str, m: &Member, at: SystemTime) -> String {
         if self.json {
             format!(
-                "{{\"event\":\"{event}\",\"id\":\"{}\",\"address\":\"{}\",\"name\":{},\"time\":{}}}\n",
+                "{{\"event\":\"{event}\",\"id\":\"{}\",\"address\":\"{}\",\"addresses\":[{}],\"name\":{},\"time\":{}}}\n",
                 m.id,
                 m.addr,
+                m.addrs.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(","),
                 json_string(&m.name),
                 unix_ms(at)
             )
@@ -303,7 +305,7 @@ mod tests {
         let line = lines.event(&MemberEvent::Left(member(3, "x\"\n"), at(1_700_000_000_123)));
         assert_eq!(
             line,
-            "{\"event\":\"left\",\"id\":\"03030303-0303-0303-0303-030303030303\",\"address\":\"127.0.0.1:4003\",\"name\":\"x\\\"\\n\",\"time\":1700000000123}\n"
+            "{\"event\":\"left\",\"id\":\"03030303-0303-0303-0303-030303030303\",\"address\":\"127.0.0.1:4003\",\"addresses\":[\"127.0.0.1:4003\"],\"name\":\"x\\\"\\n\",\"time\":1700000000123}\n"
         );
         let lagged = lines.lagged(5, &[member(4, "")], at(7));
         let mut it = lagged.lines();

@@ -362,6 +362,8 @@ pub(crate) enum SelectError {
     NoSuchAddress { addr: String, here: Vec<String> },
     /// More than one interface holds this address.
     Ambiguous { addr: String, on: Vec<String> },
+    /// An IPv6 address of loopback, where Linux has no IPv6 multicast.
+    LoopbackV6(String),
     /// The address is of a family that was not asked for.
     WrongFamily(IpAddr),
     /// More interfaces named than [`MAX_INTERFACES`].
@@ -405,6 +407,11 @@ impl fmt::Display for SelectError {
                     )
                 }
             }
+            SelectError::LoopbackV6(addr) => write!(
+                f,
+                "{addr} is on loopback, where Linux has no IPv6 multicast: pass 127.0.0.1 to stay \
+                 on this host"
+            ),
             SelectError::WrongFamily(addr) => {
                 let (is, only) = if addr.is_ipv4() { ("IPv4", "IPv6") } else { ("IPv6", "IPv4") };
                 write!(
@@ -557,6 +564,9 @@ fn resolve(all: &[Interface], selector: &Selector, family: Family) -> Result<usi
         }
     }
     match selector.matches(all).as_slice() {
+        [at] if all[*at].flags.loopback && matches!(selector, Selector::V6(..)) => {
+            Err(SelectError::LoopbackV6(selector.to_string()))
+        }
         [at] => Ok(*at),
         [] => Err(match selector {
             Selector::Name(name) => SelectError::NoSuchName {
@@ -652,6 +662,11 @@ pub(crate) fn hint(all: &[Interface], family: Family) -> String {
         .map(|lo| format!("--interface {} to stay on this host", lo.name));
     // The first that would serve by default, else any with an address.
     let Some(best) = lan.iter().find(|i| i.serves_by_default(all, family)).or(lan.first()) else {
+        if family == Family::V6Only {
+            return "no interface up has an IPv6 link-local address, and loopback has no IPv6 \
+                    multicast: bring one up, or allow IPv4 (leave out --ipv6-only)"
+                .to_owned();
+        }
         return match stay {
             Some(stay) => {
                 format!("this host has no network interface up besides loopback: pass {stay}")
@@ -776,6 +791,8 @@ mod tests {
         assert!(selection.chosen[0].v6.is_empty());
         let e = error(&[lo(), eth0.clone()], &[], &[], Family::V6Only);
         assert!(e.starts_with("no interface is up with an address multicast can use"), "{e}");
+        let e = error(&[lo(), eth0.clone()], &["::1"], &[], Family::Both);
+        assert!(e.contains("no IPv6 multicast: pass 127.0.0.1"), "{e}");
         eth0.flags.up = true;
         let selection = select(&[lo(), eth0], &[], &[], Family::Both).unwrap();
         assert_eq!(names(&selection), ["eth0"]);

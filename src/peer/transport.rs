@@ -380,16 +380,15 @@ impl Transport {
     /// peer sees the address on its own segment, where our datagrams come
     /// from). IPv4's when it serves IPv4, else IPv6's.
     pub fn local_addr(&self) -> SocketAddr {
-        if self.unicast_sock.is_none() && self.unicast6.is_some() {
+        let v4: Vec<Ipv4Addr> = lock(&self.served).iter().filter_map(|s| s.info.ipv4).collect();
+        // IPv6's where there is no IPv4 to serve, now (an IPv6-only host).
+        if self.unicast6.is_some() && (self.unicast_sock.is_none() || v4.is_empty()) {
             let ip = self.bound6.unwrap_or(Ipv6Addr::UNSPECIFIED);
             return SocketAddr::from((ip, self.port6));
         }
-        let ip = self.bound.or_else(|| {
-            let served = lock(&self.served);
-            match served.iter().filter_map(|s| s.info.ipv4).collect::<Vec<_>>()[..] {
-                [only] => Some(only),
-                _ => None,
-            }
+        let ip = self.bound.or(match v4[..] {
+            [only] => Some(only),
+            _ => None,
         });
         SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), self.port))
     }
