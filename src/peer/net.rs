@@ -131,18 +131,24 @@ pub(crate) fn read(sock: &UdpSocket, buf: &mut [u8]) -> Read {
 }
 
 /// The subnets directly connected to this host (routes with no gateway in
-/// Linux's `/proc/net/route`, and loopback), to tell a source on the link
-/// from one a router forwarded: with TTL 1 a real peer is always on the
-/// link, so anything else is not answered (as mDNS does, RFC 6762 §11).
-/// Read again at most once a second; without `/proc`, everyone is on-link.
+/// Linux's `/proc/net/route` and `/proc/net/ipv6_route`, and loopback), to
+/// tell a source on the link from one a router forwarded: with TTL 1 a
+/// real peer is always on the link, so anything else is not answered (as
+/// mDNS does, RFC 6762 §11). An IPv6 link-local source is on a link by
+/// definition: no router forwards it. Read again at most once a second;
+/// without `/proc`, everyone is on-link.
 #[derive(Debug)]
 pub(crate) struct OnLink {
-    /// When the table was read, and its direct routes.
+    /// When the tables were read, and their direct routes.
     cache: std::sync::Mutex<Option<(std::time::Instant, Routes)>>,
 }
 
-/// (network, mask) pairs in host byte order.
-type Routes = Vec<(u32, u32)>;
+/// (network, mask) pairs per family, in host byte order.
+#[derive(Debug, Default)]
+struct Routes {
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
 
 /// How long a reading of the routing table is trusted.
 const ROUTES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
@@ -153,25 +159,45 @@ impl OnLink {
     }
 
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        let std::net::IpAddr::V4(ip) = ip else { return true };
-        if ip.is_loopback() {
-            return true;
+        let on = |routes: &Routes| match ip {
+            std::net::IpAddr::V4(ip) => {
+                let ip = u32::from(ip);
+                routes.v4.iter().any(|&(net, mask)| ip & mask == net)
+            }
+            std::net::IpAddr::V6(ip) => {
+                let ip = u128::from(ip);
+                routes.v6.iter().any(|&(net, mask)| ip & mask == net)
+            }
+        };
+        match ip {
+            std::net::IpAddr::V4(v4) if v4.is_loopback() => return true,
+            std::net::IpAddr::V6(v6) if v6.is_loopback() || v6.is_unicast_link_local() => {
+                return true;
+            }
+            _ => {}
         }
         let now = std::time::Instant::now();
         let mut cache = super::lock(&self.cache);
         if cache.as_ref().is_none_or(|(at, _)| now >= *at + ROUTES_FRESH) {
-            let routes = std::fs::read_to_string("/proc/net/route").ok().map(|t| direct_routes(&t));
-            *cache = routes.map(|r| (now, r));
+            let read = |path| std::fs::read_to_string(path).ok();
+            *cache = match (read("/proc/net/route"), read("/proc/net/ipv6_route")) {
+                (None, None) => None,
+                (v4, v6) => Some((
+                    now,
+                    Routes {
+                        v4: v4.map(|t| direct_routes(&t)).unwrap_or_default(),
+                        v6: v6.map(|t| direct_routes6(&t)).unwrap_or_default(),
+                    },
+                )),
+            };
         }
-        let Some((_, routes)) = cache.as_ref() else { return true };
-        let ip = u32::from(ip);
-        routes.iter().any(|&(net, mask)| ip & mask == net)
+        cache.as_ref().is_none_or(|(_, routes)| on(routes))
     }
 }
 
 /// (network, mask) of every route without a gateway, in host byte order.
 /// The file's addresses are hex in the kernel's (little-endian) order.
-fn direct_routes(table: &str) -> Routes {
+fn direct_routes(table: &str) -> Vec<(u32, u32)> {
     // Printed as the native u32 of a network-order value.
     let hex =
         |s: &str| u32::from_str_radix(s, 16).ok().map(|v| u32::from_be_bytes(v.to_ne_bytes()));
@@ -186,9 +212,51 @@ fn direct_routes(table: &str) -> Routes {
         .collect()
 }
 
+/// As [`direct_routes`], from `/proc/net/ipv6_route`: destination (32 hex
+/// digits, network order), prefix length, source and its length, next hop,
+/// metric, counts, flags. A route through a gateway or a reject route
+/// (an unreachable default) is left out, and so is ::/0.
+fn direct_routes6(table: &str) -> Vec<(u128, u128)> {
+    const RTF_GATEWAY: u32 = 0x2;
+    const RTF_REJECT: u32 = 0x200;
+    table
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let dest = u128::from_str_radix(f.first()?, 16).ok()?;
+            let len = u32::from_str_radix(f.get(1)?, 16).ok()?;
+            let hop = u128::from_str_radix(f.get(4)?, 16).ok()?;
+            let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
+            let direct = hop == 0 && flags & (RTF_GATEWAY | RTF_REJECT) == 0;
+            let mask = u128::MAX.checked_shl(128u32.checked_sub(len)?).unwrap_or(0);
+            (direct && (1..=128).contains(&len)).then_some((dest & mask, mask))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn direct_ipv6_routes_are_read_and_gateways_rejects_and_the_default_left_out() {
+        let table = "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n\
+                     00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth0\n\
+                     20010db8000000000000000000000000 20 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000003 00000000 00000003     eth0\n\
+                     00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+        let routes = direct_routes6(table);
+        let fd00: u128 = "fd00::".parse::<std::net::Ipv6Addr>().unwrap().into();
+        assert_eq!(routes, [(fd00, u128::MAX << 64)]);
+    }
+
+    #[test]
+    fn an_ipv6_link_local_source_is_on_link_and_a_routed_one_is_not() {
+        let on = OnLink::new();
+        assert!(on.contains("fe80::1".parse().unwrap()));
+        assert!(on.contains("::1".parse().unwrap()));
+        // Documentation's prefix: on no link of any test machine.
+        assert!(!on.contains("2001:db8::1".parse().unwrap()));
+    }
 
     #[test]
     fn direct_routes_are_read_in_host_order_and_gateways_left_out() {
