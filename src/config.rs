@@ -117,8 +117,8 @@ impl Config {
         self
     }
 
-    /// Serves only the interface that holds this address, using it there;
-    /// 127.0.0.1 keeps all traffic on this host. 0.0.0.0 goes back to the
+    /// Serves only the interface that holds this address, using it there,
+    /// over IPv4 only; 127.0.0.1 keeps all traffic on this host. 0.0.0.0 goes back to the
     /// default, every interface ([`Config::interfaces`]). Replaces what was
     /// chosen before.
     pub fn interface(mut self, interface: Ipv4Addr) -> Self {
@@ -129,11 +129,13 @@ impl Config {
         self
     }
 
-    /// Serves exactly these interfaces, each given by name (`eth0`, `lo`)
-    /// or by an address it holds (which is then the address used there).
+    /// Serves exactly these interfaces, each given by name (`eth0`, `lo`:
+    /// in every family it has an address of) or by an address it holds
+    /// (`10.0.0.5`, `fe80::1%eth0`: then that address, in its family).
     /// Replaces what was chosen before. Empty, the default: every
     /// interface that is up and running, carries the MULTICAST flag, has
-    /// an IPv4 address and is not a bridge port (its bridge is served),
+    /// an address (IPv4, or IPv6 link-local; see [`Config::family`]) and
+    /// is not a bridge port (its bridge is served),
     /// at most [`MAX_INTERFACES`]; loopback only when no other qualifies
     /// (in a network namespace of its own, say). Interfaces that come,
     /// go or change address are followed within 5 s.
