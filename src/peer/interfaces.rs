@@ -314,6 +314,11 @@ impl Selector {
         (0..all.len()).filter(|&at| hit(&all[at])).collect()
     }
 
+    /// Whether it names an address rather than an interface.
+    pub(crate) fn is_address(&self) -> bool {
+        !matches!(self, Selector::Name(_))
+    }
+
     fn address(&self) -> Option<IpAddr> {
         match self {
             Selector::Name(_) => None,

@@ -162,7 +162,17 @@ impl Transport {
         counters: Arc<Counters>,
     ) -> Result<Transport> {
         let (want, exclude) = config.selectors()?;
-        let family = config.family;
+        // Addresses named, all of one family: the other is never served,
+        // and gets no sockets.
+        let only = |v4: bool| {
+            !want.is_empty()
+                && want.iter().all(|s| matches!(s, Selector::V4(_)) == v4 && s.is_address())
+        };
+        let family = match config.family {
+            Family::Both if only(true) => Family::V4Only,
+            Family::Both if only(false) => Family::V6Only,
+            family => family,
+        };
         let all = interfaces::enumerate().map_err(crate::error::io("list the interfaces"))?;
         let selection = interfaces::select(&all, &want, &exclude, family)
             .map_err(|e| Error::Interface(e.to_string()))?;
