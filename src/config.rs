@@ -340,7 +340,7 @@ impl Config {
         if !self.group.is_multicast() {
             return Err(Error::BadGroup(self.group));
         }
-        if !is_link_scope_multicast(self.group6) {
+        if self.family.v6() && !is_link_scope_multicast(self.group6) {
             return Err(Error::BadGroup6(self.group6));
         }
         if self.has_key() && self.legacy == Some(true) {
@@ -399,7 +399,9 @@ mod tests {
         assert!(err(ok.clone().queue_capacity(MAX_QUEUE_CAPACITY + 1)).contains("65536"));
         assert!(err(ok.clone().group(Ipv4Addr::LOCALHOST)).contains("224.0.0.0/4"));
         assert!(ok.clone().group6("ff12::1".parse().unwrap()).validate().is_ok());
-        assert!(err(ok.clone().group6("ff05::114".parse().unwrap())).contains("ff02::/16"));
-        assert!(err(ok.group6(Ipv6Addr::LOCALHOST)).contains("ff02::/16"));
+        assert!(err(ok.clone().group6("ff05::114".parse().unwrap())).contains("ffX2::/16"));
+        assert!(err(ok.clone().group6(Ipv6Addr::LOCALHOST)).contains("ffX2::/16"));
+        // Not used, so not checked.
+        assert!(ok.group6(Ipv6Addr::LOCALHOST).family(Family::V4Only).validate().is_ok());
     }
 }

@@ -104,7 +104,7 @@ impl fmt::Display for Error {
             ),
             Error::BadGroup6(g) => write!(
                 f,
-                "IPv6 group {g} is not a link-local multicast address: pass one in ff02::/16, e.g. ff02::114"
+                "IPv6 group {g} is not a multicast address of link-local scope: pass one in ffX2::/16, e.g. ff02::114"
             ),
             Error::NoMulticastRoute => f.write_str(
                 "no route for multicast: pass --interface 127.0.0.1 to stay on this host, or add a multicast route",

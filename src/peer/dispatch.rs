@@ -6,8 +6,10 @@
 //!
 //! Trust: a reply or ack counts only if it came to the unicast socket
 //! (where answers to our own datagrams go) carrying the unpredictable id of
-//! an operation in flight, and an ack or goodbye only from the address its
-//! peer answered from. Probes and challenges are answered at a bounded rate.
+//! an operation in flight; an ack only from the address its peer answered
+//! from, a goodbye from that or another address the peer proved (its other
+//! family). Probes and challenges are answered at a bounded rate.
+//! The original's text protocol is IPv4 only: over IPv6 it is malformed.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -34,7 +36,11 @@ impl Handler for Core {
     fn on_datagram(&self, buf: &[u8], src: SocketAddr, via: Via, sealed: Option<Nonce>) {
         let frame = match wire::decode(buf) {
             Ok(frame) => frame,
-            Err(WireError::BadMagic) if self.legacy => return legacy::handle(self, buf, src),
+            // Over IPv4 only, as the original spoke it: its answers go to the
+            // IPv4 group, which an IPv6 asker may not even be on.
+            Err(WireError::BadMagic) if self.legacy && src.is_ipv4() => {
+                return legacy::handle(self, buf, src);
+            }
             Err(WireError::UnsupportedVersion(v)) if v < wire::VERSION => {
                 return bump(&self.counters.old_version);
             }

@@ -138,9 +138,9 @@ impl Interface {
         self.flags.loopback && self.flags.up && self.has_usable(family)
     }
 
-    /// A usable address to show a user, IPv4 first.
-    fn shown_address(&self) -> Option<String> {
-        let (v4, v6) = self.usable(Family::Both);
+    /// A usable address of `family` to show a user, IPv4 first.
+    fn shown_address(&self, family: Family) -> Option<String> {
+        let (v4, v6) = self.usable(family);
         v4.first().map(ToString::to_string).or_else(|| v6.first().map(|(a, _)| a.to_string()))
     }
 }
@@ -682,7 +682,7 @@ pub(crate) fn hint(all: &[Interface], family: Family) -> String {
     };
     let shown: Vec<String> = lan
         .iter()
-        .map(|i| format!("{} {}", i.name, i.shown_address().unwrap_or_default()))
+        .map(|i| format!("{} {}", i.name, i.shown_address(family).unwrap_or_default()))
         .collect();
     let mut text = format!("pass --interface {} (interfaces here: {})", best.name, listing(&shown));
     if let Some(stay) = stay {

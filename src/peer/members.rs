@@ -21,8 +21,9 @@ impl Members {
     }
 
     /// Forgets a peer that said goodbye from its own address, or from
-    /// another it `proven` it receives at. False when the peer is known at
-    /// another address only: the goodbye is a forgery.
+    /// another address it has proven it receives at (`proven`: its other
+    /// family). False when the peer is known at another address and `from`
+    /// is not proven: the goodbye is a forgery.
     pub fn remove(&self, who: Uuid, from: SocketAddr, proven: bool) -> bool {
         let mut known = lock(&self.known);
         if !proven && known.iter().any(|p| p.id == who && p.addr != from) {

@@ -230,7 +230,10 @@ impl Table {
         changes: &mut Changes,
     ) -> Beat {
         if let Some(e) = self.entries.get_mut(&who) {
-            if count <= e.count {
+            if count < e.count {
+                return Beat::Stale; // a replay, or long delayed
+            }
+            if count == e.count {
                 // The same beat over another segment or family, arrived
                 // second: that address still works.
                 if addr == e.member.addr {
@@ -295,10 +298,12 @@ impl Table {
         wall: SystemTime,
         changes: &mut Changes,
     ) -> bool {
-        let Some(c) = self.candidates.remove(&who) else { return false };
-        if c.addr != addr {
+        // Only the candidate heard at this address: a proof for another
+        // (the other family's copy) must not throw this one away.
+        if self.candidates.get(&who).is_none_or(|c| c.addr != addr) {
             return false;
         }
+        let Some(c) = self.candidates.remove(&who) else { return false };
         if let Some(e) = self.entries.get_mut(&who) {
             e.count = e.count.max(c.count);
             refresh(e, addr, Some(&c.name), now, wall, changes);

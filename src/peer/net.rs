@@ -150,6 +150,10 @@ struct Routes {
     v6: Vec<(u128, u128)>,
 }
 
+/// The shortest IPv6 prefix taken for a link: LANs are /64, and a site
+/// is at most /48.
+const MIN_ON_LINK6: u32 = 48;
+
 /// How long a reading of the routing table is trusted.
 const ROUTES_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -215,7 +219,9 @@ fn direct_routes(table: &str) -> Vec<(u32, u32)> {
 /// As [`direct_routes`], from `/proc/net/ipv6_route`: destination (32 hex
 /// digits, network order), prefix length, source and its length, next hop,
 /// metric, counts, flags. A route through a gateway or a reject route
-/// (an unreachable default) is left out, and so is ::/0.
+/// (an unreachable default) is left out, and so is one shorter than
+/// [`MIN_ON_LINK6`]: a VPN's catch-all (`2000::/3 dev tun0`, `::/1 dev
+/// wg0`) is direct too, and would make the whole Internet on-link.
 fn direct_routes6(table: &str) -> Vec<(u128, u128)> {
     const RTF_GATEWAY: u32 = 0x2;
     const RTF_REJECT: u32 = 0x200;
@@ -229,7 +235,7 @@ fn direct_routes6(table: &str) -> Vec<(u128, u128)> {
             let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
             let direct = hop == 0 && flags & (RTF_GATEWAY | RTF_REJECT) == 0;
             let mask = u128::MAX.checked_shl(128u32.checked_sub(len)?).unwrap_or(0);
-            (direct && (1..=128).contains(&len)).then_some((dest & mask, mask))
+            (direct && (MIN_ON_LINK6..=128).contains(&len)).then_some((dest & mask, mask))
         })
         .collect()
 }
@@ -243,6 +249,7 @@ mod tests {
         let table = "fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n\
                      00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth0\n\
                      20010db8000000000000000000000000 20 00000000000000000000000000000000 00 fe800000000000000000000000000001 00000400 00000003 00000000 00000003     eth0\n\
+                     20000000000000000000000000000000 03 00000000000000000000000000000000 00 00000000000000000000000000000000 00000400 00000003 00000000 00000001     tun0\n\
                      00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
         let routes = direct_routes6(table);
         let fd00: u128 = "fd00::".parse::<std::net::Ipv6Addr>().unwrap().into();

@@ -201,7 +201,12 @@ impl Transport {
             match net::unicast6_socket(config, bind6, port) {
                 Ok(sock) => Some(sock),
                 // No IPv6 in this kernel: serve IPv4, as asked by default.
-                Err(_) if family == Family::Both && bind6.is_none() => None,
+                // Anything else (out of descriptors, say) is an error.
+                Err(e)
+                    if family == Family::Both && e.raw_os_error() == Some(libc::EAFNOSUPPORT) =>
+                {
+                    None
+                }
                 Err(e) => return Err(Error::Io { op: "open the IPv6 unicast socket", source: e }),
             }
         } else {
@@ -407,8 +412,15 @@ impl Transport {
     /// reply states it: no scope id, which means nothing to another host.
     pub fn local_addr_for(&self, to: SocketAddr) -> SocketAddr {
         match to {
-            SocketAddr::V4(_) if self.unicast_sock.is_some() => self.local_addr(),
-            SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, self.port)),
+            SocketAddr::V4(_) => {
+                let served = lock(&self.served);
+                let v4: Vec<Ipv4Addr> = served.iter().filter_map(|s| s.info.ipv4).collect();
+                let ip = self.bound.or(match v4[..] {
+                    [only] => Some(only),
+                    _ => None,
+                });
+                SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), self.port))
+            }
             SocketAddr::V6(_) => {
                 SocketAddr::from((self.bound6.unwrap_or(Ipv6Addr::UNSPECIFIED), self.port6))
             }
