@@ -3,7 +3,9 @@
 //! segment mixing IPv4-only, IPv6-only and dual-stack hosts everyone finds
 //! whoever shares a family with it, a dual-stack peer (heard over both
 //! families) once; `--ipv4-only` and `--ipv6-only` keep to one family, and
-//! `--ipv6-only` where there is no IPv6 is a set-up error.
+//! `--ipv6-only` where there is no IPv6 is a set-up error; the original's
+//! text protocol is answered over IPv4 only, and a peer named one IPv4
+//! address has no IPv6 socket at all.
 //!
 //! Safety: every peer runs inside the lab's network namespaces, whose
 //! addresses exist only there; nothing here touches the machine's own
@@ -360,4 +362,74 @@ fn ipv6_only_without_ipv6_is_a_set_up_error() {
     // The other family's option is taken there: nobody found, no error.
     let out = run(&v4, PORT, &["--ipv4-only", "peers", "--timeout", "100"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
+/// Asks with the original's `discover` over `family` (`4` to
+/// 239.255.0.1, `6` to `[ff02::114%eth0]`) from `host`, and listens on
+/// the IPv4 group, where the original's answers go, for a deadline; the
+/// number of `discovered` answers heard (stopping at the first). A
+/// script, so that the question is exactly the original's.
+fn original_discover_answers(host: &Host<'_>, port: u16, family: &str, wait: &str) -> usize {
+    const SCRIPT: &str = r#"
+import socket, struct, sys, time, uuid
+port, family, wait = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+index = socket.if_nametoindex("eth0")
+rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+rx.bind(("239.255.0.1", port))
+rx.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+              struct.pack("4s4si", socket.inet_aton("239.255.0.1"), socket.inet_aton("0.0.0.0"), index))
+question = f"discover {uuid.uuid4()}".encode()
+if family == "6":
+    tx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    tx.sendto(question, ("ff02::114", port, 0, index))
+else:
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, struct.pack("4s4si", socket.inet_aton("0.0.0.0"), socket.inet_aton("0.0.0.0"), index))
+    tx.sendto(question, ("239.255.0.1", port))
+end = time.monotonic() + wait
+while time.monotonic() < end:
+    rx.settimeout(max(end - time.monotonic(), 0.001))
+    try:
+        data = rx.recv(2048)
+    except socket.timeout:
+        break
+    if data.startswith(b"discovered "):
+        print("discovered")
+        break
+"#;
+    let port = port.to_string();
+    let out = host.cmd("python3", ["-c", SCRIPT, &port, family, wait]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).lines().count()
+}
+
+#[test]
+fn the_original_protocol_is_answered_over_ipv4_only() {
+    const PORT: u16 = 47_745;
+    let Some(lab) = Lab::new("v6legacy") else { return };
+    let [d1, d2, _, _] = mixed(&lab);
+    let _r = Recv::start(&d2, PORT, &[]);
+    // Over IPv4 the original's question is answered (so the listener
+    // works); over IPv6 it is not: its answer would go to the IPv4 group
+    // on every interface, a multicast drawn by one datagram of another
+    // family.
+    let deadline = DEADLINE.as_secs().to_string();
+    assert_eq!(original_discover_answers(&d1, PORT, "4", &deadline), 1);
+    let window = ABSENT_TIMEOUT.as_secs_f64().to_string();
+    assert_eq!(original_discover_answers(&d1, PORT, "6", &window), 0);
+}
+
+#[test]
+fn a_peer_given_one_ipv4_address_has_no_ipv6_socket() {
+    const PORT: u16 = 47_746;
+    let Some(lab) = Lab::new("v6pinned") else { return };
+    let [_, d2, _, _] = mixed(&lab);
+    let _r = Recv::start(&d2, PORT, &["--interface", "10.77.1.2"]);
+    // Its namespace has no other process: any UDP socket over IPv6 would
+    // be this peer's, and would take unicast from interfaces and
+    // addresses it was told not to serve.
+    let udp6 = d2.cmd("cat", ["/proc/net/udp6"]).output().unwrap();
+    let sockets = text(&udp6.stdout).lines().skip(1).count();
+    assert_eq!(sockets, 0, "{}", text(&udp6.stdout));
 }
