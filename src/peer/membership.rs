@@ -709,6 +709,29 @@ mod tests {
     }
 
     #[test]
+    fn only_the_current_beat_keeps_another_address_listed_and_either_proof_admits() {
+        let mut w = World::new();
+        let who = Uuid::from_u128(1);
+        let v6: SocketAddr = "[fe80::1%2]:4000".parse().unwrap();
+        // A newcomer's two copies, both unproven: the second is the
+        // candidate; a proof for the first is no loss of it.
+        assert_eq!(w.beat(ms(0), who, 1, false), Beat::Unproven);
+        let now = w.at(ms(1));
+        let c = &mut w.changes;
+        assert_eq!(
+            w.table.heartbeat(who, v6, "m", 1, Some(SEC), false, now, w.wall, c),
+            Beat::Unproven
+        );
+        assert!(!w.table.proven(who, addr(1), w.at(ms(2)), w.wall, &mut w.changes));
+        assert!(w.table.proven(who, v6, w.at(ms(3)), w.wall, &mut w.changes));
+        assert_eq!(w.kinds(), [Change::Joined]);
+        // An old count from a proven address is a replay: nothing listed.
+        w.beat_from(v6, ms(1000), who, 5);
+        assert_eq!(w.beat_from(addr(2), ms(1001), who, 4), Beat::Stale);
+        assert_eq!(w.table.snapshot()[0].addrs, [v6]);
+    }
+
+    #[test]
     fn the_addresses_listed_are_capped() {
         let mut w = World::new();
         let who = Uuid::from_u128(1);
