@@ -25,7 +25,7 @@ mod signal;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::ffi::{CStr, CString, OsStr, OsString, c_char, c_int};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -38,8 +38,8 @@ pub(crate) use self::poll::{Poller, recv_now};
 pub use self::signal::{SignalGuard, close_on_termination, hold_termination_signals};
 use crate::peer::{Light, lock, unix_ms};
 use crate::{
-    Config, Error, Events, KEY_FILE_ENV, Key, MAX_KEYS, Member, MemberEvent, Message, Peer,
-    PeerInfo, Stats,
+    Config, Error, Events, Family, InterfaceInfo, KEY_FILE_ENV, Key, MAX_KEYS, MAX_MEMBER_ADDRS,
+    Member, MemberEvent, Message, Peer, PeerInfo, Stats, Uuid,
 };
 
 /// Success (or, for counts, zero).
@@ -95,6 +95,10 @@ pub struct COptions {
     /// Interfaces to serve and not to, by name or address, as added.
     interfaces: Vec<String>,
     exclude: Vec<String>,
+    /// `None`: the default, both.
+    family: Option<Family>,
+    /// `None`: the default, ff02::114. Checked when set.
+    group6: Option<Ipv6Addr>,
 }
 
 /// A key added to `sp2p_options`. (`Key`'s Debug shows no key material.)
@@ -113,7 +117,9 @@ pub struct PeerHandle {
     _never_made: [u8; 0],
 }
 
-/// `sp2p_peer_info`: NUL-terminated text fields.
+/// `sp2p_peer_info`: NUL-terminated text fields. Its 48-byte address is
+/// frozen: one that does not fit is left empty ([`put_whole`]), and
+/// `sp2p_peer_info_wide` has room for any.
 #[repr(C)]
 #[derive(Debug)]
 pub struct CPeerInfo {
@@ -136,6 +142,52 @@ pub struct CMessage {
 /// Bytes of the address field of structs newer than `sp2p_peer_info`
 /// (whose 48 are frozen): room for "[IPv6%zone]:port" and the NUL.
 pub const SP2P_ADDRESS_LEN: usize = 72;
+
+/// `sp2p_peer_info_wide`: `sp2p_peer_info` with room for any address.
+#[repr(C)]
+#[derive(Debug)]
+pub struct CPeerInfoWide {
+    id: [c_char; 37],
+    address: [c_char; SP2P_ADDRESS_LEN],
+    name: [c_char; 65],
+}
+
+/// `sp2p_message_wide`: `sp2p_message` with room for any address.
+#[repr(C)]
+#[derive(Debug)]
+pub struct CMessageWide {
+    sender: [c_char; 37],
+    address: [c_char; SP2P_ADDRESS_LEN],
+    name: [c_char; 65],
+    len: usize,
+}
+
+/// `sp2p_options_set_family`: IPv4 and IPv6, each where an interface has
+/// an address of it (the default).
+pub const SP2P_FAMILY_BOTH: c_int = 0;
+/// IPv4 only.
+pub const SP2P_FAMILY_IPV4: c_int = 4;
+/// IPv6 only.
+pub const SP2P_FAMILY_IPV6: c_int = 6;
+
+/// `sp2p_interface`: an interface a peer serves, as `Peer::interfaces`
+/// gives it. The text fields are as wide as the C constants for them
+/// (`IF_NAMESIZE` with room for names that were not UTF-8, then
+/// `INET_ADDRSTRLEN`, `INET6_ADDRSTRLEN`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct CInterface {
+    name: [c_char; 64],
+    index: u32,
+    /// The IPv4 address used there, or "".
+    ipv4: [c_char; 16],
+    /// The IPv6 address used there, without its zone (`index` is it), or "".
+    ipv6: [c_char; 46],
+}
+
+impl CInterface {
+    const EMPTY: CInterface = CInterface { name: [0; 64], index: 0, ipv4: [0; 16], ipv6: [0; 46] };
+}
 
 /// `sp2p_member`: one member of the live table.
 #[repr(C)]
@@ -356,20 +408,63 @@ fn put_str<const N: usize>(field: &mut [c_char; N], s: &str) {
     field[end] = 0;
 }
 
-fn fill_info(out: &mut CPeerInfo, p: &PeerInfo) {
-    put_str(&mut out.id, &p.id.to_string());
-    put_str(&mut out.address, &p.addr.to_string());
-    put_str(&mut out.name, &p.name);
+/// Copies `s` into a fixed C field whole and NUL-terminated, or, if it
+/// does not fit, leaves the field empty ("") and returns false. For
+/// addresses: one cut short is another address, or none, and a program
+/// would use it; an empty one it cannot.
+fn put_whole<const N: usize>(field: &mut [c_char; N], s: &str) -> bool {
+    if s.len() >= N {
+        field[0] = 0;
+        return false;
+    }
+    put_str(field, s);
+    true
+}
+
+/// A struct of the C ABI that describes another peer, narrow or wide.
+trait PeerSlot {
+    fn fill(&mut self, p: &PeerInfo);
+}
+
+impl PeerSlot for CPeerInfo {
+    fn fill(&mut self, p: &PeerInfo) {
+        put_str(&mut self.id, &p.id.to_string());
+        put_whole(&mut self.address, &p.addr.to_string());
+        put_str(&mut self.name, &p.name);
+    }
+}
+
+impl PeerSlot for CPeerInfoWide {
+    fn fill(&mut self, p: &PeerInfo) {
+        put_str(&mut self.id, &p.id.to_string());
+        put_whole(&mut self.address, &p.addr.to_string());
+        put_str(&mut self.name, &p.name);
+    }
 }
 
 /// Writes up to `cap` peers to `out`; returns how many there are in all.
 ///
 /// SAFETY (for callers): `out` is null (then `cap` must be 0) or points to
-/// `cap` writable `sp2p_peer_info`.
-unsafe fn write_peers(
-    out: *mut CPeerInfo,
+/// `cap` writable `T`.
+unsafe fn write_peers<T: PeerSlot>(
+    out: *mut T,
     cap: usize,
     peers: &[PeerInfo],
+) -> Result<c_int, Failure> {
+    // SAFETY: as this function's own guarantee.
+    unsafe { write_all(out, cap, peers, T::fill) }
+}
+
+/// Writes up to `cap` of `items` to `out` with `fill`; returns how many
+/// there are in all.
+///
+/// SAFETY (for callers): `out` is null (then `cap` must be 0) or points to
+/// `cap` writable `T`.
+unsafe fn write_all<T, I>(
+    out: *mut T,
+    cap: usize,
+    items: &[I],
+    fill: impl Fn(&mut T, &I),
 ) -> Result<c_int, Failure> {
     if cap > 0 {
         if out.is_null() {
@@ -377,11 +472,11 @@ unsafe fn write_peers(
         }
         // SAFETY: `out` points to `cap` writable elements, as the caller guarantees.
         let slots = unsafe { std::slice::from_raw_parts_mut(out, cap) };
-        for (slot, p) in slots.iter_mut().zip(peers) {
-            fill_info(slot, p);
+        for (slot, item) in slots.iter_mut().zip(items) {
+            fill(slot, item);
         }
     }
-    Ok(c_int::try_from(peers.len()).unwrap_or(c_int::MAX))
+    Ok(c_int::try_from(items.len()).unwrap_or(c_int::MAX))
 }
 
 /// The settings of an `sp2p_config` (NULL: all defaults) and options
@@ -422,6 +517,12 @@ unsafe fn config_with_env(
             cfg = cfg.interfaces(named.into_iter().chain(o.interfaces.iter().cloned()));
         }
         cfg = cfg.exclude_interfaces(o.exclude.iter().cloned());
+        if let Some(family) = o.family {
+            cfg = cfg.family(family);
+        }
+        if let Some(group6) = o.group6 {
+            cfg = cfg.group6(group6);
+        }
         cfg = with_keys(cfg, &o.keys);
     }
     match env_key_file {
@@ -621,6 +722,72 @@ pub unsafe extern "C" fn sp2p_options_set_heartbeat_ms(options: *mut COptions, m
             Ok(())
         })
     }
+}
+
+/// Which address families to serve: `SP2P_FAMILY_BOTH`, `_IPV4` or `_IPV6`.
+///
+/// # Safety
+/// As `sp2p_options_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_set_family(options: *mut COptions, family: c_int) -> c_int {
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe {
+        set_option(options, |o| {
+            o.family = Some(family_of(family)?);
+            Ok(())
+        })
+    }
+}
+
+fn family_of(family: c_int) -> Result<Family, Failure> {
+    match family {
+        SP2P_FAMILY_BOTH => Ok(Family::Both),
+        SP2P_FAMILY_IPV4 => Ok(Family::V4Only),
+        SP2P_FAMILY_IPV6 => Ok(Family::V6Only),
+        other => Err(fail(
+            SP2P_ERR_ARG,
+            format!(
+                "family {other} is not one of SP2P_FAMILY_BOTH (0), SP2P_FAMILY_IPV4 (4) or SP2P_FAMILY_IPV6 (6)"
+            ),
+        )),
+    }
+}
+
+/// The IPv6 group, of link-local scope (`ffX2::`), checked now.
+///
+/// # Safety
+/// As `sp2p_options_free`; `group6` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_options_set_group6(
+    options: *mut COptions,
+    group6: *const c_char,
+) -> c_int {
+    // SAFETY: NULL or NUL-terminated, as the caller guarantees.
+    let text = unsafe { opt_str(group6, "group6") };
+    // SAFETY: the caller's guarantee is set_option's.
+    unsafe {
+        set_option(options, |o| {
+            let text = text?.ok_or_else(|| fail(SP2P_ERR_NULL, "group6 is NULL"))?;
+            o.group6 = Some(parse_group6(text)?);
+            Ok(())
+        })
+    }
+}
+
+/// An IPv6 group's text, refused unless the library would take it (with
+/// its message, `Error::BadGroup6`'s, as the CLI and Rust give it).
+fn parse_group6(text: &str) -> Result<Ipv6Addr, Failure> {
+    let group: Ipv6Addr = text.parse().map_err(|_| {
+        fail(
+            SP2P_ERR_ARG,
+            format!(
+                "IPv6 group {text:?} is not an IPv6 address: pass one in ffX2::/16, e.g. ff02::114"
+            ),
+        )
+    })?;
+    // The library's one check; refused here, not at open, so SP2P_ERR_ARG.
+    Config::default().group6(group).validate().map_err(|e| fail(SP2P_ERR_ARG, e.to_string()))?;
+    Ok(group)
 }
 
 /// Adds a key to the options, refused at once (with the message
@@ -929,6 +1096,59 @@ pub unsafe extern "C" fn sp2p_acked(
     })
 }
 
+/// `sp2p_peers` with room for any address.
+///
+/// # Safety
+/// `out` is NULL with `cap` 0, or points to `cap` writable `sp2p_peer_info_wide`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_peers_wide(
+    handle: *const PeerHandle,
+    out: *mut CPeerInfoWide,
+    cap: usize,
+) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        // SAFETY: `out` and `cap` as the caller guarantees.
+        unsafe { write_peers(out, cap, &p.peer.known_peers()) }
+    })
+}
+
+/// `sp2p_missing` with room for any address.
+///
+/// # Safety
+/// As `sp2p_peers_wide`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_missing_wide(
+    handle: *const PeerHandle,
+    out: *mut CPeerInfoWide,
+    cap: usize,
+) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        let missing = lock(&p.missing).clone();
+        // SAFETY: `out` and `cap` as the caller guarantees.
+        unsafe { write_peers(out, cap, &missing) }
+    })
+}
+
+/// `sp2p_acked` with room for any address.
+///
+/// # Safety
+/// As `sp2p_peers_wide`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_acked_wide(
+    handle: *const PeerHandle,
+    out: *mut CPeerInfoWide,
+    cap: usize,
+) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        let acked = lock(&p.acked).clone();
+        // SAFETY: `out` and `cap` as the caller guarantees.
+        unsafe { write_peers(out, cap, &acked) }
+    })
+}
+
 /// Waits at most `timeout_ms` (negative: forever) for the next message.
 /// Returns 1 with the message in `buf` and its sender in `*meta`, 0 on
 /// timeout, or a negative error. A message longer than `cap` gives
@@ -946,6 +1166,60 @@ pub unsafe extern "C" fn sp2p_recv(
     buf: *mut u8,
     cap: usize,
     meta: *mut CMessage,
+) -> c_int {
+    // SAFETY: the caller's guarantees are recv_into's.
+    unsafe { recv_into(handle, timeout_ms, buf, cap, meta) }
+}
+
+/// `sp2p_recv` with room for any address in `*meta`.
+///
+/// # Safety
+/// As `sp2p_recv`, with `meta` a writable `sp2p_message_wide`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_recv_wide(
+    handle: *const PeerHandle,
+    timeout_ms: i32,
+    buf: *mut u8,
+    cap: usize,
+    meta: *mut CMessageWide,
+) -> c_int {
+    // SAFETY: the caller's guarantees are recv_into's.
+    unsafe { recv_into(handle, timeout_ms, buf, cap, meta) }
+}
+
+/// A struct of the C ABI that says who sent a message, narrow or wide.
+trait MetaSlot {
+    fn fill(&mut self, m: &Message);
+}
+
+impl MetaSlot for CMessage {
+    fn fill(&mut self, m: &Message) {
+        put_str(&mut self.sender, &m.sender.to_string());
+        put_whole(&mut self.address, &m.addr.to_string());
+        put_str(&mut self.name, &m.name);
+        self.len = m.data.len();
+    }
+}
+
+impl MetaSlot for CMessageWide {
+    fn fill(&mut self, m: &Message) {
+        put_str(&mut self.sender, &m.sender.to_string());
+        put_whole(&mut self.address, &m.addr.to_string());
+        put_str(&mut self.name, &m.name);
+        self.len = m.data.len();
+    }
+}
+
+/// `sp2p_recv` and `sp2p_recv_wide`.
+///
+/// SAFETY (for callers): `buf` points to `cap` writable bytes (or is NULL
+/// with `cap` 0); `meta` is NULL or points to a writable `M`.
+unsafe fn recv_into<M: MetaSlot>(
+    handle: *const PeerHandle,
+    timeout_ms: i32,
+    buf: *mut u8,
+    cap: usize,
+    meta: *mut M,
 ) -> c_int {
     guard(|| {
         let p = peer_of(handle)?;
@@ -970,10 +1244,7 @@ pub unsafe extern "C" fn sp2p_recv(
                 }
             }
         };
-        put_str(&mut meta.sender, &msg.sender.to_string());
-        put_str(&mut meta.address, &msg.addr.to_string());
-        put_str(&mut meta.name, &msg.name);
-        meta.len = msg.data.len();
+        meta.fill(&msg);
         if msg.data.len() > cap {
             let error = format!(
                 "message of {} bytes does not fit the {cap}-byte buffer: it is kept, call again with a larger one",
@@ -994,7 +1265,7 @@ pub unsafe extern "C" fn sp2p_recv(
 
 fn fill_member(out: &mut CMember, m: &Member) {
     put_str(&mut out.id, &m.id.to_string());
-    put_str(&mut out.address, &m.addr.to_string());
+    put_whole(&mut out.address, &m.addr.to_string());
     put_str(&mut out.name, &m.name);
     out.first_heard_ms = unix_ms(m.first_heard);
     out.last_heard_ms = unix_ms(m.last_heard);
@@ -1016,18 +1287,81 @@ pub unsafe extern "C" fn sp2p_members(
 ) -> c_int {
     guard(|| {
         let p = peer_of(handle)?;
-        let members = p.peer.members();
-        if cap > 0 {
-            if out.is_null() {
-                return Err(fail(SP2P_ERR_NULL, "out is NULL but cap is not 0"));
-            }
-            // SAFETY: `out` points to `cap` writable elements, as the caller guarantees.
-            let slots = unsafe { std::slice::from_raw_parts_mut(out, cap) };
-            for (slot, m) in slots.iter_mut().zip(&members) {
-                fill_member(slot, m);
-            }
-        }
-        Ok(c_int::try_from(members.len()).unwrap_or(c_int::MAX))
+        // SAFETY: `out` and `cap` as the caller guarantees.
+        unsafe { write_all(out, cap, &p.peer.members(), fill_member) }
+    })
+}
+
+/// Writes up to `cap` addresses of the member `id` to `out`, its
+/// `sp2p_member.address` first; returns how many it has (at most
+/// `SP2P_MAX_MEMBER_ADDRS`), 0 if the live table has no member `id`.
+///
+/// # Safety
+/// `id` is NULL or NUL-terminated; `out` is NULL with `cap` 0, or points
+/// to `cap` writable `char[SP2P_ADDRESS_LEN]`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_member_addresses(
+    handle: *const PeerHandle,
+    id: *const c_char,
+    out: *mut [c_char; SP2P_ADDRESS_LEN],
+    cap: usize,
+) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        // SAFETY: NULL or NUL-terminated, as the caller guarantees.
+        let text =
+            unsafe { opt_str(id, "id") }?.ok_or_else(|| fail(SP2P_ERR_NULL, "id is NULL"))?;
+        let id: Uuid = text.parse().map_err(|_| {
+            fail(
+                SP2P_ERR_ARG,
+                format!("id {text:?} is not a UUID: pass a member's id as sp2p_members gives it"),
+            )
+        })?;
+        let addrs =
+            p.peer.members().into_iter().find(|m| m.id == id).map_or(Vec::new(), |m| m.addrs);
+        // SAFETY: `out` and `cap` as the caller guarantees.
+        unsafe { write_all(out, cap, member_addrs(&addrs), put_addr) }
+    })
+}
+
+/// A member's addresses as C gets them: at most `SP2P_MAX_MEMBER_ADDRS`,
+/// the cap the header promises whatever the table holds.
+fn member_addrs(addrs: &[SocketAddr]) -> &[SocketAddr] {
+    &addrs[..addrs.len().min(MAX_MEMBER_ADDRS)]
+}
+
+/// An address's text in a wide field (room for any).
+fn put_addr(field: &mut [c_char; SP2P_ADDRESS_LEN], addr: &SocketAddr) {
+    put_whole(field, &addr.to_string());
+}
+
+fn fill_interface(out: &mut CInterface, i: &InterfaceInfo) {
+    *out = CInterface::EMPTY;
+    put_whole(&mut out.name, &i.name);
+    out.index = i.index;
+    if let Some(a) = i.ipv4 {
+        put_whole(&mut out.ipv4, &a.to_string());
+    }
+    if let Some(a) = i.ipv6 {
+        put_whole(&mut out.ipv6, &a.to_string());
+    }
+}
+
+/// Writes up to `cap` of the interfaces the peer serves now to `out`;
+/// returns how many there are in all (at most `SP2P_MAX_INTERFACES`).
+///
+/// # Safety
+/// `out` is NULL with `cap` 0, or points to `cap` writable `sp2p_interface`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sp2p_interfaces(
+    handle: *const PeerHandle,
+    out: *mut CInterface,
+    cap: usize,
+) -> c_int {
+    guard(|| {
+        let p = peer_of(handle)?;
+        // SAFETY: `out` and `cap` as the caller guarantees.
+        unsafe { write_all(out, cap, &p.peer.interfaces(), fill_interface) }
     })
 }
 
@@ -1836,6 +2170,48 @@ mod tests {
         assert_eq!(std::mem::size_of::<CEvent>(), 224);
         assert_eq!(std::mem::offset_of!(CEvent, member), 8);
         assert_eq!(std::mem::offset_of!(CEvent, lagged), 216);
+        // Frozen since the first header.
+        assert_eq!(std::mem::size_of::<CPeerInfo>(), 150);
+        assert_eq!(std::mem::size_of::<CMessage>(), 160);
+        assert_eq!(std::mem::offset_of!(CMessage, len), 152);
+        // The wide twins and the interface, as tests/c/members.c checks them.
+        assert_eq!(std::mem::size_of::<CPeerInfoWide>(), 174);
+        assert_eq!(std::mem::offset_of!(CPeerInfoWide, name), 109);
+        assert_eq!(std::mem::size_of::<CMessageWide>(), 184);
+        assert_eq!(std::mem::offset_of!(CMessageWide, len), 176);
+        assert_eq!(std::mem::size_of::<CInterface>(), 132);
+        assert_eq!(std::mem::offset_of!(CInterface, index), 64);
+        assert_eq!(std::mem::offset_of!(CInterface, ipv4), 68);
+        assert_eq!(std::mem::offset_of!(CInterface, ipv6), 84);
+    }
+
+    /// The header's `#define NAME VALUE`, as a number.
+    fn header_define(name: &str) -> i64 {
+        const HEADER: &str = include_str!("../bindings/c/simplep2p.h");
+        let line = HEADER
+            .lines()
+            .find(|l| l.split_whitespace().take(2).eq(["#define", name]))
+            .unwrap_or_else(|| panic!("simplep2p.h does not #define {name}"));
+        let value = line.split_whitespace().nth(2).unwrap();
+        value.trim_matches(|c| c == '(' || c == ')').parse().unwrap()
+    }
+
+    #[test]
+    fn the_headers_constants_are_the_librarys() {
+        for (name, value) in [
+            ("SP2P_ADDRESS_LEN", SP2P_ADDRESS_LEN as i64),
+            ("SP2P_MAX_MEMBER_ADDRS", MAX_MEMBER_ADDRS as i64),
+            ("SP2P_MAX_INTERFACES", crate::MAX_INTERFACES as i64),
+            ("SP2P_MAX_MESSAGE", crate::wire::MAX_MESSAGE as i64),
+            ("SP2P_FAMILY_BOTH", SP2P_FAMILY_BOTH.into()),
+            ("SP2P_FAMILY_IPV4", SP2P_FAMILY_IPV4.into()),
+            ("SP2P_FAMILY_IPV6", SP2P_FAMILY_IPV6.into()),
+            ("SP2P_ERR_ARG", SP2P_ERR_ARG.into()),
+            ("SP2P_ERR_SETUP", SP2P_ERR_SETUP.into()),
+            ("SP2P_ERR_NO_CRYPTO", SP2P_ERR_NO_CRYPTO.into()),
+        ] {
+            assert_eq!(header_define(name), value, "{name}");
+        }
     }
 
     #[test]
@@ -1845,5 +2221,259 @@ mod tests {
         assert_eq!(field.map(|c| c as u8), *b"abcd\0");
         put_str(&mut field, "é✓"); // cut at a character boundary
         assert_eq!(field[..3].iter().map(|&c| c as u8).collect::<Vec<_>>(), "é\0".as_bytes());
+    }
+    #[test]
+    fn an_address_that_does_not_fit_is_left_empty_never_cut() {
+        let mut narrow = [1 as c_char; 48];
+        assert!(put_whole(&mut narrow, "127.0.0.1:30001"));
+        assert_eq!(text(&narrow), "127.0.0.1:30001");
+        assert!(!put_whole(&mut narrow, &"x".repeat(48)));
+        assert_eq!(text(&narrow), "");
+        assert!(put_whole(&mut narrow, &"x".repeat(47)));
+    }
+
+    /// A made-up peer at `addr`: loopback has no IPv6 multicast, so IPv6
+    /// text is tested here rather than with live peers.
+    fn at(addr: &str) -> PeerInfo {
+        PeerInfo { id: Uuid::from_u128(7), addr: addr.parse().unwrap(), name: "v6".into() }
+    }
+
+    #[test]
+    fn ipv6_addresses_are_written_whole_wide_and_narrow_only_when_they_fit() {
+        // Link-local with its scope, and the longest text there is.
+        let short = "[fe80::1%3]:4000";
+        let longest = "[febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535";
+        assert_eq!(at(longest).addr.to_string(), longest, "Rust's own text");
+        assert!(longest.len() < SP2P_ADDRESS_LEN);
+        // SAFETY: integers and arrays.
+        let mut wide: CPeerInfoWide = unsafe { zeroed() };
+        // SAFETY: integers and arrays.
+        let mut narrow: CPeerInfo = unsafe { zeroed() };
+        for addr in [short, longest] {
+            wide.fill(&at(addr));
+            assert_eq!((text(&wide.address), text(&wide.name)), (addr.into(), "v6".into()));
+            narrow.fill(&at(addr));
+            let expected = if addr.len() < 48 { addr } else { "" };
+            assert_eq!(text(&narrow.address), expected);
+            assert_eq!(text(&narrow.id), Uuid::from_u128(7).to_string());
+        }
+        // Messages, narrow and wide, the same way.
+        let message = Message {
+            sender: Uuid::from_u128(7),
+            addr: longest.parse().unwrap(),
+            name: "v6".into(),
+            data: b"hi".to_vec(),
+            sent_at: None,
+            deadline: None,
+            received_at: std::time::SystemTime::now(),
+        };
+        // SAFETY: integers and arrays.
+        let mut meta: CMessage = unsafe { zeroed() };
+        meta.fill(&message);
+        assert_eq!((text(&meta.address), meta.len), (String::new(), 2));
+        // SAFETY: integers and arrays.
+        let mut meta: CMessageWide = unsafe { zeroed() };
+        meta.fill(&message);
+        assert_eq!((text(&meta.address), meta.len), (longest.into(), 2));
+        // A member's list, and an interface's IPv6 address (no zone: the index is it).
+        let mut slots = [[1 as c_char; SP2P_ADDRESS_LEN]; 2];
+        let addrs = [longest.parse().unwrap(), "192.0.2.7:30001".parse().unwrap()];
+        // SAFETY: `slots` has 2 writable elements.
+        let n = unsafe { write_all(slots.as_mut_ptr(), 2, member_addrs(&addrs), put_addr) };
+        assert_eq!(n, Ok(2));
+        assert_eq!([text(&slots[0]), text(&slots[1])], [longest, "192.0.2.7:30001"]);
+        let mut interface = CInterface::EMPTY;
+        fill_interface(
+            &mut interface,
+            &InterfaceInfo {
+                name: "eth0".into(),
+                index: 3,
+                ipv4: None,
+                ipv6: Some("fe80::1:2:3:4".parse().unwrap()),
+            },
+        );
+        assert_eq!((text(&interface.name), interface.index), ("eth0".into(), 3));
+        assert_eq!(
+            (text(&interface.ipv4), text(&interface.ipv6)),
+            ("".into(), "fe80::1:2:3:4".into())
+        );
+        let widest = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff";
+        fill_interface(
+            &mut interface,
+            &InterfaceInfo {
+                name: "x".repeat(63),
+                index: 1,
+                ipv4: Some(Ipv4Addr::new(255, 255, 255, 255)),
+                ipv6: Some(widest.parse().unwrap()),
+            },
+        );
+        assert_eq!(text(&interface.ipv4), "255.255.255.255");
+        assert_eq!((text(&interface.ipv6), text(&interface.name).len()), (widest.into(), 63));
+    }
+
+    /// A zeroed C struct of the ABI, or an array of them.
+    ///
+    /// SAFETY (for callers): `T` is made of integers and arrays of them,
+    /// for which all-zero is valid.
+    unsafe fn zeroed<T>() -> T {
+        // SAFETY: as this function's own guarantee.
+        unsafe { std::mem::zeroed() }
+    }
+
+    #[test]
+    fn family_and_group6_options_are_set_checked_and_refused_with_the_librarys_message() {
+        let config = CConfig {
+            group: std::ptr::null(),
+            port: free_port(),
+            interface: c"127.0.0.1".as_ptr(),
+            ttl: 0,
+            name: std::ptr::null(),
+        };
+        let options = sp2p_options_new();
+        // SAFETY: live options, freed once; a valid config with live strings.
+        unsafe {
+            let cfg = config_of(&config, options).unwrap();
+            assert_eq!((cfg.family, cfg.group6), (Family::Both, crate::DEFAULT_GROUP6));
+            for (value, family) in [
+                (SP2P_FAMILY_IPV4, Family::V4Only),
+                (SP2P_FAMILY_IPV6, Family::V6Only),
+                (SP2P_FAMILY_BOTH, Family::Both),
+            ] {
+                assert_eq!(sp2p_options_set_family(options, value), SP2P_OK);
+                assert_eq!(config_of(&config, options).unwrap().family, family);
+            }
+            for bad in [1, 5, -1, 46] {
+                assert_eq!(sp2p_options_set_family(options, bad), SP2P_ERR_ARG);
+                assert!(last_error().starts_with(&format!("family {bad} is not one of")));
+            }
+            assert!(last_error().contains("SP2P_FAMILY_IPV6 (6)"), "{}", last_error());
+            assert_eq!(sp2p_options_set_family(std::ptr::null_mut(), 0), SP2P_ERR_NULL);
+
+            assert_eq!(sp2p_options_set_group6(options, c"ff12::1234".as_ptr()), SP2P_OK);
+            let group6 = config_of(&config, options).unwrap().group6;
+            assert_eq!(group6, "ff12::1234".parse::<Ipv6Addr>().unwrap());
+            // The library's message, as the CLI gives it.
+            let wrong_scope = Error::BadGroup6("ff05::1".parse().unwrap()).to_string();
+            assert_eq!(sp2p_options_set_group6(options, c"ff05::1".as_ptr()), SP2P_ERR_ARG);
+            assert_eq!(last_error(), wrong_scope);
+            assert_eq!(sp2p_options_set_group6(options, c"239.255.0.1".as_ptr()), SP2P_ERR_ARG);
+            assert!(last_error().contains("is not an IPv6 address: pass one in ffX2::/16"));
+            assert_eq!(sp2p_options_set_group6(options, c"ff02::114%lo".as_ptr()), SP2P_ERR_ARG);
+            assert_eq!(sp2p_options_set_group6(options, std::ptr::null()), SP2P_ERR_NULL);
+            assert_eq!(last_error(), "group6 is NULL");
+            // Refused values changed nothing.
+            assert_eq!(config_of(&config, options).unwrap().group6, group6);
+
+            // IPv4 only on loopback opens; IPv6 only cannot (no IPv6
+            // multicast on lo), and says so at open. Nothing leaves the host.
+            assert_eq!(sp2p_options_set_family(options, SP2P_FAMILY_IPV4), SP2P_OK);
+            let mut peer = std::ptr::null_mut();
+            assert_eq!(sp2p_open_with(&config, options, &mut peer), SP2P_OK, "{}", last_error());
+            sp2p_close(peer);
+            assert_eq!(sp2p_options_set_family(options, SP2P_FAMILY_IPV6), SP2P_OK);
+            assert_eq!(sp2p_open_with(&config, options, &mut peer), SP2P_ERR_SETUP);
+            assert!(last_error().contains("IPv6"), "{}", last_error());
+            sp2p_options_free(options);
+        }
+    }
+
+    #[test]
+    fn a_loopback_peer_serves_lo_over_ipv4_alone() {
+        let peer = open_loopback(free_port());
+        let mut out = [CInterface::EMPTY; 4];
+        // SAFETY: `out` has 4 writable elements; NULL with cap 0 or 1.
+        unsafe {
+            assert_eq!(sp2p_interfaces(peer, out.as_mut_ptr(), out.len()), 1, "{}", last_error());
+            assert_eq!(sp2p_interfaces(peer, std::ptr::null_mut(), 0), 1);
+            assert_eq!(sp2p_interfaces(peer, std::ptr::null_mut(), 1), SP2P_ERR_NULL);
+        }
+        let lo = out[0];
+        assert_eq!(
+            (text(&lo.name), text(&lo.ipv4), text(&lo.ipv6)),
+            ("lo".into(), "127.0.0.1".into(), "".into())
+        );
+        // SAFETY: a NUL-terminated name.
+        assert_eq!(lo.index, unsafe { libc::if_nametoindex(c"lo".as_ptr()) });
+        sp2p_close(peer);
+        // SAFETY: NULL out with cap 0.
+        assert_eq!(unsafe { sp2p_interfaces(peer, std::ptr::null_mut(), 0) }, SP2P_ERR_CLOSED);
+    }
+
+    /// `sp2p_member_addresses` of `id`: the code and the addresses written.
+    fn member_addresses(peer: *const PeerHandle, id: &str) -> (c_int, Vec<String>) {
+        let id = CString::new(id).unwrap();
+        let mut out = [[0 as c_char; SP2P_ADDRESS_LEN]; MAX_MEMBER_ADDRS];
+        // SAFETY: a NUL-terminated id; `out` has MAX_MEMBER_ADDRS writable elements.
+        let n = unsafe { sp2p_member_addresses(peer, id.as_ptr(), out.as_mut_ptr(), out.len()) };
+        let written = usize::try_from(n).unwrap_or(0).min(out.len());
+        (n, out[..written].iter().map(|a| text(a)).collect())
+    }
+
+    #[test]
+    fn wide_calls_give_the_same_peers_and_messages_and_members_their_addresses() {
+        let port = free_port();
+        let a = open_named(port, c"a", std::ptr::null());
+        let b = open_named(port, c"b", std::ptr::null());
+        assert_eq!(sp2p_discover(a, 1, 10_000), 1, "{}", last_error());
+        // SAFETY: integers and arrays.
+        let mut narrow: [CPeerInfo; 2] = unsafe { zeroed() };
+        // SAFETY: integers and arrays.
+        let mut wide: [CPeerInfoWide; 2] = unsafe { zeroed() };
+        // SAFETY: each array has 2 writable elements; NULL with cap 0.
+        unsafe {
+            assert_eq!(sp2p_peers(a, narrow.as_mut_ptr(), 2), 1);
+            assert_eq!(sp2p_peers_wide(a, wide.as_mut_ptr(), 2), 1);
+            assert_eq!(sp2p_peers_wide(a, std::ptr::null_mut(), 0), 1);
+            assert_eq!(sp2p_peers_wide(a, std::ptr::null_mut(), 2), SP2P_ERR_NULL);
+        }
+        let b_addr = text(&wide[0].address);
+        assert!(b_addr.starts_with("127.0.0.1:"), "{b_addr}");
+        assert_eq!(
+            (text(&narrow[0].address), text(&narrow[0].id)),
+            (b_addr.clone(), text(&wide[0].id))
+        );
+        assert_eq!(text(&wide[0].name), "b");
+
+        assert_eq!(send(a, b"wide", 10_000), (1, 1));
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(sp2p_acked_wide(a, wide.as_mut_ptr(), 2), 1);
+            assert_eq!(text(&wide[0].address), b_addr);
+            assert_eq!(sp2p_missing_wide(a, wide.as_mut_ptr(), 2), 0);
+        }
+        let mut buf = [0u8; 8];
+        // SAFETY: integers and arrays.
+        let mut meta: CMessageWide = unsafe { zeroed() };
+        // SAFETY: `buf` has 8 writable bytes; `meta` is writable.
+        let rc = unsafe { sp2p_recv_wide(b, hang_ms(), buf.as_mut_ptr(), buf.len(), &mut meta) };
+        assert_eq!(rc, 1, "{}", last_error());
+        assert_eq!((&buf[..meta.len], text(&meta.name)), (&b"wide"[..], "a".into()));
+        assert!(text(&meta.address).starts_with("127.0.0.1:"), "{}", text(&meta.address));
+        // SAFETY: NULL meta is what is tested.
+        let rc = unsafe { sp2p_recv_wide(b, 0, buf.as_mut_ptr(), 8, std::ptr::null_mut()) };
+        assert_eq!(rc, SP2P_ERR_NULL);
+
+        // b in a's live table: its addresses, its member address first.
+        eventually("a lists b", || members(a).iter().any(|m| text(&m.name) == "b"));
+        let member = members(a).into_iter().find(|m| text(&m.name) == "b").unwrap();
+        let (n, addrs) = member_addresses(a, &text(&member.id));
+        assert!((1..=MAX_MEMBER_ADDRS as c_int).contains(&n), "{n}: {}", last_error());
+        assert_eq!(addrs[0], text(&member.address));
+        assert_eq!(addrs.len(), usize::try_from(n).unwrap());
+        let id = CString::new(text(&member.id)).unwrap();
+        // SAFETY: a NUL-terminated id; NULL out with cap 0 or 1.
+        unsafe {
+            let none = std::ptr::null_mut();
+            assert_eq!(sp2p_member_addresses(a, id.as_ptr(), none, 0), n);
+            assert_eq!(sp2p_member_addresses(a, id.as_ptr(), none, 1), SP2P_ERR_NULL);
+            assert_eq!(sp2p_member_addresses(a, std::ptr::null(), none, 0), SP2P_ERR_NULL);
+            assert_eq!(last_error(), "id is NULL");
+        }
+        assert_eq!(member_addresses(a, &Uuid::from_u128(1).to_string()), (0, vec![]));
+        assert_eq!(member_addresses(a, "b").0, SP2P_ERR_ARG);
+        assert!(last_error().starts_with("id \"b\" is not a UUID"), "{}", last_error());
+        sp2p_close(b);
+        sp2p_close(a);
+        assert_eq!(member_addresses(a, &text(&member.id)).0, SP2P_ERR_CLOSED);
     }
 }

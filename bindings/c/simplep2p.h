@@ -23,6 +23,12 @@
  *    sp2p_recv at a time, and sp2p_close from one thread while another is
  *    inside a call: that call ends promptly with SP2P_ERR_CLOSED.
  *  - Text fields in the structs below are NUL-terminated UTF-8.
+ *  - Addresses are text: "192.0.2.7:30001" for IPv4, "[fe80::1%3]:30001"
+ *    for IPv6 (the number after % is the interface index, the scope of a
+ *    link-local address). An address is never cut to fit a field: the
+ *    48-byte fields of sp2p_peer_info and sp2p_message, which are frozen,
+ *    are left empty ("") for one that does not fit (only an IPv6 address
+ *    with a scope can be that long); the _wide calls have room for any.
  */
 #ifndef SIMPLEP2P_H
 #define SIMPLEP2P_H
@@ -59,32 +65,56 @@ extern "C" {
  * is SP2P_ERR_ARG, with a message that says the range. This layout never
  * changes; newer settings are options (below). */
 typedef struct sp2p_config {
-    const char *group;     /* multicast group, default "239.255.0.1" */
+    const char *group;     /* IPv4 multicast group, default "239.255.0.1"
+                              (IPv6: sp2p_options_set_group6) */
     uint16_t port;         /* group port, default 30001 */
     const char *interface; /* interface to serve, by address or name ("eth0");
                               "127.0.0.1" keeps all traffic on this host.
                               Default (NULL or "0.0.0.0"): every interface up
-                              with multicast and an IPv4 address, not a bridge
-                              port; loopback only if there is nothing else.
-                              More: sp2p_options_add_interface */
+                              with multicast and an IPv4 or IPv6 link-local
+                              address, not a bridge port; loopback (IPv4
+                              only) if there is nothing else. More:
+                              sp2p_options_add_interface; which families:
+                              sp2p_options_set_family */
     uint32_t ttl;          /* multicast TTL, 1..255, default 1 */
     const char *name;      /* name other peers see, at most 64 bytes; default none */
 } sp2p_config;
 
-/* Another peer. */
+/* Bytes of address fields newer than sp2p_peer_info's (whose 48 are
+ * frozen): room for "[IPv6%zone]:port" and the NUL. */
+#define SP2P_ADDRESS_LEN 72
+
+/* Another peer. New programs use sp2p_peer_info_wide (below). */
 typedef struct sp2p_peer_info {
     char id[37];      /* UUID, e.g. "6ba7b810-9dad-41d1-80b4-00c04fd430c8" */
-    char address[48]; /* where it takes unicast traffic, "ip:port" */
+    char address[48]; /* where it takes unicast traffic, "ip:port"; "" if it
+                         does not fit (an IPv6 one with a scope may not) */
     char name[65];    /* possibly empty */
 } sp2p_peer_info;
 
-/* Who sent a message received with sp2p_recv. */
+/* sp2p_peer_info with room for any address; what the _wide calls fill. */
+typedef struct sp2p_peer_info_wide {
+    char id[37];                    /* UUID */
+    char address[SP2P_ADDRESS_LEN]; /* where it takes unicast traffic, "ip:port" or "[ipv6%zone]:port" */
+    char name[65];                  /* possibly empty */
+} sp2p_peer_info_wide;
+
+/* Who sent a message received with sp2p_recv. New programs use
+ * sp2p_message_wide (below). */
 typedef struct sp2p_message {
     char sender[37];  /* the sender's UUID */
-    char address[48]; /* the address it was sent from */
+    char address[48]; /* the address it was sent from; "" if it does not fit */
     char name[65];    /* the sender's name, possibly empty */
     size_t len;       /* bytes of the message (also set on SP2P_ERR_SHORT_BUFFER) */
 } sp2p_message;
+
+/* sp2p_message with room for any address; what sp2p_recv_wide fills. */
+typedef struct sp2p_message_wide {
+    char sender[37];                /* the sender's UUID */
+    char address[SP2P_ADDRESS_LEN]; /* the address it was sent from, in full */
+    char name[65];                  /* the sender's name, possibly empty */
+    size_t len;                     /* bytes of the message (also set on SP2P_ERR_SHORT_BUFFER) */
+} sp2p_message_wide;
 
 /* A handle: a number in pointer's clothing, never dereferenced (above). */
 typedef struct sp2p_peer sp2p_peer;
@@ -96,10 +126,10 @@ typedef struct sp2p_peer sp2p_peer;
  * value at once with a message (SP2P_ERR_ARG), a setting whose zero means
  * something (sp2p_options_set_ttl) needs no "zero means default" rule, and
  * bindings such as Python's ctypes call functions instead of mirroring a
- * struct. Every setting to come (more interfaces, IPv6 addresses) lands
- * as another sp2p_options_set_* or _add_* function, as group keys
- * (sp2p_options_add_key_file) and heartbeats (sp2p_options_set_heartbeat_ms)
- * did.
+ * struct. Every setting to come lands as another sp2p_options_set_* or
+ * _add_* function, as group keys (sp2p_options_add_key_file), heartbeats
+ * (sp2p_options_set_heartbeat_ms), interfaces (sp2p_options_add_interface)
+ * and IPv6 (sp2p_options_set_family, sp2p_options_set_group6) did.
  *
  * Options belong to the caller, like a pthread_attr_t: one thread at a
  * time, freed once. sp2p_open_with copies them, so they may be freed or
@@ -168,6 +198,26 @@ int sp2p_options_exclude_interface(sp2p_options *options, const char *interface)
 /* Interfaces served at most. */
 #define SP2P_MAX_INTERFACES 20
 
+/* The values of sp2p_options_set_family. */
+#define SP2P_FAMILY_BOTH 0 /* IPv4 and IPv6, each where an interface has an address of it (default) */
+#define SP2P_FAMILY_IPV4 4 /* IPv4 only */
+#define SP2P_FAMILY_IPV6 6 /* IPv6 only */
+
+/* Which address families to serve: one of SP2P_FAMILY_*. With both (the
+ * default), each interface served is served over IPv4 if it has an IPv4
+ * address and over IPv6 if it has a link-local one, and a peer heard over
+ * both is one member with two addresses (sp2p_member_addresses). Loopback
+ * is IPv4 only (Linux routes no IPv6 multicast there), so SP2P_FAMILY_IPV6
+ * with interface "127.0.0.1" or "lo" fails at open, SP2P_ERR_SETUP.
+ * Returns SP2P_OK, SP2P_ERR_NULL, or SP2P_ERR_ARG for another value. */
+int sp2p_options_set_family(sp2p_options *options, int family);
+
+/* The IPv6 multicast group, of link-local scope (ff02::/16, or any ffX2::
+ * group, so that it never leaves the segment), at sp2p_config.port;
+ * default "ff02::114". Returns SP2P_OK, SP2P_ERR_NULL, or SP2P_ERR_ARG for
+ * text that is not such a group (the message says what to pass). */
+int sp2p_options_set_group6(sp2p_options *options, const char *group6);
+
 /* Adds the keys of a key file; may be called twice (two files). */
 int sp2p_options_add_key_file(sp2p_options *options, const char *path);
 
@@ -208,6 +258,12 @@ int sp2p_discover(const sp2p_peer *peer, int expect, uint32_t timeout_ms);
  * left) to `out` (NULL if cap is 0). Returns how many there are in all. */
 int sp2p_peers(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
 
+/* sp2p_peers, sp2p_missing and sp2p_acked with room for any address: the
+ * same peers, the same returns. */
+int sp2p_peers_wide(const sp2p_peer *peer, sp2p_peer_info_wide *out, size_t cap);
+int sp2p_missing_wide(const sp2p_peer *peer, sp2p_peer_info_wide *out, size_t cap);
+int sp2p_acked_wide(const sp2p_peer *peer, sp2p_peer_info_wide *out, size_t cap);
+
 /* Sends `len` bytes (any bytes, at most SP2P_MAX_MESSAGE) to the peers of
  * the last discovery only (unicast; other peers never receive it) and waits
  * at most timeout_ms until each has acknowledged it (it is in that peer's
@@ -239,6 +295,10 @@ int sp2p_acked(const sp2p_peer *peer, sp2p_peer_info *out, size_t cap);
 int sp2p_recv(const sp2p_peer *peer, int32_t timeout_ms, uint8_t *buf, size_t cap,
               sp2p_message *meta);
 
+/* sp2p_recv with room for any address in *meta; the same returns. */
+int sp2p_recv_wide(const sp2p_peer *peer, int32_t timeout_ms, uint8_t *buf, size_t cap,
+                   sp2p_message_wide *meta);
+
 /* Live membership. Every peer keeps a table of the members it hears
  * (by heartbeat, discovery or traffic, from addresses that proved they
  * receive there), and each handle a queue of what happened to them,
@@ -248,15 +308,12 @@ int sp2p_recv(const sp2p_peer *peer, int32_t timeout_ms, uint8_t *buf, size_t ca
  * how many: call sp2p_members again. A program that never reads events
  * loses nothing else by it. */
 
-/* Bytes of address fields newer than sp2p_peer_info's (whose 48 are
- * frozen): room for "[IPv6%zone]:port" and the NUL. */
-#define SP2P_ADDRESS_LEN 72
-
 /* One member of the live table. Times are Unix time in milliseconds, by
  * this peer's clock. */
 typedef struct sp2p_member {
     char id[37];                      /* UUID, new every time it starts */
-    char address[SP2P_ADDRESS_LEN];   /* where it takes unicast traffic, "ip:port" */
+    char address[SP2P_ADDRESS_LEN];   /* where it takes unicast traffic, "ip:port" (the
+                                         first of sp2p_member_addresses) */
     char name[65];                    /* possibly empty */
     uint64_t first_heard_ms;          /* when this peer first heard it */
     uint64_t last_heard_ms;           /* when this peer last heard it */
@@ -288,6 +345,23 @@ typedef struct sp2p_event {
  * 0): not lost, not gone. Returns how many there are in all. */
 int sp2p_members(const sp2p_peer *peer, sp2p_member *out, size_t cap);
 
+/* Addresses a member has at most. */
+#define SP2P_MAX_MEMBER_ADDRS 4
+
+/* Every address the member `id` (a UUID, as sp2p_member.id gives it) was
+ * heard at lately and proved it receives at: its sp2p_member.address
+ * first, then, for a peer on several segments shared with this one or
+ * heard over IPv4 and IPv6, one per segment and family. Writes up to
+ * `cap` of them to `out` (NULL if cap is 0), e.g.
+ *   char addrs[SP2P_MAX_MEMBER_ADDRS][SP2P_ADDRESS_LEN];
+ *   int n = sp2p_member_addresses(peer, m.id, addrs, SP2P_MAX_MEMBER_ADDRS);
+ * Returns how many it has (1 to SP2P_MAX_MEMBER_ADDRS), 0 if no member of
+ * the live table has that id (it left meanwhile, or never was), or an
+ * error: SP2P_ERR_NULL, SP2P_ERR_ARG for text that is not a UUID. A change
+ * to this list alone raises no event. */
+int sp2p_member_addresses(const sp2p_peer *peer, const char *id, char (*out)[SP2P_ADDRESS_LEN],
+                          size_t cap);
+
 /* Waits at most timeout_ms (negative: forever; 0: only look) for the next
  * member event of this handle. Returns 1 with it in *out, 0 on timeout, or
  * an error: SP2P_ERR_CLOSED once the peer is closed and every queued event
@@ -305,6 +379,22 @@ int sp2p_next_event(const sp2p_peer *peer, int32_t timeout_ms, sp2p_event *out);
  * peer's own threads keep answering and acknowledging whether or not you
  * wait on it. Returns the descriptor (>= 0) or an error. */
 int sp2p_fd(const sp2p_peer *peer);
+
+/* An interface the peer serves, with the addresses it uses there. */
+typedef struct sp2p_interface {
+    char name[64];  /* e.g. "eth0", "lo" */
+    uint32_t index; /* its index (if_nametoindex), the scope of its link-local addresses */
+    char ipv4[16];  /* the IPv4 address used there, e.g. "192.0.2.7"; "" if it serves no IPv4 there */
+    char ipv6[46];  /* the IPv6 address used there, without "%zone" (index is it), e.g.
+                       "fe80::1"; "" if it serves no IPv6 there */
+} sp2p_interface;
+
+/* Writes up to `cap` of the interfaces the peer serves now (joined to the
+ * group on, and multicasting on) to `out` (NULL if cap is 0). Returns how
+ * many there are in all, at most SP2P_MAX_INTERFACES. It follows
+ * interfaces that come, go or change address within 5 s, so two calls
+ * may differ. */
+int sp2p_interfaces(const sp2p_peer *peer, sp2p_interface *out, size_t cap);
 
 /* A peer's counters, read by name so that new ones change no layout.
  * sp2p_stat_name(i) for i = 0, 1, ... gives every name (static strings),
