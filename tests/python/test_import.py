@@ -70,6 +70,19 @@ class ImportTest(unittest.TestCase):
         last = self.import_error(lib)
         self.assertIn("is libsimplep2p 0.0.1, but this module is %s" % simplep2p.__version__, last)
 
+    @unittest.skipUnless(shutil.which("cc"), "needs a C compiler")
+    def test_a_library_of_this_version_built_before_its_calls_is_an_import_error(self):
+        # The version is not bumped for the IPv6 calls: a library built
+        # before them says 0.1.0 too, and must not fail later with an
+        # AttributeError.
+        source = os.path.join(self.dir, "older.c")
+        with open(source, "w") as f:
+            f.write('const char *sp2p_version(void) { return "%s"; }\n' % simplep2p.__version__)
+        lib = os.path.join(self.dir, "libolder.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-o", lib, source], check=True)
+        last = self.import_error(lib)
+        self.assertIn("has no sp2p_options_set_family: it was built from older sources than this module", last)
+
     def test_simplep2p_lib_may_name_a_library_of_the_same_version(self):
         copy = os.path.join(self.dir, "libsimplep2p.so")
         shutil.copy(simplep2p._lib_path, copy)

@@ -265,8 +265,8 @@ class PeerTest(unittest.TestCase):
         self.assertEqual([e.code for e in errors], [-7])
         a.close()  # twice: nothing happens
         # The library itself refuses the old handle: no use after free.
-        meta = simplep2p._Message()
-        rc = simplep2p._lib.sp2p_recv(handle, 0, None, 0, simplep2p.ctypes.byref(meta))
+        meta = simplep2p._MessageWide()
+        rc = simplep2p._lib.sp2p_recv_wide(handle, 0, None, 0, simplep2p.ctypes.byref(meta))
         self.assertEqual(rc, -7)
         self.assertIn(b"was closed by sp2p_close", simplep2p._lib.sp2p_last_error())
 

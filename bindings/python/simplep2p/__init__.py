@@ -8,10 +8,14 @@ module, whose three functions keep their return types:
     send_message_to_peers(m) -> int  send m, return how many acknowledged it
     wait() -> None                   serve until Ctrl-C, printing each message
 
-plus a Peer class for everything else: choose the group, port, interface
-and keys; list peers (peers), send bytes and learn who has them (send),
-take one message (recv), follow the members (members, events), plug into
-select or asyncio (fileno).
+plus a Peer class for everything else: choose the group, port, interfaces,
+address families (IPv4, IPv6 or both) and keys; list peers (peers), send
+bytes and learn who has them (send), take one message (recv), follow the
+members (members, events), see the interfaces served (interfaces), plug
+into select or asyncio (fileno).
+
+Addresses are text: "192.0.2.7:30001" for IPv4, "[fe80::1%3]:30001" for
+IPv6 (after % the interface index, the scope of a link-local address).
 
 The module-level functions share one peer per process (start() returns
 it), made on first use from the environment: SIMPLEP2P_GROUP (default
@@ -54,7 +58,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Union
+from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 #: The version of this module, which must be the library's (sp2p_version).
 __version__ = "0.1.0"
@@ -70,6 +74,7 @@ __all__ = [
     "SendResult",
     "Member",
     "Event",
+    "Interface",
     "SimpleP2PError",
     "ArgumentTypeError",
     "ArgumentValueError",
@@ -101,6 +106,11 @@ _KEY_HEX = 64
 # The heartbeat interval's range, in seconds (the library's, 10 ms to 1 h).
 _MIN_HEARTBEAT = 0.01
 _MAX_HEARTBEAT = 3600
+# Peer(family=) to sp2p_options_set_family's SP2P_FAMILY_*.
+_FAMILIES = {"both": 0, "ipv4": 4, "ipv6": 6}
+# SP2P_ADDRESS_LEN and SP2P_MAX_MEMBER_ADDRS.
+_ADDRESS_LEN = 72
+_MAX_MEMBER_ADDRS = 4
 # sp2p_event.kind to Event.kind.
 _EVENT_KINDS = {1: "joined", 2: "left", 3: "lost", 4: "suspected", 5: "alive", 6: "updated", 7: "lagged"}
 # What a shared library's file name ends with, on the systems cargo builds for.
@@ -161,23 +171,37 @@ class _Config(ctypes.Structure):
     ]
 
 
-class _PeerInfo(ctypes.Structure):
-    _fields_ = [("id", ctypes.c_char * 37), ("address", ctypes.c_char * 48), ("name", ctypes.c_char * 65)]
+# Peers and messages are read with the _wide calls, whose addresses have
+# room for "[IPv6%zone]:port" (the older 48-byte fields may be left empty).
+class _PeerInfoWide(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_char * 37), ("address", ctypes.c_char * _ADDRESS_LEN), ("name", ctypes.c_char * 65)]
 
 
-class _Message(ctypes.Structure):
+class _MessageWide(ctypes.Structure):
     _fields_ = [
         ("sender", ctypes.c_char * 37),
-        ("address", ctypes.c_char * 48),
+        ("address", ctypes.c_char * _ADDRESS_LEN),
         ("name", ctypes.c_char * 65),
         ("len", ctypes.c_size_t),
     ]
 
 
+class _Interface(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_char * 64),
+        ("index", ctypes.c_uint32),
+        ("ipv4", ctypes.c_char * 16),
+        ("ipv6", ctypes.c_char * 46),
+    ]
+
+
+_Address = ctypes.c_char * _ADDRESS_LEN
+
+
 class _Member(ctypes.Structure):
     _fields_ = [
         ("id", ctypes.c_char * 37),
-        ("address", ctypes.c_char * 72),
+        ("address", ctypes.c_char * _ADDRESS_LEN),
         ("name", ctypes.c_char * 65),
         ("first_heard_ms", ctypes.c_uint64),
         ("last_heard_ms", ctypes.c_uint64),
@@ -196,6 +220,16 @@ class _Event(ctypes.Structure):
 
 
 _lib, _lib_path = _load_library()
+# A library of this version built before these functions were: say so,
+# rather than an AttributeError below.
+for _name in ("sp2p_options_set_family", "sp2p_options_set_group6", "sp2p_peers_wide", "sp2p_recv_wide",
+              "sp2p_member_addresses", "sp2p_interfaces"):
+    if not hasattr(_lib, _name):
+        raise ImportError(
+            "simplep2p: %s has no %s: it was built from older sources than this module. Rebuild it "
+            "(pip install ./bindings/python), or point SIMPLEP2P_LIB at a library built with it" % (_lib_path, _name)
+        )
+del _name
 _handle = ctypes.c_void_p
 _options = ctypes.c_void_p
 _lib.sp2p_options_new.argtypes = []
@@ -209,6 +243,8 @@ _lib.sp2p_options_add_key_file.argtypes = [_options, ctypes.c_char_p]
 _lib.sp2p_options_add_key.argtypes = [_options, ctypes.c_char_p]
 _lib.sp2p_options_add_interface.argtypes = [_options, ctypes.c_char_p]
 _lib.sp2p_options_exclude_interface.argtypes = [_options, ctypes.c_char_p]
+_lib.sp2p_options_set_family.argtypes = [_options, ctypes.c_int]
+_lib.sp2p_options_set_group6.argtypes = [_options, ctypes.c_char_p]
 _lib.sp2p_keygen.argtypes = [ctypes.c_char_p]
 _lib.sp2p_stat_name.argtypes = [ctypes.c_size_t]
 _lib.sp2p_stat_name.restype = ctypes.c_char_p
@@ -218,7 +254,6 @@ _lib.sp2p_open_with.argtypes = [ctypes.POINTER(_Config), _options, ctypes.POINTE
 _lib.sp2p_close.argtypes = [_handle]
 _lib.sp2p_close.restype = None
 _lib.sp2p_discover.argtypes = [_handle, ctypes.c_int, ctypes.c_uint32]
-_lib.sp2p_peers.argtypes = [_handle, ctypes.POINTER(_PeerInfo), ctypes.c_size_t]
 _lib.sp2p_send.argtypes = [
     _handle,
     ctypes.c_char_p,
@@ -226,10 +261,19 @@ _lib.sp2p_send.argtypes = [
     ctypes.c_uint32,
     ctypes.POINTER(ctypes.c_size_t),
 ]
-_lib.sp2p_missing.argtypes = [_handle, ctypes.POINTER(_PeerInfo), ctypes.c_size_t]
-_lib.sp2p_acked.argtypes = [_handle, ctypes.POINTER(_PeerInfo), ctypes.c_size_t]
-_lib.sp2p_recv.argtypes = [_handle, ctypes.c_int32, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(_Message)]
 _lib.sp2p_members.argtypes = [_handle, ctypes.POINTER(_Member), ctypes.c_size_t]
+_lib.sp2p_peers_wide.argtypes = [_handle, ctypes.POINTER(_PeerInfoWide), ctypes.c_size_t]
+_lib.sp2p_missing_wide.argtypes = [_handle, ctypes.POINTER(_PeerInfoWide), ctypes.c_size_t]
+_lib.sp2p_acked_wide.argtypes = [_handle, ctypes.POINTER(_PeerInfoWide), ctypes.c_size_t]
+_lib.sp2p_recv_wide.argtypes = [
+    _handle,
+    ctypes.c_int32,
+    ctypes.c_char_p,
+    ctypes.c_size_t,
+    ctypes.POINTER(_MessageWide),
+]
+_lib.sp2p_member_addresses.argtypes = [_handle, ctypes.c_char_p, ctypes.POINTER(_Address), ctypes.c_size_t]
+_lib.sp2p_interfaces.argtypes = [_handle, ctypes.POINTER(_Interface), ctypes.c_size_t]
 _lib.sp2p_next_event.argtypes = [_handle, ctypes.c_int32, ctypes.POINTER(_Event)]
 _lib.sp2p_fd.argtypes = [_handle]
 _lib.sp2p_last_error.argtypes = []
@@ -254,7 +298,7 @@ class PeerInfo(NamedTuple):
 _field_docs(
     PeerInfo,
     id="its UUID (str), new every time it starts",
-    address='where it takes unicast traffic (str, "ip:port")',
+    address='where it takes unicast traffic (str, "ip:port" or "[ipv6%zone]:port")',
     name='the name it gave itself (str, "" for none)',
 )
 
@@ -271,7 +315,7 @@ class Message(NamedTuple):
 _field_docs(
     Message,
     sender="the sender's UUID (str)",
-    address='the address it was sent from (str, "ip:port")',
+    address='the address it was sent from (str, "ip:port" or "[ipv6%zone]:port")',
     name='the sender\'s name (str, "" for none)',
     data="the exact bytes it sent (a str was sent as UTF-8)",
 )
@@ -301,17 +345,22 @@ class Member(NamedTuple):
     last_heard: float
     heartbeat: Optional[float]
     suspected: bool
+    addrs: Tuple[str, ...] = ()
 
 
 _field_docs(
     Member,
     id="its UUID (str)",
-    address='where it takes unicast traffic (str, "ip:port")',
+    address='where it takes unicast traffic (str, "ip:port" or "[ipv6%zone]:port"); addrs[0]',
     name='its name (str, "" for none)',
     first_heard="when this peer first heard it (float, Unix seconds as time.time() gives)",
     last_heard="when this peer last heard it (float, Unix seconds)",
     heartbeat="how often it says it beats (float seconds), or None if it sends no heartbeats and so is never lost",
     suspected="True while it is silent and being pinged",
+    addrs="every address it was heard at lately and proved it receives at (tuple of str, at most 4), "
+    "address first: one per segment shared with this peer and per family (IPv4, IPv6). From members(), "
+    "read just after the table (a member that left meanwhile has its address alone); in an Event, "
+    "its address alone (the event carries one): call members() for them all",
 )
 
 
@@ -333,6 +382,25 @@ _field_docs(
     time="when this peer saw it (float, Unix seconds)",
     lagged='for "lagged", how many events were dropped because they were read too slowly '
     "(read members() again); else 0",
+)
+
+
+class Interface(NamedTuple):
+    """An interface a peer serves (Peer.interfaces())."""
+
+    name: str
+    index: int
+    ipv4: Optional[str]
+    ipv6: Optional[str]
+
+
+_field_docs(
+    Interface,
+    name='its name (str), e.g. "eth0" or "lo"',
+    index="its index (int, if_nametoindex), the scope id of its link-local addresses",
+    ipv4='the IPv4 address this peer uses there (str, e.g. "192.0.2.7"), or None if it serves no IPv4 there',
+    ipv6='the IPv6 address this peer uses there (str, e.g. "fe80::1", without "%zone": index is it), '
+    "or None if it serves no IPv6 there",
 )
 
 
@@ -371,6 +439,14 @@ def _check(result):
             raise ArgumentValueError(message)
         raise SimpleP2PError(result, message)
     return result
+
+
+def _check_arg(name, result):
+    """_check for a setter whose message may not use the argument's
+    Python name: a refusal names it first."""
+    if result == _ERR_ARG:
+        raise ArgumentValueError("%s: %s" % (name, _lib.sp2p_last_error().decode("utf-8", "replace")))
+    return _check(result)
 
 
 def _is_number(value):
@@ -440,6 +516,17 @@ def _payload(name, data):
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     raise ArgumentTypeError("%s must be str or bytes, not %s" % (name, type(data).__name__))
+
+
+def _family(family):
+    """Peer(family=) as SP2P_FAMILY_*; None is the default, "both"."""
+    if family is None:
+        family = "both"
+    if not isinstance(family, str):
+        raise ArgumentTypeError('family must be "both", "ipv4" or "ipv6", not %s' % type(family).__name__)
+    if family not in _FAMILIES:
+        raise ArgumentValueError('family %r is not one of "both", "ipv4" or "ipv6"' % family)
+    return _FAMILIES[family]
 
 
 def _heartbeat_ms(heartbeat):
@@ -527,16 +614,32 @@ def _info(raw):
     return PeerInfo(_text(raw.id), _text(raw.address), _text(raw.name))
 
 
-def _member(raw):
+def _member(raw, addrs=None):
+    """A Member from an sp2p_member and its addresses (None or none: its
+    address alone)."""
+    address = _text(raw.address)
     return Member(
         _text(raw.id),
-        _text(raw.address),
+        address,
         _text(raw.name),
         raw.first_heard_ms / 1000,
         raw.last_heard_ms / 1000,
         raw.heartbeat_ms / 1000 if raw.heartbeat_ms else None,
         bool(raw.suspected),
+        tuple(addrs) if addrs else (address,),
     )
+
+
+def _member_addresses(handle, member_id):
+    """The addresses of the member `member_id` (bytes) now, as str; empty
+    if it is no longer a member."""
+    out = (_Address * _MAX_MEMBER_ADDRS)()
+    count = _check(_lib.sp2p_member_addresses(handle, member_id, out, _MAX_MEMBER_ADDRS))
+    return [_text(out[i].value) for i in range(min(count, _MAX_MEMBER_ADDRS))]
+
+
+def _interface(raw):
+    return Interface(_text(raw.name), raw.index, _text(raw.ipv4) or None, _text(raw.ipv6) or None)
 
 
 def _event(raw):
@@ -568,6 +671,8 @@ class Peer:
         heartbeat: Union[None, float, bool] = None,
         interfaces: Optional[Sequence[str]] = None,
         exclude_interfaces: Optional[Sequence[str]] = None,
+        family: str = "both",
+        group6: Optional[str] = None,
     ) -> None:
         """Join `group` (default 239.255.0.1) on `port` (1..65535, default
         30001) via `interface` (a name such as "eth0" or an address it
@@ -576,11 +681,20 @@ class Peer:
         UTF-8; default none).
 
         By default every interface that is up with multicast and an IPv4
-        address is served (not a bridge port; loopback only if nothing
-        else), followed as interfaces come and go. `interfaces` (a list of
-        names or addresses) serves those too, after `interface`;
-        `exclude_interfaces` never serves those. A name or address not on
-        this host raises SimpleP2PError -3 listing those that are.
+        or IPv6 link-local address is served (not a bridge port; loopback
+        only if nothing else), followed as interfaces come and go.
+        `interfaces` (a list of names or addresses) serves those too, after
+        `interface`; `exclude_interfaces` never serves those. A name or
+        address not on this host raises SimpleP2PError -3 listing those
+        that are. interfaces() lists those served.
+
+        `family` is "both" (the default: each interface over IPv4 if it has
+        an IPv4 address and over IPv6 if it has a link-local one, a peer
+        heard over both being one member), "ipv4" or "ipv6". Loopback is
+        IPv4 only (Linux routes no IPv6 multicast there), so "ipv6" with
+        interface 127.0.0.1 or lo raises SimpleP2PError -3. `group6` is the
+        IPv6 group, of link-local scope (ff02::/16, or any ffX2:: group;
+        default ff02::114), at the same port.
 
         With `ack_on_recv` (a bool), a message is acknowledged only when
         recv() takes it, so that a sender's count means "their programs
@@ -604,7 +718,8 @@ class Peer:
 
         A bad argument raises TypeError or ValueError naming it (both also
         SimpleP2PError with code -2) before anything is opened; a group
-        that is not multicast, or a port held, SimpleP2PError -3.
+        that is not multicast, or a port held, SimpleP2PError -3 (a group6
+        that is not a link-local group is a ValueError).
         """
         self._handle = None  # so that __del__ works if opening fails
         # Every argument is checked before the library sees any.
@@ -624,6 +739,8 @@ class Peer:
         wanted = _text_list("interfaces", interfaces)
         unwanted = _text_list("exclude_interfaces", exclude_interfaces)
         keys = [] if key is None else _key_bytes(key)
+        family_c = _family(family)
+        group6_c = _text_arg("group6", group6)
 
         config = _Config(group_c, port_c, interface_c, 0, name_c)  # the TTL goes in the options
         options = _lib.sp2p_options_new()
@@ -643,6 +760,9 @@ class Peer:
                 _check(_lib.sp2p_options_add_interface(options, each))
             for each in unwanted:
                 _check(_lib.sp2p_options_exclude_interface(options, each))
+            _check(_lib.sp2p_options_set_family(options, family_c))
+            if group6_c is not None:
+                _check_arg("group6", _lib.sp2p_options_set_group6(options, group6_c))
             handle = _handle()
             _check(_lib.sp2p_open_with(ctypes.byref(config), options, ctypes.byref(handle)))
         finally:
@@ -708,7 +828,7 @@ class Peer:
         timeout_ms = _ms(timeout)
         handle = self._live()
         _check(_lib.sp2p_discover(handle, expect_c, timeout_ms))
-        return self._list(_lib.sp2p_peers)
+        return self._list(_lib.sp2p_peers_wide)
 
     def send(self, data: Union[str, bytes, bytearray, memoryview], timeout: Optional[float] = 1.0) -> SendResult:
         """Send `data` (bytes, or str as UTF-8; at most MAX_MESSAGE bytes) to
@@ -723,26 +843,40 @@ class Peer:
         _check(_lib.sp2p_send(handle, payload, len(payload), timeout_ms, None))
         # What the library says of this send, not what peers() said: a send
         # with no peers known discovers its own targets.
-        return SendResult(self._list(_lib.sp2p_acked), self._list(_lib.sp2p_missing))
+        return SendResult(self._list(_lib.sp2p_acked_wide), self._list(_lib.sp2p_missing_wide))
 
     def _list(self, call):
         handle = self._live()
         total = _check(call(handle, None, 0))
-        out = (_PeerInfo * max(total, 1))()
+        out = (_PeerInfoWide * max(total, 1))()
         count = _check(call(handle, out, total))
         return [_info(out[i]) for i in range(min(count, total))]
 
     def members(self) -> List[Member]:
         """The live table as a list of Member: every member heard lately
         (by heartbeat, discovery or traffic) from a proven address, not
-        lost and not gone. A snapshot; events() says what changes."""
+        lost and not gone, each with all its addresses (Member.addrs). A
+        snapshot; events() says what changes."""
         handle = self._live()
         while True:
             total = _check(_lib.sp2p_members(handle, None, 0))
             out = (_Member * max(total, 1))()
             count = _check(_lib.sp2p_members(handle, out, total))
             if count <= total:  # else one joined between the calls: again
-                return [_member(out[i]) for i in range(count)]
+                return [_member(out[i], _member_addresses(handle, out[i].id)) for i in range(count)]
+
+    def interfaces(self) -> List[Interface]:
+        """The interfaces this peer serves now (joined to the group on, and
+        multicasting on) as a list of Interface, with the addresses it uses
+        on each. It follows interfaces that come, go or change address
+        within 5 s, so two calls may differ."""
+        handle = self._live()
+        while True:
+            total = _check(_lib.sp2p_interfaces(handle, None, 0))
+            out = (_Interface * max(total, 1))()
+            count = _check(_lib.sp2p_interfaces(handle, out, total))
+            if count <= total:  # else one came between the calls: again
+                return [_interface(out[i]) for i in range(count)]
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """An iterator over member events (Event): each is yielded as it
@@ -794,10 +928,10 @@ class Peer:
         deadline = _deadline(timeout)
         handle = self._live()
         buf = ctypes.create_string_buffer(MAX_MESSAGE)
-        meta = _Message()
+        meta = _MessageWide()
         while True:
             # Short slices: Python raises KeyboardInterrupt between them.
-            got = _check(_lib.sp2p_recv(handle, _slice_ms(deadline), buf, len(buf), ctypes.byref(meta)))
+            got = _check(_lib.sp2p_recv_wide(handle, _slice_ms(deadline), buf, len(buf), ctypes.byref(meta)))
             if got:
                 data = buf.raw[: meta.len]
                 return Message(_text(meta.sender), _text(meta.address), _text(meta.name), data)
