@@ -40,8 +40,9 @@ int main(int argc, char **argv) {
 
     int peers = sp2p_discover(peer, expect, 2000);
     if (peers < 0) return fail("discover");
-    sp2p_peer_info found[64];
-    int listed = sp2p_peers(peer, found, 64);
+    /* The _wide calls have room for any address, "[fe80::1%2]:30001" too. */
+    sp2p_peer_info_wide found[64];
+    int listed = sp2p_peers_wide(peer, found, 64);
     for (int i = 0; i < listed && i < 64; i++) printf("peer %s %s %s\n", found[i].id, found[i].address, found[i].name);
 
     size_t targeted = 0;
