@@ -340,7 +340,9 @@ impl Config {
         if !self.group.is_multicast() {
             return Err(Error::BadGroup(self.group));
         }
-        if self.family.v6() && !is_link_scope_multicast(self.group6) {
+        // Checked even when only IPv4 is served: a bad value is refused the
+        // same way from Rust, the CLI, C and Python (whose setters check it).
+        if !is_link_scope_multicast(self.group6) {
             return Err(Error::BadGroup6(self.group6));
         }
         if self.has_key() && self.legacy == Some(true) {
@@ -401,7 +403,6 @@ mod tests {
         assert!(ok.clone().group6("ff12::1".parse().unwrap()).validate().is_ok());
         assert!(err(ok.clone().group6("ff05::114".parse().unwrap())).contains("ffX2::/16"));
         assert!(err(ok.clone().group6(Ipv6Addr::LOCALHOST)).contains("ffX2::/16"));
-        // Not used, so not checked.
-        assert!(ok.group6(Ipv6Addr::LOCALHOST).family(Family::V4Only).validate().is_ok());
+        assert!(err(ok.group6(Ipv6Addr::LOCALHOST).family(Family::V4Only)).contains("ffX2::/16"));
     }
 }

@@ -68,12 +68,14 @@ fn interface_127_0_0_1_works_without_any_route() {
 fn by_default_the_one_real_interface_is_served_and_every_address_shown_is_real() {
     // A veth with an address that exists only in this namespace and no
     // route at all: the default rule serves it (loopback has no MULTICAST
-    // flag), nobody names it.
+    // flag), nobody names it. IPv6 is off here, or the veth's other end
+    // would be served too, for its link-local address (tests/ipv6.rs).
     let bin = common::BIN;
     let pid = std::env::temp_dir().join(format!("simplep2p-netns-{}.pid", std::process::id()));
     let pid = pid.display();
     let script = format!(
-        "ip link add sp0 type veth peer name sp1 && ip addr add 10.77.0.1/24 dev sp0 && \
+        "sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 && \
+         ip link add sp0 type veth peer name sp1 && ip addr add 10.77.0.1/24 dev sp0 && \
          ip link set sp1 up && ip link set sp0 up && \
          ({bin} recv 2>&1 >/dev/null & echo $! > {pid}) | (read ready; echo \"$ready\"; \
          {bin} peers --expect 1 --timeout {TIMEOUT_MS}; \
