@@ -49,7 +49,11 @@ options_of() {
 # Files for the file name cases, in the folder every shell starts in.
 mkdir "$tmp/cwd" "$tmp/cwd/keys"
 touch "$tmp/cwd/group.key" "$tmp/cwd/other.txt"
-interfaces=$(find /sys/class/net -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort || true)
+# The host's interface names now. They can change while a check runs (a
+# test making lab namespaces' bridges, a VPN): a check that compares with
+# them reads them before and after, and tries again if they moved.
+interfaces_now() { find /sys/class/net -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort || true; }
+interfaces=$(interfaces_now)
 
 # expect SHELL LINE WANT GOT: WANT and GOT are sorted lists, one a line.
 expect() {
@@ -77,6 +81,21 @@ bash_complete() {
     ) | sed '/^$/d' | sort -u
 }
 bash_expect() { expect bash "$1" "$2" "$(bash_complete "$1")"; }
+# bash_expect_interfaces LINE: LINE<TAB> offers the interface names, as
+# they were both before and after the completion ran.
+bash_expect_interfaces() {
+    local before got after tries
+    for tries in 1 2 3 4 5 6 7 8 9 10; do
+        before=$(interfaces_now)
+        got=$(bash_complete "$1")
+        after=$(interfaces_now)
+        if [[ $before == "$after" ]]; then
+            expect bash "$1" "$before" "$got"
+            return
+        fi
+    done
+    fail "bash: the host's interfaces changed during each of $tries tries of '$1<TAB>'"
+}
 
 bash_expect 'simplep2p se' send
 bash_expect 'simplep2p ' "$(sorted "${commands[@]}")"
@@ -98,8 +117,8 @@ bash_expect 'simplep2p --key-file ' "$(sorted group.key keys other.txt)"
 bash_expect 'simplep2p --key-file g' group.key
 bash_expect 'simplep2p recv --key-file o' other.txt
 bash_expect 'simplep2p keygen --out k' keys
-bash_expect 'simplep2p --interface ' "$interfaces"
-bash_expect 'simplep2p watch --exclude-interface ' "$interfaces"
+bash_expect_interfaces 'simplep2p --interface '
+bash_expect_interfaces 'simplep2p watch --exclude-interface '
 bash_expect 'simplep2p --port ' ''
 bash_expect 'simplep2p send --timeout ' ''
 [[ -n $interfaces ]] || echo "check-completions: /sys/class/net is empty here: interface names checked as none" >&2
@@ -159,7 +178,14 @@ EOF
     )
     for c in "${commands[@]}"; do zlines+=("simplep2p $c -"); done
     printf '%s\n' "${zlines[@]}" >"$tmp/zsh.lines"
-    if ! timeout 60 zsh -f "$tmp/zsh.drive" "$OUT" "$tmp/zsh.lines" "$tmp/cwd" >/dev/null 2>"$tmp/zsh.err"; then
+    # Again while the host's interfaces moved during the run.
+    for tries in 1 2 3 4 5; do
+        interfaces=$(interfaces_now)
+        zsh_ok=1
+        timeout 60 zsh -f "$tmp/zsh.drive" "$OUT" "$tmp/zsh.lines" "$tmp/cwd" >/dev/null 2>"$tmp/zsh.err" || zsh_ok=
+        [[ -z $zsh_ok || $interfaces == "$(interfaces_now)" ]] && break
+    done
+    if [[ -z $zsh_ok ]]; then
         fail "zsh did not complete the lines: $(cat "$tmp/zsh.err")"
     else
         zsh_got() {
