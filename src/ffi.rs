@@ -19,6 +19,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod ifaddrs;
+mod pktinfo;
 mod poll;
 mod signal;
 
@@ -34,6 +35,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+pub(crate) use self::pktinfo::send_from;
 pub(crate) use self::poll::{Poller, recv_now};
 pub use self::signal::{SignalGuard, close_on_termination, hold_termination_signals};
 use crate::peer::{Light, lock, unix_ms};

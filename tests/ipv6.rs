@@ -433,3 +433,32 @@ fn a_peer_given_one_ipv4_address_has_no_ipv6_socket() {
     let sockets = text(&udp6.stdout).lines().skip(1).count();
     assert_eq!(sockets, 0, "{}", text(&udp6.stdout));
 }
+
+#[test]
+fn a_second_link_local_address_moves_a_member_once_without_losing_it() {
+    const PORT: u16 = 47_747;
+    let Some(lab) = Lab::new("v6second") else { return };
+    let a = lab.segment("a");
+    let [h0, h1] = ["h0", "h1"].map(|n| lab.host_with(n, Stack::V6Only));
+    for h in [&h0, &h1] {
+        assert_eq!(lab.attach(h, &a, None, None), "eth0");
+    }
+    let mut watch = Watch::start(&h0, PORT);
+    let r1 = Recv::start(&h1, PORT, &[]);
+    watch.expect(&format!("joined {} ", r1.id));
+    // Linux takes an fe80::/10 address outside fe80::/64, which no other
+    // host has a route to: not used. A second one in fe80::/64 is listed
+    // first, so the peer moves to it: everything it sends on the link
+    // comes from there (a multicast's source and an answer's would
+    // otherwise differ), and its watchers see one update, no suspicion.
+    h1.add_addr("eth0", "fe80:1111:2222:3333::7777/64");
+    h1.add_addr("eth0", "fe80::66/64");
+    let moved = watch.expect(&format!("updated {} ", r1.id));
+    assert_eq!(watched_addr(&moved).ip().to_string(), "fe80::66", "{moved}");
+    // Beats from the new address go on being heard: still one member.
+    let found = exactly(&h0, PORT, &[], &[&r1]);
+    assert_eq!(addr_of(&found, &r1).ip().to_string(), "fe80::66");
+    let lines = watch.stop();
+    let bad = ["suspected", "lost", "left"].map(|e| format!("{e} {} ", r1.id));
+    assert!(!lines.iter().any(|l| bad.iter().any(|b| l.starts_with(b))), "{lines:?}");
+}

@@ -8,7 +8,8 @@
 //! Addresses that count, per family:
 //! - IPv4: any but 0.0.0.0. A link-local 169.254/16 counts: a LAN without
 //!   DHCP has nothing else, and multicast works there all the same.
-//! - IPv6: link-local (fe80::/10) only, since a link-scope ff02:: group is
+//! - IPv6: link-local (fe80::/64, RFC 4291; the rest of fe80::/10 has no
+//!   route on a link, so peers could not answer it) only, since a link-scope ff02:: group is
 //!   what peers meet on and its answers go to link-local sources. Global
 //!   and ULA addresses are listed but not used unless the user names one.
 //!   Loopback has none: Linux routes no IPv6 multicast over `lo` (a send
@@ -87,7 +88,7 @@ impl Interface {
             Vec::new()
         };
         let v6 = if family.v6() && !self.flags.loopback {
-            self.v6.iter().copied().filter(|(a, _)| a.is_unicast_link_local()).collect()
+            self.v6.iter().copied().filter(|(a, _)| is_link_local(a)).collect()
         } else {
             Vec::new()
         };
@@ -203,6 +204,13 @@ fn master(name: &str, index: u32) -> Option<String> {
     }
     let target = std::fs::read_link(dir.join("master")).ok()?;
     Some(target.file_name()?.to_string_lossy().into_owned())
+}
+
+/// Whether `a` is a link-local unicast address as RFC 4291 defines one:
+/// in fe80::/64. Linux lets other fe80::/10 addresses be added, but other
+/// hosts have no route to them.
+fn is_link_local(a: &Ipv6Addr) -> bool {
+    a.segments()[..4] == [0xfe80, 0, 0, 0]
 }
 
 /// The address families a peer serves ([`Config::family`]).
@@ -782,6 +790,17 @@ mod tests {
         // Named, a port is served all the same.
         let named = select(&all, &sel(&["veth1"]), &[], Family::Both).unwrap();
         assert_eq!(names(&named), ["veth1"]);
+    }
+
+    #[test]
+    fn only_fe80_64_counts_as_link_local() {
+        let mut eth0 = eth("eth0", 2, "10.0.2.1");
+        let odd: Ipv6Addr = "fe80:1111::7777".parse().unwrap();
+        eth0.v6.insert(0, (odd, 2));
+        let selection = select(&[lo(), eth0], &[], &[], Family::Both).unwrap();
+        // Linux takes fe80:1111::/64 on an interface, but no other host has
+        // a route to it: it is not what peers are told to answer.
+        assert_eq!(selection.chosen[0].v6, [("fe80::2".parse().unwrap(), 2)]);
     }
 
     #[test]

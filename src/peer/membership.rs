@@ -371,7 +371,7 @@ impl Table {
     }
 
     /// A pong: counts only as the answer to one of our recent pings to
-    /// that member, from its address.
+    /// that member, from one of its proven addresses.
     pub fn pong(
         &mut self,
         who: Uuid,
@@ -382,7 +382,9 @@ impl Table {
         changes: &mut Changes,
     ) -> bool {
         let Some(e) = self.entries.get_mut(&who) else { return false };
-        if e.member.addr != from || token == 0 || !e.pings.contains(&token) {
+        // From any address it proved: a host answers from the address it
+        // uses on the link, which may be its other one.
+        if !e.member.addrs.contains(&from) || token == 0 || !e.pings.contains(&token) {
             return false;
         }
         refresh(e, from, None, now, wall, changes);

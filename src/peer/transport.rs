@@ -438,10 +438,32 @@ impl Transport {
         if to == self.group {
             return self.multicast4(bytes).map_err(|_| io::ErrorKind::Other.into());
         }
-        self.send_even_if_finished(bytes, to)
+        let from = match to {
+            SocketAddr::V6(to) => self.source6(to.scope_id()),
+            SocketAddr::V4(_) => None,
+        };
+        self.send_even_if_finished(bytes, to, from)
     }
 
-    fn send_even_if_finished(&self, bytes: &[u8], to: SocketAddr) -> io::Result<()> {
+    /// The address this peer uses on the interface with this index (an
+    /// IPv6 destination's scope id), to send from.
+    fn source6(&self, index: u32) -> Option<Ipv6Addr> {
+        if index == 0 {
+            return None;
+        }
+        lock(&self.served).iter().find(|s| s.info.index == index)?.info.ipv6
+    }
+
+    /// Sends to `to`, over IPv6 from `from` if given, so that a peer's
+    /// datagrams on one link all come from the address the others proved
+    /// (see `ffi::send_from`); if that address has just gone, from
+    /// whichever the kernel picks.
+    fn send_even_if_finished(
+        &self,
+        bytes: &[u8],
+        to: SocketAddr,
+        from: Option<Ipv6Addr>,
+    ) -> io::Result<()> {
         let sock = match to {
             SocketAddr::V4(_) => self.unicast_sock.as_ref(),
             SocketAddr::V6(_) => self.unicast6.as_ref(),
@@ -452,11 +474,17 @@ impl Transport {
             bump(&self.counters.io_errors);
             return Err(io::ErrorKind::AddrNotAvailable.into());
         };
+        let send = |out: &[u8]| match (to, from) {
+            (SocketAddr::V6(to6), Some(from)) => crate::ffi::send_from(sock, out, to6, from)
+                .or_else(|_| sock.send_to(out, to))
+                .map(drop),
+            _ => sock.send_to(out, to).map(drop),
+        };
         let res = match &self.keys {
-            None => sock.send_to(bytes, to).map(drop),
+            None => send(bytes),
             Some(keys) => SEALED.with_borrow_mut(|out| {
                 keys.seal(bytes, out);
-                sock.send_to(out, to).map(drop)
+                send(out)
             }),
         };
         match &res {
@@ -498,12 +526,12 @@ impl Transport {
                 if v4_count > 1 && net::multicast_from(sock, ip).is_err() {
                     bump(&self.counters.io_errors);
                 } else {
-                    sent(self.send_even_if_finished(bytes, self.group));
+                    sent(self.send_even_if_finished(bytes, self.group, None));
                 }
             }
             if v6 && s.info.ipv6.is_some() {
                 let to = SocketAddrV6::new(self.group6, self.group.port(), 0, s.info.index);
-                sent(self.send_even_if_finished(bytes, to.into()));
+                sent(self.send_even_if_finished(bytes, to.into(), s.info.ipv6));
             }
         }
         result
