@@ -3,7 +3,8 @@
 //! segment mixing IPv4-only, IPv6-only and dual-stack hosts everyone finds
 //! whoever shares a family with it, a dual-stack peer (heard over both
 //! families) once; `--ipv4-only` and `--ipv6-only` keep to one family, and
-//! `--ipv6-only` where there is no IPv6 is a set-up error; the original's
+//! `--ipv6-only` where there is no IPv6 (and `--ipv4-only` where there is
+//! no IPv4) is a set-up error; the original's
 //! text protocol is answered over IPv4 only, and a peer named one IPv4
 //! address has no IPv6 socket at all.
 //!
@@ -362,6 +363,14 @@ fn ipv6_only_without_ipv6_is_a_set_up_error() {
     // The other family's option is taken there: nobody found, no error.
     let out = run(&v4, PORT, &["--ipv4-only", "peers", "--timeout", "100"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // And the mirror: --ipv4-only on an IPv6-only host is an error too,
+    // not a peer that quietly stays on loopback.
+    let v6 = lab.host_with("v6", Stack::V6Only);
+    lab.attach(&v6, &a, None, None);
+    let out = run(&v6, PORT, &["--ipv4-only", "peers", "--timeout", "100"]);
+    let stderr = text(&out.stderr);
+    assert_eq!((out.status.code(), stderr.lines().count()), (Some(2), 1), "{stderr}");
+    assert!(stderr.contains("no interface up has an IPv4 address"), "{stderr}");
 }
 
 /// Asks with the original's `discover` over `family` (`4` to

@@ -624,9 +624,10 @@ fn by_default(
     let mut selection = Selection::default();
     let mut served = pick(&lan);
     // Loopback only for a host with nothing else, not for one whose other
-    // interfaces the user excluded: that user wants to hear so, not a peer
-    // that quietly stays on this host.
-    if served.is_empty() && !all.iter().any(lan) {
+    // interfaces the user excluded, or that has them in the family not
+    // asked for: that user wants to hear so, not a peer that quietly stays
+    // on this host.
+    if served.is_empty() && !all.iter().any(|i| i.serves_by_default(all, Family::Both)) {
         served = pick(&|i| i.loopback_fallback(family));
         selection.loopback_fallback = !served.is_empty();
     }
@@ -675,10 +676,29 @@ pub(crate) fn hint(all: &[Interface], family: Family) -> String {
         .map(|lo| format!("--interface {} to stay on this host", lo.name));
     // The first that would serve by default, else any with an address.
     let Some(best) = lan.iter().find(|i| i.serves_by_default(all, family)).or(lan.first()) else {
-        if family == Family::V6Only {
-            return "no interface up has an IPv6 link-local address, and loopback has no IPv6 \
-                    multicast: bring one up, or allow IPv4 (leave out --ipv6-only)"
-                .to_owned();
+        // Interfaces with only the other family: say which, and how to use
+        // them.
+        let other: Vec<String> = all
+            .iter()
+            .filter(|i| !i.flags.loopback && i.flags.up && i.has_usable(Family::Both))
+            .map(|i| format!("{} {}", i.name, i.shown_address(Family::Both).unwrap_or_default()))
+            .collect();
+        match family {
+            Family::V6Only => {
+                return format!(
+                    "no interface up has an IPv6 link-local address (interfaces here: {}), and \
+                     loopback has no IPv6 multicast: allow IPv4 (leave out --ipv6-only)",
+                    listing(&other)
+                );
+            }
+            Family::V4Only if !other.is_empty() => {
+                return format!(
+                    "no interface up has an IPv4 address (interfaces here: {}): allow IPv6 \
+                     (leave out --ipv4-only)",
+                    listing(&other)
+                );
+            }
+            _ => {}
         }
         return match stay {
             Some(stay) => {
