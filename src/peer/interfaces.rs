@@ -422,8 +422,8 @@ impl fmt::Display for SelectError {
             }
             SelectError::LoopbackV6(addr) => write!(
                 f,
-                "{addr} is on loopback, where Linux has no IPv6 multicast: pass 127.0.0.1 to stay \
-                 on this host"
+                "{addr} is on loopback, where Linux has no IPv6 multicast: to stay on this host, \
+                 pass 127.0.0.1 and allow IPv4 (no --ipv6-only)"
             ),
             SelectError::WrongFamily(addr) => {
                 let (is, only) = if addr.is_ipv4() { ("IPv4", "IPv6") } else { ("IPv6", "IPv4") };
@@ -572,6 +572,9 @@ fn choose(
 fn resolve(all: &[Interface], selector: &Selector, family: Family) -> Result<usize, SelectError> {
     if let Some(addr) = selector.address() {
         let wrong = if addr.is_ipv4() { !family.v4() } else { !family.v6() };
+        if wrong && addr.is_loopback() {
+            return Err(SelectError::LoopbackV6(selector.to_string()));
+        }
         if wrong {
             return Err(SelectError::WrongFamily(addr));
         }
@@ -836,7 +839,9 @@ mod tests {
         let e = error(&[lo(), eth0.clone()], &[], &[], Family::V6Only);
         assert!(e.starts_with("no interface is up with an address multicast can use"), "{e}");
         let e = error(&[lo(), eth0.clone()], &["::1"], &[], Family::Both);
-        assert!(e.contains("no IPv6 multicast: pass 127.0.0.1"), "{e}");
+        assert!(e.contains("no IPv6 multicast: to stay on this host, pass 127.0.0.1"), "{e}");
+        let e = error(&[lo(), eth0.clone()], &["127.0.0.1"], &[], Family::V6Only);
+        assert!(e.starts_with("127.0.0.1 is on loopback, where Linux has no IPv6"), "{e}");
         eth0.flags.up = true;
         let selection = select(&[lo(), eth0], &[], &[], Family::Both).unwrap();
         assert_eq!(names(&selection), ["eth0"]);

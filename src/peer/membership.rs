@@ -547,12 +547,14 @@ fn refresh(
         updated = true;
     }
     e.asking = false;
+    // Updated first: an Alive event that carries the new address must not
+    // come before the event that says it changed.
+    if updated {
+        changes.push((Change::Updated, e.member.clone()));
+    }
     if e.member.suspected {
         e.member.suspected = false;
         changes.push((Change::Alive, e.member.clone()));
-    }
-    if updated {
-        changes.push((Change::Updated, e.member.clone()));
     }
 }
 

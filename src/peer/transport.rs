@@ -94,7 +94,8 @@ pub(crate) struct Transport {
     unicast6: Option<UdpSocket>,
     /// The address each unicast socket is bound to, when the user gave one.
     bound: Option<Ipv4Addr>,
-    bound6: Option<Ipv6Addr>,
+    /// With its scope id, the interface's index.
+    bound6: Option<(Ipv6Addr, u32)>,
     port: u16,
     port6: u16,
     family: Family,
@@ -230,7 +231,7 @@ impl Transport {
             group6: config.group6,
             unicast6,
             bound,
-            bound6: bind6.map(|(ip, _)| ip),
+            bound6: bind6,
             port,
             port6,
             family,
@@ -398,8 +399,8 @@ impl Transport {
         let v4: Vec<Ipv4Addr> = lock(&self.served).iter().filter_map(|s| s.info.ipv4).collect();
         // IPv6's where there is no IPv4 to serve, now (an IPv6-only host).
         if self.unicast6.is_some() && (self.unicast_sock.is_none() || v4.is_empty()) {
-            let ip = self.bound6.unwrap_or(Ipv6Addr::UNSPECIFIED);
-            return SocketAddr::from((ip, self.port6));
+            let (ip, scope) = self.bound6.unwrap_or((Ipv6Addr::UNSPECIFIED, 0));
+            return SocketAddrV6::new(ip, self.port6, 0, scope).into();
         }
         let ip = self.bound.or(match v4[..] {
             [only] => Some(only),
@@ -422,7 +423,8 @@ impl Transport {
                 SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), self.port))
             }
             SocketAddr::V6(_) => {
-                SocketAddr::from((self.bound6.unwrap_or(Ipv6Addr::UNSPECIFIED), self.port6))
+                let ip = self.bound6.map_or(Ipv6Addr::UNSPECIFIED, |(ip, _)| ip);
+                SocketAddr::from((ip, self.port6))
             }
         }
     }
