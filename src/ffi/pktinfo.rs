@@ -7,7 +7,7 @@
 //! address the others know would never be the one they hear.
 
 use std::io::{self, IoSlice};
-use std::mem::{offset_of, size_of};
+use std::mem::{MaybeUninit, offset_of, size_of};
 use std::net::{Ipv6Addr, SocketAddrV6, UdpSocket};
 
 use socket2::{MsgHdr, SockAddr, SockRef};
@@ -28,23 +28,26 @@ pub(crate) fn send_from(
     to: SocketAddrV6,
     from: Ipv6Addr,
 ) -> io::Result<usize> {
-    // SAFETY: an all-zero cmsghdr is valid (integers, and private padding
-    // fields on some targets); every field that matters is set below.
-    let mut header: libc::cmsghdr = unsafe { std::mem::zeroed() };
-    header.cmsg_len = offset_of!(Control, info) + size_of::<libc::in6_pktinfo>();
-    header.cmsg_level = libc::IPPROTO_IPV6;
-    header.cmsg_type = libc::IPV6_PKTINFO;
+    let len = offset_of!(Control, info) + size_of::<libc::in6_pktinfo>();
     let info = libc::in6_pktinfo {
         ipi6_addr: libc::in6_addr { s6_addr: from.octets() },
         ipi6_ifindex: to.scope_id(),
     };
-    let control = Control { header, info };
-    // SAFETY: `control` is a live, initialised repr(C) value of exactly
-    // this size, borrowed for the call; its padding bytes are never read
-    // as anything but bytes the kernel ignores.
-    let bytes = unsafe {
-        std::slice::from_raw_parts(std::ptr::from_ref(&control).cast::<u8>(), size_of::<Control>())
-    };
+    // Zeroed whole, then written field by field in place, so that every
+    // byte, padding included, is initialised when it is read as bytes.
+    let mut control = MaybeUninit::<Control>::zeroed();
+    let at = control.as_mut_ptr();
+    // SAFETY: `at` points to our own zeroed Control; each write stays
+    // inside one of its fields (in6_pktinfo has no padding: 16 + 4 bytes).
+    unsafe {
+        (&raw mut (*at).header.cmsg_len).write(len as _);
+        (&raw mut (*at).header.cmsg_level).write(libc::IPPROTO_IPV6);
+        (&raw mut (*at).header.cmsg_type).write(libc::IPV6_PKTINFO);
+        (&raw mut (*at).info).write(info);
+    }
+    // SAFETY: every byte of `control` is initialised (above), and it lives
+    // until the send returns.
+    let bytes = unsafe { std::slice::from_raw_parts(at.cast::<u8>(), size_of::<Control>()) };
     let addr = SockAddr::from(to);
     let bufs = [IoSlice::new(buf)];
     let msg = MsgHdr::new().with_addr(&addr).with_buffers(&bufs).with_control(bytes);

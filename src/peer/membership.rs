@@ -384,9 +384,12 @@ impl Table {
         let Some(e) = self.entries.get_mut(&who) else { return false };
         // From any address it proved: a host answers from the address it
         // uses on the link, which may be its other one.
-        if !e.member.addrs.contains(&from) || token == 0 || !e.pings.contains(&token) {
+        let Some(slot) = e.pings.iter().position(|&t| t == token) else { return false };
+        if !e.member.addrs.contains(&from) || token == 0 {
             return false;
         }
+        // Used up: a recorded pong, replayed, answers nothing.
+        e.pings[slot] = 0;
         refresh(e, from, None, now, wall, changes);
         true
     }
@@ -549,11 +552,11 @@ fn refresh(
     e.asking = false;
     // Updated first: an Alive event that carries the new address must not
     // come before the event that says it changed.
+    let was_suspected = std::mem::replace(&mut e.member.suspected, false);
     if updated {
         changes.push((Change::Updated, e.member.clone()));
     }
-    if e.member.suspected {
-        e.member.suspected = false;
+    if was_suspected {
         changes.push((Change::Alive, e.member.clone()));
     }
 }
@@ -801,6 +804,8 @@ mod tests {
             "a late pong counts"
         );
         assert_eq!(w.kinds(), [Change::Alive]);
+        // The same pong again (replayed) answers nothing.
+        assert!(!w.table.pong(who, first, addr(1), now, w.wall, &mut w.changes), "used up");
         // Heard at 1.5 s: lost no earlier than 4.5 s.
         w.run_until(ms(4499));
         assert_eq!(w.kinds(), [Change::Suspected]);

@@ -477,9 +477,23 @@ impl Transport {
             return Err(io::ErrorKind::AddrNotAvailable.into());
         };
         let send = |out: &[u8]| match (to, from) {
-            (SocketAddr::V6(to6), Some(from)) => crate::ffi::send_from(sock, out, to6, from)
-                .or_else(|_| sock.send_to(out, to))
-                .map(drop),
+            (SocketAddr::V6(to6), Some(from)) => {
+                match crate::ffi::send_from(sock, out, to6, from) {
+                    // The address cannot be used (just removed, or a duplicate
+                    // the kernel refused): counted, and sent from whichever the
+                    // kernel picks rather than not at all. Nothing went out.
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EINVAL | libc::EADDRNOTAVAIL | libc::ENODEV)
+                        ) =>
+                    {
+                        bump(&self.counters.io_errors);
+                        sock.send_to(out, to).map(drop)
+                    }
+                    other => other.map(drop),
+                }
+            }
             _ => sock.send_to(out, to).map(drop),
         };
         let res = match &self.keys {
