@@ -15,9 +15,9 @@
 //!   Loopback has none: Linux routes no IPv6 multicast over `lo` (a send
 //!   fails with "network unreachable"), so a peer on loopback is IPv4 only.
 //!
-//! Not seen: whether an IPv6 address is still tentative (duplicate address
-//! detection, about a second after a link comes up); getifaddrs does not
-//! say, and a socket bound to one fails until the next re-enumeration.
+//! An IPv6 address still tentative (duplicate address detection, about a
+//! second after a link comes up) or found to be a duplicate is left out:
+//! getifaddrs does not say, `/proc/net/if_inet6` does.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -178,10 +178,33 @@ pub(crate) fn enumerate() -> io::Result<Vec<Interface>> {
         }
     }
     let mut all: Vec<Interface> = by_index.into_values().collect();
+    let unusable = std::fs::read_to_string("/proc/net/if_inet6")
+        .map(|table| unusable_v6(&table))
+        .unwrap_or_default();
     for interface in &mut all {
         interface.master = master(&interface.name, interface.index);
+        interface.v6.retain(|(a, _)| !unusable.contains(&(*a, interface.index)));
     }
     Ok(all)
+}
+
+/// The IPv6 addresses (with their interface's index) that cannot be sent
+/// from: tentative (`IFA_F_TENTATIVE`) or duplicate (`IFA_F_DADFAILED`).
+/// `table` is `/proc/net/if_inet6`, this network namespace's: address (32
+/// hex digits), index, prefix length, scope and flags (hex), name.
+fn unusable_v6(table: &str) -> Vec<(Ipv6Addr, u32)> {
+    const DADFAILED: u32 = 0x08;
+    const TENTATIVE: u32 = 0x40;
+    table
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let addr = Ipv6Addr::from(u128::from_str_radix(f.first()?, 16).ok()?);
+            let index = u32::from_str_radix(f.get(1)?, 16).ok()?;
+            let flags = u32::from_str_radix(f.get(4)?, 16).ok()?;
+            (flags & (DADFAILED | TENTATIVE) != 0).then_some((addr, index))
+        })
+        .collect()
 }
 
 /// The bridge, bond or team `name` is a port of, from the `master` link
@@ -813,6 +836,17 @@ mod tests {
         // Named, a port is served all the same.
         let named = select(&all, &sel(&["veth1"]), &[], Family::Both).unwrap();
         assert_eq!(names(&named), ["veth1"]);
+    }
+
+    #[test]
+    fn tentative_and_duplicate_ipv6_addresses_are_read_from_proc() {
+        let table = "fe800000000000000000000000000066 02 40 20 40     eth0\n\
+                     fe800000000000000000000000000bad 02 40 20 08     eth0\n\
+                     fe8000000000000000fc00fffe000001 02 40 20 80     eth0\n\
+                     fd000000000000000000000000000002 03 40 00 04     eth1\n\
+                     garbage\n";
+        let ll = |last: u16| Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, last);
+        assert_eq!(unusable_v6(table), [(ll(0x66), 2), (ll(0xbad), 2)]);
     }
 
     #[test]
