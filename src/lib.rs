@@ -24,11 +24,11 @@
 //! | `peer/addresses.rs` | which addresses proved they receive there (challenge and proof) | both |
 //! | `peer/limit.rs` | how often probes and challenges are answered (token buckets) | I/O |
 //! | `peer/keys.rs`, `peer/keyring.rs`, `peer/replay.rs` | group keys and their files; sealing and opening; the replay window | I/O, caller |
-//! | `peer/interfaces.rs` | the host's interfaces and which of them a peer serves (default rule, names, addresses, exclusions) | caller, I/O |
+//! | `peer/interfaces.rs` | the host's interfaces and which of them a peer serves (default rule, names, addresses, exclusions) | caller, timers |
 //! | `peer/stats.rs` | counters, declared once | all |
 //! | `wire.rs`, `wire/legacy.rs`, `wire/sealed.rs` | the bytes of both protocols and of a sealed datagram; no I/O | all |
 //! | `config.rs`, `error.rs` | settings and their one validation; the error type | caller |
-//! | `ffi.rs`, `ffi/signal.rs`, `ffi/poll.rs`, `ffi/ifaddrs.rs` | the C ABI, SIGINT/SIGTERM handling, `poll(2)`, the host's interface list: the only `unsafe` | caller, signal, I/O |
+//! | `ffi.rs`, `ffi/signal.rs`, `ffi/poll.rs`, `ffi/ifaddrs.rs`, `ffi/pktinfo.rs` | the C ABI, SIGINT/SIGTERM handling, `poll(2)`, the host's interface list, sending from a chosen IPv6 address: the only `unsafe` | caller, signal, I/O, timers |
 //!
 //! A peer has two threads: the I/O thread (`simplep2p-io`) and the timers
 //! (`simplep2p-timers`), which never wait on the application, so a

@@ -109,6 +109,13 @@ pub(super) fn groups(groups: &[std::net::SocketAddr]) -> String {
     groups.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ")
 }
 
+/// A JSON array of strings, from values whose text needs no escaping
+/// (addresses): `["10.77.1.1:4000","[fe80::1%2]:4000"]`.
+pub(super) fn json_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let quoted: Vec<String> = items.into_iter().map(|a| format!("\"{a}\"")).collect();
+    format!("[{}]", quoted.join(","))
+}
+
 /// The addresses a peer uses on one interface, IPv4's first.
 fn addresses(i: &simplep2p::InterfaceInfo) -> Vec<String> {
     let v4 = i.ipv4.map(|a| a.to_string());
@@ -134,8 +141,8 @@ pub(super) fn interfaces_json(served: &[simplep2p::InterfaceInfo]) -> String {
         .iter()
         .map(|i| {
             let name = json_string(&i.name);
-            let addrs: Vec<String> = addresses(i).iter().map(|a| format!("\"{a}\"")).collect();
-            format!("{{\"name\":{name},\"index\":{},\"addresses\":[{}]}}", i.index, addrs.join(","))
+            let addrs = json_list(addresses(i));
+            format!("{{\"name\":{name},\"index\":{},\"addresses\":{addrs}}}", i.index)
         })
         .collect();
     format!("[{}]", each.join(","))

@@ -163,10 +163,10 @@ fn print(peer: &Peer, events: &Events, mut lines: Lines, ready: &Ready) -> io::R
         let groups = peer.groups();
         writeln!(
             out,
-            "{{\"event\":\"ready\",\"id\":\"{}\",\"group\":\"{}\",\"groups\":[{}],\"interfaces\":{interfaces},\"unicast\":\"{}\"}}",
+            "{{\"event\":\"ready\",\"id\":\"{}\",\"group\":\"{}\",\"groups\":{},\"interfaces\":{interfaces},\"unicast\":\"{}\"}}",
             peer.id(),
             groups.first().copied().unwrap_or(peer.group()),
-            groups.iter().map(|g| format!("\"{g}\"")).collect::<Vec<_>>().join(","),
+            super::output::json_list(&groups),
             peer.local_addr()
         )?;
         out.flush()?;
@@ -242,10 +242,10 @@ impl Lines {
     fn line(&self, event: &str, m: &Member, at: SystemTime) -> String {
         if self.json {
             format!(
-                "{{\"event\":\"{event}\",\"id\":\"{}\",\"address\":\"{}\",\"addresses\":[{}],\"name\":{},\"time\":{}}}\n",
+                "{{\"event\":\"{event}\",\"id\":\"{}\",\"address\":\"{}\",\"addresses\":{},\"name\":{},\"time\":{}}}\n",
                 m.id,
                 m.addr,
-                m.addrs.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(","),
+                super::output::json_list(&m.addrs),
                 json_string(&m.name),
                 unix_ms(at)
             )

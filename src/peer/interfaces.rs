@@ -154,7 +154,6 @@ impl Interface {
 /// # Errors
 /// The system's error when the list cannot be read; retrying may help if
 /// the host was out of memory or file descriptors.
-#[cfg_attr(not(test), allow(dead_code))] // until issue 14 serves several interfaces
 pub(crate) fn enumerate() -> io::Result<Vec<Interface>> {
     let mut by_index: BTreeMap<u32, Interface> = BTreeMap::new();
     for entry in ifaddrs::entries()? {
@@ -514,7 +513,6 @@ fn listing(items: &[String]) -> String {
 /// than one interface or of a family not asked for, more than
 /// [`MAX_INTERFACES`] named, exclusions that take everything, or a host
 /// with nothing usable; see [`SelectError`].
-#[cfg_attr(not(test), allow(dead_code))] // until issue 14 serves several interfaces
 pub(crate) fn select(
     all: &[Interface],
     want: &[Selector],
@@ -529,7 +527,6 @@ pub(crate) fn select(
 /// unplugged, an address that went, nothing up), this leaves it out, and
 /// what is left may be empty: the peer waits for it to come back. Call
 /// `select` first, at start, so that mistakes in `want` are reported.
-#[cfg_attr(not(test), allow(dead_code))] // until issue 14 serves several interfaces
 pub(crate) fn reselect(
     all: &[Interface],
     want: &[Selector],
@@ -690,7 +687,6 @@ impl Selection {
 /// that could be named, and an `--interface` that would serve one, e.g.
 /// "pass --interface eth0 (interfaces here: eth0 192.168.1.5, wlan0
 /// 10.0.0.3), or --interface lo to stay on this host".
-#[cfg_attr(not(test), allow(dead_code))] // until issue 14 serves several interfaces
 pub(crate) fn hint(all: &[Interface], family: Family) -> String {
     let lan: Vec<&Interface> = all
         .iter()

@@ -3,7 +3,7 @@
 //! decides when a silent member is suspected, pinged and declared lost.
 //!
 //! A state machine told the time, like [`super::ops`]: the peer's timers
-//! (on the I/O thread) call [`Table::on_timer`] and send the pings it asks
+//! (on their own thread) call [`Table::on_timer`] and send the pings it asks
 //! for, and what the peer hears is reported as it comes. Lost is decided only by this
 //! peer's own exchanges with the member (its heartbeats, and pongs to our
 //! pings), never by another peer's word.
@@ -532,10 +532,9 @@ fn refresh(
     if e.member.addr == addr {
         e.addr_heard = e.addr_heard.max(now);
     } else if now.saturating_duration_since(e.addr_heard) > address_kept(&e.member) {
-        // Its address has been silent while another was heard: it moved.
-        let old = (e.member.addr, e.addr_heard);
+        // Its address has been silent while another was heard: it moved
+        // (the old one, silent that long, is not listed any more).
         e.others.retain(|(a, _)| *a != addr);
-        e.others.push(old);
         e.member.addr = addr;
         e.addr_heard = now;
         updated = true;

@@ -11,7 +11,7 @@
 
 use std::io;
 use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsFd as _, AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -84,7 +84,7 @@ pub(crate) trait Handler: Send + Sync + 'static {
 pub(crate) struct Transport {
     /// The IPv4 group and port; IPv4's sockets are `None` when only IPv6 is
     /// served.
-    group: SocketAddr,
+    group: SocketAddrV4,
     group_sock: Option<UdpSocket>,
     unicast_sock: Option<UdpSocket>,
     /// The IPv6 group (the same port); `unicast6` is `None` when only
@@ -187,12 +187,7 @@ impl Transport {
         } else {
             (None, None, None)
         };
-        let port = match &unicast_sock {
-            Some(sock) => {
-                sock.local_addr().map_err(crate::error::io("read the socket address"))?.port()
-            }
-            None => 0,
-        };
+        let port = port_of(unicast_sock.as_ref())?;
         // One IPv6 address given: bound to it, within its interface.
         let bind6 = match (&want[..], &selection.chosen[..]) {
             ([Selector::V6(..)], [only]) => only.v6.first().copied(),
@@ -213,19 +208,14 @@ impl Transport {
         } else {
             None
         };
-        let port6 = match &unicast6 {
-            Some(sock) => {
-                sock.local_addr().map_err(crate::error::io("read the socket address"))?.port()
-            }
-            None => 0,
-        };
+        let port6 = port_of(unicast6.as_ref())?;
         let (wake_rx, wake_tx) =
             UnixStream::pair().map_err(crate::error::io("make a wake-up pair"))?;
         for end in [&wake_rx, &wake_tx] {
             end.set_nonblocking(true).map_err(crate::error::io("make a wake-up pair"))?;
         }
         let transport = Transport {
-            group: SocketAddr::from((config.group, config.port)),
+            group: SocketAddrV4::new(config.group, config.port),
             group_sock,
             unicast_sock,
             group6: config.group6,
@@ -280,7 +270,7 @@ impl Transport {
             bump(&self.counters.io_errors);
             failed.get_or_insert((name.to_owned(), e));
         };
-        let group_ip = self.group_ip();
+        let group_ip = *self.group.ip();
         let mut next = Vec::with_capacity(chosen.len());
         let mut changed = false;
         for c in chosen {
@@ -365,16 +355,9 @@ impl Transport {
         lock(&self.served).iter().filter_map(|s| s.group6.clone()).collect()
     }
 
-    fn group_ip(&self) -> Ipv4Addr {
-        match self.group.ip() {
-            std::net::IpAddr::V4(ip) => ip,
-            std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
-        }
-    }
-
     /// The IPv4 group and port.
     pub fn group(&self) -> SocketAddr {
-        self.group
+        self.group.into()
     }
 
     /// The groups this peer meets on now: IPv4's if some interface serves
@@ -383,7 +366,7 @@ impl Transport {
         let served = lock(&self.served);
         let mut groups = Vec::new();
         if served.iter().any(|s| s.info.ipv4.is_some()) {
-            groups.push(self.group);
+            groups.push(self.group.into());
         }
         if served.iter().any(|s| s.info.ipv6.is_some()) {
             groups.push(SocketAddr::from((self.group6, self.group.port())));
@@ -396,32 +379,32 @@ impl Transport {
     /// peer sees the address on its own segment, where our datagrams come
     /// from). IPv4's when it serves IPv4, else IPv6's.
     pub fn local_addr(&self) -> SocketAddr {
-        let v4: Vec<Ipv4Addr> = lock(&self.served).iter().filter_map(|s| s.info.ipv4).collect();
+        let serves_v4 = lock(&self.served).iter().any(|s| s.info.ipv4.is_some());
         // IPv6's where there is no IPv4 to serve, now (an IPv6-only host).
-        if self.unicast6.is_some() && (self.unicast_sock.is_none() || v4.is_empty()) {
+        if self.unicast6.is_some() && (self.unicast_sock.is_none() || !serves_v4) {
             let (ip, scope) = self.bound6.unwrap_or((Ipv6Addr::UNSPECIFIED, 0));
             return SocketAddrV6::new(ip, self.port6, 0, scope).into();
         }
-        let ip = self.bound.or(match v4[..] {
-            [only] => Some(only),
+        self.local_v4().into()
+    }
+
+    /// The IPv4 unicast address: the one given, or that of the one
+    /// interface serving IPv4; with several, 0.0.0.0.
+    fn local_v4(&self) -> SocketAddrV4 {
+        let served = lock(&self.served);
+        let mut v4 = served.iter().filter_map(|s| s.info.ipv4);
+        let only = match (v4.next(), v4.next()) {
+            (Some(ip), None) => Some(ip),
             _ => None,
-        });
-        SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), self.port))
+        };
+        SocketAddrV4::new(self.bound.or(only).unwrap_or(Ipv4Addr::UNSPECIFIED), self.port)
     }
 
     /// Where this peer takes unicast traffic in `to`'s family, as a probe
     /// reply states it: no scope id, which means nothing to another host.
     pub fn local_addr_for(&self, to: SocketAddr) -> SocketAddr {
         match to {
-            SocketAddr::V4(_) => {
-                let served = lock(&self.served);
-                let v4: Vec<Ipv4Addr> = served.iter().filter_map(|s| s.info.ipv4).collect();
-                let ip = self.bound.or(match v4[..] {
-                    [only] => Some(only),
-                    _ => None,
-                });
-                SocketAddr::from((ip.unwrap_or(Ipv4Addr::UNSPECIFIED), self.port))
-            }
+            SocketAddr::V4(_) => self.local_v4().into(),
             SocketAddr::V6(_) => {
                 let ip = self.bound6.map_or(Ipv6Addr::UNSPECIFIED, |(ip, _)| ip);
                 SocketAddr::from((ip, self.port6))
@@ -437,8 +420,10 @@ impl Transport {
         }
         // To the IPv4 group (the original's answers and acks): on every
         // interface served, never on whichever the last multicast left set.
-        if to == self.group {
-            return self.multicast4(bytes).map_err(|_| io::ErrorKind::Other.into());
+        if to == SocketAddr::V4(self.group) {
+            return self
+                .multicast_even_if_finished(bytes, false)
+                .map_err(|_| io::ErrorKind::Other.into());
         }
         let from = match to {
             SocketAddr::V6(to) => self.source6(to.scope_id()),
@@ -519,10 +504,6 @@ impl Transport {
         self.multicast_even_if_finished(bytes, true)
     }
 
-    fn multicast4(&self, bytes: &[u8]) -> Result<()> {
-        self.multicast_even_if_finished(bytes, false)
-    }
-
     /// To IPv4's group on each interface that serves IPv4, and, with `v6`,
     /// to IPv6's on each that serves IPv6: each copy sealed on its own, so
     /// that a receiver that hears both does not take one for a replay.
@@ -542,7 +523,7 @@ impl Transport {
                 if v4_count > 1 && net::multicast_from(sock, ip).is_err() {
                     bump(&self.counters.io_errors);
                 } else {
-                    sent(self.send_even_if_finished(bytes, self.group, None));
+                    sent(self.send_even_if_finished(bytes, self.group.into(), None));
                 }
             }
             if v6 && s.info.ipv6.is_some() {
@@ -690,6 +671,13 @@ fn read_batch<H: Handler>(handler: &H, sock: &UdpSocket, via: Via, buf: &mut [u8
             Read::Empty => break,
         }
     }
+}
+
+/// The port a socket is bound to; 0 for none.
+fn port_of(sock: Option<&UdpSocket>) -> Result<u16> {
+    sock.map_or(Ok(0), |s| {
+        s.local_addr().map(|a| a.port()).map_err(crate::error::io("read the socket address"))
+    })
 }
 
 /// An interface that could not be joined, as an error a user can act on.
