@@ -119,50 +119,46 @@ pub struct PeerHandle {
     _never_made: [u8; 0],
 }
 
-/// `sp2p_peer_info`: NUL-terminated text fields. Its 48-byte address is
-/// frozen: one that does not fit is left empty ([`put_whole`]), and
-/// `sp2p_peer_info_wide` has room for any.
+/// `sp2p_peer_info` (`A` = 48) and `sp2p_peer_info_wide` (`A` =
+/// [`SP2P_ADDRESS_LEN`]): NUL-terminated text fields. The narrow one's
+/// 48-byte address is frozen: one that does not fit is left empty
+/// ([`put_whole`]), and the wide one has room for any.
 #[repr(C)]
 #[derive(Debug)]
-pub struct CPeerInfo {
+pub struct CPeerInfoOf<const A: usize> {
     id: [c_char; 37],
-    address: [c_char; 48],
+    address: [c_char; A],
     name: [c_char; 65],
 }
 
-/// `sp2p_message`: who sent the message written to the caller's buffer.
+/// `sp2p_peer_info`.
+pub type CPeerInfo = CPeerInfoOf<48>;
+
+/// `sp2p_message` (`A` = 48) and `sp2p_message_wide` (`A` =
+/// [`SP2P_ADDRESS_LEN`]): who sent the message written to the caller's
+/// buffer.
 #[repr(C)]
 #[derive(Debug)]
-pub struct CMessage {
+pub struct CMessageOf<const A: usize> {
     sender: [c_char; 37],
-    address: [c_char; 48],
+    address: [c_char; A],
     name: [c_char; 65],
     /// Bytes of the message (also set when the buffer was too short).
     len: usize,
 }
+
+/// `sp2p_message`.
+pub type CMessage = CMessageOf<48>;
 
 /// Bytes of the address field of structs newer than `sp2p_peer_info`
 /// (whose 48 are frozen): room for "[IPv6%zone]:port" and the NUL.
 pub const SP2P_ADDRESS_LEN: usize = 72;
 
 /// `sp2p_peer_info_wide`: `sp2p_peer_info` with room for any address.
-#[repr(C)]
-#[derive(Debug)]
-pub struct CPeerInfoWide {
-    id: [c_char; 37],
-    address: [c_char; SP2P_ADDRESS_LEN],
-    name: [c_char; 65],
-}
+pub type CPeerInfoWide = CPeerInfoOf<SP2P_ADDRESS_LEN>;
 
 /// `sp2p_message_wide`: `sp2p_message` with room for any address.
-#[repr(C)]
-#[derive(Debug)]
-pub struct CMessageWide {
-    sender: [c_char; 37],
-    address: [c_char; SP2P_ADDRESS_LEN],
-    name: [c_char; 65],
-    len: usize,
-}
+pub type CMessageWide = CMessageOf<SP2P_ADDRESS_LEN>;
 
 /// `sp2p_options_set_family`: IPv4 and IPv6, each where an interface has
 /// an address of it (the default).
@@ -423,20 +419,7 @@ fn put_whole<const N: usize>(field: &mut [c_char; N], s: &str) -> bool {
     true
 }
 
-/// A struct of the C ABI that describes another peer, narrow or wide.
-trait PeerSlot {
-    fn fill(&mut self, p: &PeerInfo);
-}
-
-impl PeerSlot for CPeerInfo {
-    fn fill(&mut self, p: &PeerInfo) {
-        put_str(&mut self.id, &p.id.to_string());
-        put_whole(&mut self.address, &p.addr.to_string());
-        put_str(&mut self.name, &p.name);
-    }
-}
-
-impl PeerSlot for CPeerInfoWide {
+impl<const A: usize> CPeerInfoOf<A> {
     fn fill(&mut self, p: &PeerInfo) {
         put_str(&mut self.id, &p.id.to_string());
         put_whole(&mut self.address, &p.addr.to_string());
@@ -447,14 +430,14 @@ impl PeerSlot for CPeerInfoWide {
 /// Writes up to `cap` peers to `out`; returns how many there are in all.
 ///
 /// SAFETY (for callers): `out` is null (then `cap` must be 0) or points to
-/// `cap` writable `T`.
-unsafe fn write_peers<T: PeerSlot>(
-    out: *mut T,
+/// `cap` writable `CPeerInfoOf<A>`.
+unsafe fn write_peers<const A: usize>(
+    out: *mut CPeerInfoOf<A>,
     cap: usize,
     peers: &[PeerInfo],
 ) -> Result<c_int, Failure> {
     // SAFETY: as this function's own guarantee.
-    unsafe { write_all(out, cap, peers, T::fill) }
+    unsafe { write_all(out, cap, peers, CPeerInfoOf::fill) }
 }
 
 /// Writes up to `cap` of `items` to `out` with `fill`; returns how many
@@ -566,9 +549,8 @@ unsafe fn config_fields(config: *const CConfig) -> Result<Config, Failure> {
         cfg = match i.parse::<Ipv4Addr>() {
             Ok(addr) => cfg.interface(addr),
             Err(_) => {
-                let named = cfg.interfaces([i]);
-                named.selectors().map_err(|e| fail(SP2P_ERR_ARG, e.to_string()))?;
-                named
+                check_selector(i)?;
+                cfg.interfaces([i])
             }
         };
     }
@@ -864,7 +846,14 @@ pub unsafe extern "C" fn sp2p_options_exclude_interface(
     // SAFETY: NULL or NUL-terminated, as the caller guarantees.
     let text = unsafe { selector_arg(interface) };
     // SAFETY: the caller's guarantee is set_option's.
-    unsafe { set_option(options, |o| add_selector(&mut o.exclude, text?)) }
+    // Not capped: as in Rust and the CLI, exclusions are rules, not
+    // interfaces served.
+    unsafe {
+        set_option(options, |o| {
+            o.exclude.push(text?);
+            Ok(())
+        })
+    }
 }
 
 /// An interface argument: its text, checked to be a name or an address.
@@ -874,11 +863,18 @@ unsafe fn selector_arg(text: *const c_char) -> Result<String, Failure> {
     // SAFETY: as this function's own guarantee.
     let text = unsafe { opt_str(text, "interface") }?
         .ok_or_else(|| fail(SP2P_ERR_NULL, "interface is NULL"))?;
+    check_selector(text)?;
+    Ok(text.to_owned())
+}
+
+/// Refuses what is neither an interface name nor an address, with the
+/// message Rust and the CLI give.
+fn check_selector(text: &str) -> Result<(), Failure> {
     Config::default()
         .interfaces([text])
-        .validate()
-        .map_err(|e| fail(SP2P_ERR_ARG, e.to_string()))?;
-    Ok(text.to_owned())
+        .selectors()
+        .map(drop)
+        .map_err(|e| fail(SP2P_ERR_ARG, e.to_string()))
 }
 
 /// Adds `text` to `list`, refusing more than can be served.
@@ -1189,21 +1185,7 @@ pub unsafe extern "C" fn sp2p_recv_wide(
     unsafe { recv_into(handle, timeout_ms, buf, cap, meta) }
 }
 
-/// A struct of the C ABI that says who sent a message, narrow or wide.
-trait MetaSlot {
-    fn fill(&mut self, m: &Message);
-}
-
-impl MetaSlot for CMessage {
-    fn fill(&mut self, m: &Message) {
-        put_str(&mut self.sender, &m.sender.to_string());
-        put_whole(&mut self.address, &m.addr.to_string());
-        put_str(&mut self.name, &m.name);
-        self.len = m.data.len();
-    }
-}
-
-impl MetaSlot for CMessageWide {
+impl<const A: usize> CMessageOf<A> {
     fn fill(&mut self, m: &Message) {
         put_str(&mut self.sender, &m.sender.to_string());
         put_whole(&mut self.address, &m.addr.to_string());
@@ -1215,13 +1197,13 @@ impl MetaSlot for CMessageWide {
 /// `sp2p_recv` and `sp2p_recv_wide`.
 ///
 /// SAFETY (for callers): `buf` points to `cap` writable bytes (or is NULL
-/// with `cap` 0); `meta` is NULL or points to a writable `M`.
-unsafe fn recv_into<M: MetaSlot>(
+/// with `cap` 0); `meta` is NULL or points to a writable `CMessageOf<A>`.
+unsafe fn recv_into<const A: usize>(
     handle: *const PeerHandle,
     timeout_ms: i32,
     buf: *mut u8,
     cap: usize,
-    meta: *mut M,
+    meta: *mut CMessageOf<A>,
 ) -> c_int {
     guard(|| {
         let p = peer_of(handle)?;
@@ -1319,8 +1301,7 @@ pub unsafe extern "C" fn sp2p_member_addresses(
                 format!("id {text:?} is not a UUID: pass a member's id as sp2p_members gives it"),
             )
         })?;
-        let addrs =
-            p.peer.members().into_iter().find(|m| m.id == id).map_or(Vec::new(), |m| m.addrs);
+        let addrs = p.peer.member(id).map_or(Vec::new(), |m| m.addrs);
         // SAFETY: `out` and `cap` as the caller guarantees.
         unsafe { write_all(out, cap, member_addrs(&addrs), put_addr) }
     })

@@ -454,6 +454,12 @@ impl Peer {
         lock(&self.core.table).snapshot()
     }
 
+    /// The member with this id, if it is one: one lookup, not a copy of
+    /// the table (the C ABI asks for one member's addresses at a time).
+    pub(crate) fn member(&self, id: Uuid) -> Option<Member> {
+        lock(&self.core.table).member(id)
+    }
+
     /// A new subscription to member events (joined, left, lost, ...):
     /// each call gets a queue of its own, so several parts of a program
     /// can watch. Holds at most [`EVENT_QUEUE`] unread events; beyond it

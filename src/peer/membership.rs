@@ -478,6 +478,11 @@ impl Table {
             .min()
     }
 
+    /// The member with this id.
+    pub fn member(&self, id: Uuid) -> Option<Member> {
+        self.entries.get(&id).map(|e| e.member.clone())
+    }
+
     /// Every member, in no particular order.
     pub fn snapshot(&self) -> Vec<Member> {
         self.entries.values().map(|e| e.member.clone()).collect()
