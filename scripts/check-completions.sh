@@ -197,7 +197,14 @@ EOF
                 fi
             done
         }
-        zsh_expect() { expect zsh "$1" "$2" "$(zsh_got "$1")"; }
+        zsh_expect() {
+            # A line never typed would offer nothing and pass an empty
+            # expectation without zsh having run it.
+            local line typed=
+            for line in "${zlines[@]}"; do [[ $line == "$1" ]] && typed=1; done
+            [[ -n $typed ]] || fail "zsh: '$1' is checked but not in the lines typed"
+            expect zsh "$1" "$2" "$(zsh_got "$1")"
+        }
         zsh_expect 'simplep2p se' send
         zsh_expect 'simplep2p ' "$(sorted "${commands[@]}")"
         zsh_expect 'simplep2p -' "$(options_of -)"

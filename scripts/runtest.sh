@@ -6,7 +6,6 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-target/debug/simplep2p}
 . scripts/lib.sh
 
-
 start_peers 5 || exit 1
 
 out=$("$BIN" "${NET[@]}" peers --expect 5)

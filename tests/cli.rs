@@ -221,9 +221,11 @@ fn the_originals_demo_runs_unchanged_in_a_namespace_of_its_own() {
                 kill $bg0\nkill $bg1\n";
     std::fs::write(dir.join("demo.sh"), demo).unwrap();
     // The demo kills only two of its five receivers: the rest are ended
-    // here, by their path, which is this test's own.
+    // here, by their path, and only in this test's own network namespace
+    // (the process table is the host's).
     let script = format!(
-        "cd {0} && sh demo.sh > out.txt 2>/dev/null; pkill -f '^./src/simplep2p-cli recv' ; cat out.txt",
+        "cd {0} && sh demo.sh > out.txt 2>/dev/null; \
+         pkill --ns $$ --nslist net -f '^./src/simplep2p-cli recv' ; cat out.txt",
         dir.display()
     );
     let Some(out) = common::netns::in_netns(&script) else { return };

@@ -13,7 +13,7 @@ use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use common::segments::{Host, Lab, Stack};
-use common::{BIN, DEADLINE, spawn_ready};
+use common::{BIN, DEADLINE, spawn_ready, with_watchdog};
 
 /// How long a peer may take to follow an interface that came, went or
 /// changed: the README's bound.
@@ -224,12 +224,15 @@ fn two_hosts_on_the_same_two_segments_see_each_other_once_at_a_steady_address() 
     let (mut r0, ready) = recv(&h0, PORT, &["--heartbeat", "100"]);
     let id = &ready["simplep2p: ready: peer ".len()..][..36];
     let port = PORT.to_string();
-    let watch = h1.spawn(BIN, ["--port", &port, "watch", "--json", "--timeout", "300"]);
-    // A window of twenty of its beats, each over both segments: what is
-    // looked for is the absence of an event, so it takes the whole window.
+    let watch = h1.cmd(BIN, ["--port", &port, "watch", "--json", "--timeout", "300"]);
+    let (watch, _) = spawn_ready(watch, "simplep2p: ready: watching ");
+    // A window of twenty of its beats, each over both segments, from when
+    // the watch is ready: what is looked for is the absence of an event,
+    // so it takes the whole window.
     std::thread::sleep(Duration::from_secs(2));
-    let _ = std::process::Command::new("kill").args(["-TERM", &watch.id().to_string()]).status();
-    let out = watch.wait_with_output().unwrap();
+    let pid = watch.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let out = with_watchdog(watch.id(), || watch.wait_with_output().unwrap());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let about: Vec<&str> = stdout.lines().filter(|l| l.contains(id)).collect();
     assert_eq!(about.len(), 1, "h0 once, listed or joined, and never updated: {stdout}");
