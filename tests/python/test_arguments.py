@@ -17,20 +17,9 @@ import test_peer
 free_port, loopback_peer = test_peer.free_port, test_peer.loopback_peer
 
 
-class ArgumentTest(unittest.TestCase):
+class ArgumentTest(test_peer.Refusals, unittest.TestCase):
     def setUp(self):
         self.port = free_port()
-
-    def refused(self, error, argument, call, says=None):
-        """`call()` raises `error` (TypeError or ValueError), which is also a
-        SimpleP2PError with code -2, naming `argument`."""
-        with self.assertRaises(error, msg=argument) as raised:
-            call()
-        self.assertIsInstance(raised.exception, simplep2p.SimpleP2PError)
-        self.assertEqual(raised.exception.code, -2, argument)
-        self.assertIn(argument, str(raised.exception))
-        if says:
-            self.assertIn(says, str(raised.exception))
 
     def test_interfaces_by_name_are_served_and_checked(self):
         # Only loopback is ever named: nothing leaves this host.

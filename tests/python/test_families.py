@@ -27,19 +27,9 @@ def members_named(peer, name):
     raise AssertionError("no member named %r within %d s" % (name, HANG))
 
 
-class FamilyTest(unittest.TestCase):
+class FamilyTest(test_peer.Refusals, unittest.TestCase):
     def setUp(self):
         self.port = free_port()
-
-    def refused(self, error, argument, call, says=None):
-        with self.assertRaises(error, msg=argument) as raised:
-            call()
-        self.assertIsInstance(raised.exception, simplep2p.SimpleP2PError)
-        self.assertEqual(raised.exception.code, -2, argument)
-        self.assertIn(argument, str(raised.exception))
-        if says:
-            self.assertIn(says, str(raised.exception))
-        return raised.exception
 
     def test_family_takes_both_ipv4_or_ipv6_and_refuses_anything_else(self):
         for fine in ("both", "ipv4", None):

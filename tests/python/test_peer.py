@@ -19,6 +19,22 @@ GROUP = "239.255.0.1"
 HANG = 60
 
 
+class Refusals:
+    """For test cases: `refused(error, argument, call)` checks that `call()`
+    raises `error` (TypeError or ValueError), which is also a
+    SimpleP2PError with code -2, naming `argument`; it returns the error."""
+
+    def refused(self, error, argument, call, says=None):
+        with self.assertRaises(error, msg=argument) as raised:
+            call()
+        self.assertIsInstance(raised.exception, simplep2p.SimpleP2PError)
+        self.assertEqual(raised.exception.code, -2, argument)
+        self.assertIn(argument, str(raised.exception))
+        if says:
+            self.assertIn(says, str(raised.exception))
+        return raised.exception
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -845,38 +845,35 @@ class Peer:
         # with no peers known discovers its own targets.
         return SendResult(self._list(_lib.sp2p_acked_wide), self._list(_lib.sp2p_missing_wide))
 
-    def _list(self, call):
+    def _fetch(self, call, struct):
+        """What a C list call fills (`call(handle, out, cap)` returns how
+        many there are): counted, then filled, again if the list grew in
+        between (one joined or came meanwhile)."""
         handle = self._live()
-        total = _check(call(handle, None, 0))
-        out = (_PeerInfoWide * max(total, 1))()
-        count = _check(call(handle, out, total))
-        return [_info(out[i]) for i in range(min(count, total))]
+        while True:
+            total = _check(call(handle, None, 0))
+            out = (struct * max(total, 1))()
+            count = _check(call(handle, out, total))
+            if count <= total:
+                return handle, out[:count]
+
+    def _list(self, call):
+        return [_info(raw) for raw in self._fetch(call, _PeerInfoWide)[1]]
 
     def members(self) -> List[Member]:
         """The live table as a list of Member: every member heard lately
         (by heartbeat, discovery or traffic) from a proven address, not
         lost and not gone, each with all its addresses (Member.addrs). A
         snapshot; events() says what changes."""
-        handle = self._live()
-        while True:
-            total = _check(_lib.sp2p_members(handle, None, 0))
-            out = (_Member * max(total, 1))()
-            count = _check(_lib.sp2p_members(handle, out, total))
-            if count <= total:  # else one joined between the calls: again
-                return [_member(out[i], _member_addresses(handle, out[i].id)) for i in range(count)]
+        handle, raws = self._fetch(_lib.sp2p_members, _Member)
+        return [_member(raw, _member_addresses(handle, raw.id)) for raw in raws]
 
     def interfaces(self) -> List[Interface]:
         """The interfaces this peer serves now (joined to the group on, and
         multicasting on) as a list of Interface, with the addresses it uses
         on each. It follows interfaces that come, go or change address
         within 5 s, so two calls may differ."""
-        handle = self._live()
-        while True:
-            total = _check(_lib.sp2p_interfaces(handle, None, 0))
-            out = (_Interface * max(total, 1))()
-            count = _check(_lib.sp2p_interfaces(handle, out, total))
-            if count <= total:  # else one came between the calls: again
-                return [_interface(out[i]) for i in range(count)]
+        return [_interface(raw) for raw in self._fetch(_lib.sp2p_interfaces, _Interface)[1]]
 
     def events(self, timeout: Optional[float] = None) -> Iterator[Event]:
         """An iterator over member events (Event): each is yielded as it
