@@ -29,13 +29,9 @@ fn recv(host: &Host<'_>, port: u16, args: &[&str]) -> (Child, String) {
     spawn_ready(host.cmd(BIN, &all), "simplep2p: ready: peer ")
 }
 
-/// `simplep2p --port P <args>` in `host`, to the end.
+/// `simplep2p --port P <args>` in `host`, to the end (under a watchdog).
 fn run(host: &Host<'_>, port: u16, args: &[&str]) -> Output {
-    let port = port.to_string();
-    let out = host.cmd(BIN, ["--port", &port].iter().chain(args)).output().expect("run simplep2p");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    eprintln!("{} $ simplep2p {args:?}\n{}{}", host.name(), text(&out.stdout), text(&out.stderr));
-    out
+    host.simplep2p(port, args)
 }
 
 /// The addresses (without port) of the peers `peers --json` lists, run

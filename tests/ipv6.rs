@@ -17,7 +17,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
@@ -127,16 +127,9 @@ fn terminate(child: &mut Child) -> i32 {
     status.code().unwrap_or(-1)
 }
 
-/// `simplep2p --port P <args>` in `host`, to the end (killed after
-/// [`DEADLINE`], so that a process that never ends fails the test).
+/// `simplep2p --port P <args>` in `host`, to the end.
 fn run(host: &Host<'_>, port: u16, args: &[&str]) -> Output {
-    let port = port.to_string();
-    let mut cmd = host.cmd(BIN, ["--port", &port].iter().chain(args));
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = child.spawn().expect("start simplep2p");
-    let out = with_watchdog(child.id(), || child.wait_with_output().unwrap());
-    eprintln!("{} $ simplep2p {args:?}\n{}{}", host.name(), text(&out.stdout), text(&out.stderr));
-    out
+    host.simplep2p(port, args)
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -82,7 +82,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::net::Ipv6Addr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -316,6 +316,20 @@ impl Host<'_> {
     /// Its IP versions.
     pub fn stack(&self) -> Stack {
         self.stack
+    }
+
+    /// `simplep2p --port P <args>` in this host, to the end (killed after
+    /// [`DEADLINE`], so that a process that never ends fails the test),
+    /// with what it printed shown in the test's output.
+    pub fn simplep2p(&self, port: u16, args: &[&str]) -> Output {
+        let port = port.to_string();
+        let mut cmd = self.cmd(super::BIN, ["--port", &port].iter().chain(args));
+        let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = child.spawn().expect("start simplep2p");
+        let out = super::with_watchdog(child.id(), || child.wait_with_output().unwrap());
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        eprintln!("{} $ simplep2p {args:?}\n{}{}", self.name, text(&out.stdout), text(&out.stderr));
+        out
     }
 
     /// `program args` to run inside the host (through `ip netns exec`,
